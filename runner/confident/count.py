@@ -117,13 +117,28 @@ def _confident_guesses(pred_probs: np.ndarray, thresholds: np.ndarray) -> np.nda
     class is the guess; several fall back to the global argmax (which may be a class that is
     not itself confident); none means the example is not counted.
     """
+    n_classes = pred_probs.shape[1]
     cutoff = thresholds - EPS  # in the dtype of the thresholds, as the reference compares
+    # With few classes, row-wise reductions are dominated by per-row overhead: a uint8
+    # matrix-vector product counts the confident classes and names the single one faster.
+    # The global argmax is only computed for the (rarer) rows with several confident classes.
+    few = n_classes <= 32
+    ones = np.ones(n_classes, dtype=np.uint8)
+    class_ids = np.arange(n_classes, dtype=np.uint8)
+    count_dtype = np.uint8 if n_classes < 256 else np.int32
     guesses = np.empty(len(pred_probs), dtype=np.int64)
     for rows in row_blocks(len(pred_probs)):
         block = pred_probs[rows]
         confident = block >= cutoff
-        n_confident = confident.sum(axis=1)
-        guess = np.where(n_confident == 1, confident.argmax(axis=1), block.argmax(axis=1))
+        if few:
+            flags = confident.view(np.uint8)
+            n_confident = flags @ ones
+            guess = (flags @ class_ids).astype(np.int64)
+        else:
+            n_confident = confident.sum(axis=1, dtype=count_dtype)
+            guess = confident.argmax(axis=1)
+        ambiguous = np.flatnonzero(n_confident > 1)
+        guess[ambiguous] = np.take(block, ambiguous, axis=0).argmax(axis=1)
         guess[n_confident == 0] = -1
         guesses[rows] = guess
     return guesses
@@ -440,7 +455,7 @@ def unflag_near_given(labels, pred_probs, flagged_indices) -> np.ndarray:
     A flag survives only where another class beats ``P[i, s_i] + EPS`` (or equals it at a lower
     class index). Works on the flagged rows only, never on a copy of all of ``pred_probs``.
     """
-    rows = pred_probs[flagged_indices]
+    rows = np.take(pred_probs, flagged_indices, axis=0)
     given = labels[flagged_indices]
     rows[np.arange(len(rows)), given] += EPS  # in the dtype of pred_probs
     return flagged_indices[rows.argmax(axis=1) != given]

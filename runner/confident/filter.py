@@ -74,24 +74,22 @@ def smallest(values: np.ndarray, m: int) -> np.ndarray:
     return np.argsort(values)[:m]
 
 
-def _smallest_per_column(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Rows that are among the ``counts[c]`` smallest of some column ``c`` (union over columns).
+def _smallest_in_each_row(values: np.ndarray, counts: np.ndarray):
+    """Columns among the ``counts[r]`` smallest of some row ``r``; rows with ties at the cut.
 
-    One partition along the rows finds every column's cut at once; only columns with ties
-    straddling their cut are sorted.
+    Returns ``(flagged, tied)``: a column mask (the union over the rows whose cut is
+    unambiguous) and the rows where ties straddle the cut, which the caller settles with
+    numpy's sort. One partition of the contiguous rows finds every cut at once.
     """
-    n_rows = len(values)
-    counts = np.minimum(counts, n_rows)
+    n_columns = values.shape[1]
+    counts = np.minimum(counts, n_columns)
     deepest = counts.max()
-    partitioned = values if deepest >= n_rows else np.partition(values, deepest - 1, axis=0)
-    head = np.sort(partitioned[:deepest], axis=0)
-    cuts = head[counts - 1, np.arange(values.shape[1])]
-    below = values <= cuts
-    exact = below.sum(axis=0) == counts
-    flagged = below[:, exact].any(axis=1)
-    for column in np.flatnonzero(~exact):
-        flagged[np.argsort(values[:, column])[: counts[column]]] = True
-    return flagged
+    head = values if deepest >= n_columns else np.partition(values, deepest - 1, axis=1)[:, :deepest]
+    cuts = np.sort(head, axis=1)[np.arange(len(values)), counts - 1]
+    below = values <= cuts[:, None]
+    # Summing a uint8 view is twice as fast as count_nonzero along an axis.
+    exact = below.view(np.uint8).sum(axis=1, dtype=np.int64) == counts
+    return below[exact].any(axis=0), np.flatnonzero(~exact)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,36 +157,38 @@ def _prunable_classes(counts, min_examples_per_class, method):
 
 def _flag_by_class(labels, pred_probs, groups, prune_matrix, min_examples_per_class):
     order, starts, counts = groups
-    flagged = []
+    flagged = np.zeros(len(labels), dtype=bool)
     for k in _prunable_classes(counts, min_examples_per_class, "prune_by_class"):
         members = order[starts[k] : starts[k] + counts[k]]
         n_flag = counts[k] - prune_matrix[k, k]
         if n_flag >= 1:
-            flagged.append(members[smallest(pred_probs[members, k], n_flag)])
+            flagged[members[smallest(pred_probs[members, k], n_flag)]] = True
     return flagged
 
 
 def _flag_by_noise_rate(labels, pred_probs, groups, prune_matrix, min_examples_per_class):
     order, starts, counts = groups
-    flagged = []
+    flagged = np.zeros(len(labels), dtype=bool)
     for k in _prunable_classes(counts, min_examples_per_class, "prune_by_noise_rate"):
-        to_flag = prune_matrix[:, k].copy()
+        to_flag = np.maximum(prune_matrix[:, k], 0)
         to_flag[k] = 0
-        columns = np.flatnonzero(to_flag > 0)
-        if not columns.size:
+        targets = np.flatnonzero(to_flag)
+        if not targets.size:
             continue
         members = order[starts[k] : starts[k] + counts[k]]
-        rows = pred_probs[members]
-        # Largest margin first == smallest negated margin; negate exactly as the reference
-        # does so that numpy's sort sees bit-identical values (signed zeros included).
-        negated_margins = -(rows[:, columns] - rows[:, [k]])
-        hit = _smallest_per_column(negated_margins, to_flag[columns])
-        flagged.append(members[hit])
+        rows = np.take(pred_probs, members, axis=0)
+        # Flag the largest margins P[i, j] - P[i, k], i.e. the smallest P[i, k] - P[i, j];
+        # one contiguous row per target class j keeps the partition fast.
+        negated_margins = rows.T[targets]
+        np.subtract(rows[:, k], negated_margins, out=negated_margins)
+        hit, tied = _smallest_in_each_row(negated_margins, to_flag[targets])
+        for j in targets[tied]:
+            # Settle ties as the reference's sort does, on bit-identical values: the negated
+            # margin, whose zeros are -0.0 (which some sorts order before +0.0).
+            exact_values = -(pred_probs[members, j] - pred_probs[members, k])
+            hit[np.argsort(exact_values)[: to_flag[j]]] = True
+        flagged[members[hit]] = True
     return flagged
-
-
-def _concat(parts) -> np.ndarray:
-    return np.sort(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,10 +342,12 @@ def find_label_issues(
 def _flag_pruned(labels, pred_probs, groups, prune_matrix, min_examples_per_class, filter_by):
     args = (labels, pred_probs, groups, prune_matrix, min_examples_per_class)
     if filter_by == "prune_by_class":
-        return _concat(_flag_by_class(*args))
-    if filter_by == "prune_by_noise_rate":
-        return _concat(_flag_by_noise_rate(*args))
-    return np.intersect1d(_concat(_flag_by_class(*args)), _concat(_flag_by_noise_rate(*args)))
+        mask = _flag_by_class(*args)
+    elif filter_by == "prune_by_noise_rate":
+        mask = _flag_by_noise_rate(*args)
+    else:
+        mask = _flag_by_class(*args) & _flag_by_noise_rate(*args)
+    return np.flatnonzero(mask)
 
 
 def _flag_lowest_scores(labels, pred_probs, groups, method):
