@@ -26,7 +26,8 @@ def as_label_array(labels) -> np.ndarray:
         labels = labels[:, 0]
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D (one label per example), got shape {labels.shape}")
-    if labels.dtype.kind == "b":
+    if labels.dtype.kind == "b" or labels.size == 0:
+        # np.asarray([]) is float64: an empty list must fail as "empty", not as "not integers".
         return labels.astype(np.int64)
     if labels.dtype.kind not in "iu":
         raise ValueError(

@@ -217,6 +217,8 @@ def compute_confident_joint(
         thresholds = np.asarray(thresholds)
         if thresholds.shape != (n_classes,):
             raise ValueError(f"thresholds must have shape (K,) = ({n_classes},), got {thresholds.shape}")
+        if thresholds.dtype.kind not in "iuf" or np.isnan(thresholds).any():
+            raise ValueError(f"thresholds must be numbers without NaN, got {thresholds!r}")
     groups = group_by_label(labels, n_classes)
     joint, off_diagonals = _confident_joint_and_off_diagonals(
         labels, pred_probs, thresholds, groups, calibrate
@@ -507,6 +509,7 @@ def num_label_issues(
     else:
         if not isinstance(confident_joint, np.ndarray):
             raise ValueError("estimation_method='off_diagonal_custom' needs a confident_joint ndarray")
+        _check_square(confident_joint, "confident_joint", pred_probs.shape[1])
         joint = calibrate_confident_joint(confident_joint, labels)
     joint = joint / max(joint.sum(), TINY)
     return np.int64(np.rint((1 - np.trace(joint)) * len(labels)))
@@ -515,10 +518,20 @@ def num_label_issues(
 # --------------------------------------------------------------------------------------------
 
 
-def _check_square(matrix, name: str) -> np.ndarray:
+def _check_square(matrix, name: str, n_classes: int | None = None) -> np.ndarray:
+    """A finite numeric (K, K) matrix, with K = ``n_classes`` when given, or ValueError."""
     matrix = np.asarray(matrix)
     if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"{name} must be a square (K, K) matrix, got shape {matrix.shape}")
+    if n_classes is not None and matrix.shape != (n_classes, n_classes):
+        raise ValueError(
+            f"{name} must have shape (K, K) = ({n_classes}, {n_classes}) (K = pred_probs.shape[1]), "
+            f"got {matrix.shape}"
+        )
+    if matrix.dtype.kind not in "iufb":
+        raise ValueError(f"{name} must hold numbers (counts), got dtype {matrix.dtype}")
+    if not np.isfinite(matrix).all():
+        raise ValueError(f"{name} contains NaN or inf")
     return matrix
 
 

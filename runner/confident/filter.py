@@ -30,6 +30,7 @@ import numpy as np
 
 from runner.confident._validation import check_choice, check_labels_and_pred_probs
 from runner.confident.count import (
+    _check_square,
     _confident_joint_and_off_diagonals,
     calibrate_confident_joint,
     group_by_label,
@@ -150,7 +151,7 @@ def _prunable_classes(counts, min_examples_per_class, method):
             f"{method}: classes {too_small.tolist()} have at most min_examples_per_class="
             f"{min_examples_per_class} examples, so none of them is flagged",
             UserWarning,
-            stacklevel=4,
+            stacklevel=5,  # the caller of find_label_issues
         )
     return np.flatnonzero((counts > min_examples_per_class) & (counts > 1))
 
@@ -290,15 +291,13 @@ def find_label_issues(
     labels, pred_probs = check_labels_and_pred_probs(labels, pred_probs)
     _warn_about_unused_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint)
     n_classes = pred_probs.shape[1]
-    if num_to_remove_per_class is not None and len(num_to_remove_per_class) != n_classes:
-        raise ValueError(f"num_to_remove_per_class must have length K={n_classes}")
+    if num_to_remove_per_class is not None and np.shape(num_to_remove_per_class) != (n_classes,):
+        raise ValueError(
+            f"num_to_remove_per_class must have length K={n_classes} (one count per class), "
+            f"got shape {np.shape(num_to_remove_per_class)}"
+        )
     if confident_joint is not None and filter_by in PRUNE_METHODS:
-        confident_joint = np.asarray(confident_joint)
-        if confident_joint.shape != (n_classes, n_classes):
-            raise ValueError(
-                f"confident_joint must have shape (K, K) = ({n_classes}, {n_classes}), "
-                f"got {confident_joint.shape}"
-            )
+        confident_joint = _check_square(confident_joint, "confident_joint", n_classes)
 
     groups = group_by_label(labels, n_classes)
     if filter_by == "predicted_neq_given":
