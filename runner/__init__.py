@@ -1,1 +1,37 @@
-"""cleanrun."""
+"""cleanrun: confident learning for noisy labels, as a library and a Hydra experiment runner.
+
+``from runner import CleanLearning`` works like cleanlab's; the confident-learning functions
+live in :mod:`runner.confident` (``count``, ``filter``, ``rank``, ``noise``).
+"""
+
+from runner.confident import (
+    compute_confident_joint,
+    estimate_latent,
+    estimate_py_and_noise_matrices_from_probabilities,
+    find_label_issues,
+    get_label_quality_scores,
+    num_label_issues,
+)
+from runner.cv import (
+    estimate_confident_joint_and_cv_pred_proba,
+    estimate_cv_predicted_probabilities,
+    estimate_noise_matrices,
+    estimate_py_noise_matrices_and_cv_pred_proba,
+)
+from runner.learning import CleanLearning
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CleanLearning",
+    "compute_confident_joint",
+    "estimate_confident_joint_and_cv_pred_proba",
+    "estimate_cv_predicted_probabilities",
+    "estimate_latent",
+    "estimate_noise_matrices",
+    "estimate_py_and_noise_matrices_from_probabilities",
+    "estimate_py_noise_matrices_and_cv_pred_proba",
+    "find_label_issues",
+    "get_label_quality_scores",
+    "num_label_issues",
+]

@@ -1,0 +1,273 @@
+"""Out-of-fold predicted probabilities: K stratified folds, fitted in parallel, threads pinned.
+
+Every example's row of ``pred_probs`` comes from a clone of the classifier that never saw it.
+Folds are drawn exactly as the reference draws them
+(``StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(labels, labels)``), so the
+same seed gives the same folds. Fold fits run through joblib (``n_jobs``, any joblib backend)
+and each runs under a BLAS/OpenMP thread cap: on small machines multi-threaded BLAS is much
+slower and changes the fitted model, so parallelism comes from folds, not threads.
+
+The reference's cross-validation helpers are here under their names
+(:func:`estimate_cv_predicted_probabilities`, :func:`estimate_confident_joint_and_cv_pred_proba`,
+:func:`estimate_py_noise_matrices_and_cv_pred_proba`, :func:`estimate_noise_matrices`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+from threadpoolctl import threadpool_limits
+
+from runner.confident.count import compute_confident_joint, estimate_latent
+
+log = logging.getLogger(__name__)
+
+
+def default_classifier():
+    """The reference's default: ``LogisticRegression()`` with its default settings."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression()
+
+
+def n_samples_of(X) -> int:
+    """Number of rows of an array, DataFrame, sparse matrix or sequence."""
+    shape = getattr(X, "shape", None)
+    return int(shape[0]) if shape is not None else len(X)
+
+
+def take_rows(X, rows):
+    """Rows of ``X`` by integer index or boolean mask (``.iloc`` for pandas)."""
+    return X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+
+
+def check_fold_sizes(labels: np.ndarray, n_folds: int, classes=None) -> None:
+    """Refuse classes with fewer examples than folds, naming them (before any fitting).
+
+    Stratified folds need every class in every held-out fold, so that every training fold
+    still contains it and every classifier sees all classes.
+    """
+    if n_folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got cv_n_folds={n_folds}")
+    counts = np.bincount(labels)
+    small = np.flatnonzero(counts < n_folds)
+    if small.size:
+        names = (classes if classes is not None else np.arange(len(counts))).tolist()
+        detail = ", ".join(f"{names[k]!r} has {counts[k]}" for k in small)
+        raise ValueError(
+            f"every class needs at least cv_n_folds={n_folds} examples for stratified "
+            f"cross-validation: class {detail}; use fewer folds, or drop or merge the rare class"
+        )
+
+
+def _fit_fold(clf, X, labels, train, holdout, n_classes, fit_kwargs, validation_func, threads):
+    """Fit a clone on the training rows; predicted probabilities of the held-out rows."""
+    started = time.perf_counter()
+    model = clone(clf)
+    X_holdout = take_rows(X, holdout)
+    extra = validation_func(X_holdout, labels[holdout]) if validation_func is not None else {}
+    with threadpool_limits(limits=threads):
+        model.fit(take_rows(X, train), labels[train], **fit_kwargs, **extra)
+        probs = model.predict_proba(X_holdout)
+    return align_columns(model, probs, n_classes), time.perf_counter() - started
+
+
+def align_columns(model, probs, n_classes: int) -> np.ndarray:
+    """predict_proba columns in class order 0..K-1 (a model may order or omit classes)."""
+    probs = np.asarray(probs)
+    classes = getattr(model, "classes_", None)
+    if classes is None or (len(classes) == n_classes and np.array_equal(classes, np.arange(n_classes))):
+        if probs.shape[1] != n_classes:
+            raise ValueError(
+                f"predict_proba returned {probs.shape[1]} columns for {n_classes} classes"
+            )
+        return probs
+    aligned = np.zeros((len(probs), n_classes), dtype=probs.dtype)
+    aligned[:, np.asarray(classes, dtype=np.int64)] = probs
+    return aligned
+
+
+def cross_val_pred_probs(
+    clf,
+    X,
+    labels,
+    *,
+    n_folds: int = 5,
+    seed=None,
+    n_jobs=None,
+    backend=None,
+    fit_kwargs=None,
+    validation_func=None,
+    threads_per_fit: int | None = 1,
+    dtype=np.float64,
+) -> np.ndarray:
+    """Out-of-fold predicted probabilities of every example.
+
+    Parameters
+    ----------
+    clf : estimator
+        Any classifier with ``fit`` and ``predict_proba``; cloned for every fold.
+    X : array-like of shape (N, ...)
+        Features (arrays, DataFrames, sparse matrices).
+    labels : ndarray of shape (N,)
+        Integers ``0..K-1``, every class with at least ``n_folds`` examples.
+    n_folds : int
+        Number of stratified folds.
+    seed : int, optional
+        ``random_state`` of the fold shuffle.
+    n_jobs : int, optional
+        Folds fitted in parallel (joblib semantics: None = 1, -1 = all cores).
+    backend : str, optional
+        A joblib backend (``"loky"``, ``"threading"``, ``"dask"``, ...).
+    fit_kwargs : dict, optional
+        Extra keyword arguments of every fold's ``fit``.
+    validation_func : callable, optional
+        ``validation_func(X_holdout, labels_holdout) -> dict`` of extra ``fit`` kwargs per fold.
+    threads_per_fit : int or None
+        BLAS/OpenMP threads of each fit (None: no cap).
+    dtype : numpy dtype
+        Of the returned array (float64 like the reference; float32 halves memory).
+
+    Returns
+    -------
+    ndarray of shape (N, K)
+    """
+    labels = np.asarray(labels)
+    n_classes = int(labels.max()) + 1
+    check_fold_sizes(labels, n_folds)
+    if validation_func is not None and not callable(validation_func):
+        raise TypeError("validation_func must be callable")
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    splits = list(folds.split(labels, labels))
+    tasks = (
+        delayed(_fit_fold)(
+            clf, X, labels, train, holdout, n_classes, fit_kwargs or {}, validation_func, threads_per_fit
+        )
+        for train, holdout in splits
+    )
+    pred_probs = np.empty((len(labels), n_classes), dtype=dtype)
+    results = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)
+    for done, ((_, holdout), (probs, seconds)) in enumerate(zip(splits, results), start=1):
+        pred_probs[holdout] = probs
+        log.info("fold %d/%d fitted in %.1f s", done, n_folds, seconds)
+    return pred_probs
+
+
+# --------------------------------------------------------------------------------------------
+# The reference's cross-validation helpers
+
+
+def _labels_for_cv(labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iub":
+        raise ValueError("labels must be a 1-D array of integers 0..K-1")
+    present = np.unique(labels)
+    if present[0] < 0 or not np.array_equal(present, np.arange(len(present))):
+        raise ValueError(
+            "labels must be the integers 0..K-1 with every class present; "
+            "use runner.CleanLearning for other class values"
+        )
+    return labels.astype(np.int64, copy=False)
+
+
+def estimate_cv_predicted_probabilities(
+    X, labels, clf=None, *, cv_n_folds=5, seed=None, clf_kwargs=None, validation_func=None, n_jobs=None
+) -> np.ndarray:
+    """Out-of-fold ``pred_probs`` (see :func:`cross_val_pred_probs`)."""
+    return cross_val_pred_probs(
+        clf if clf is not None else default_classifier(),
+        X,
+        _labels_for_cv(labels),
+        n_folds=cv_n_folds,
+        seed=seed,
+        n_jobs=n_jobs,
+        fit_kwargs=clf_kwargs,
+        validation_func=validation_func,
+    )
+
+
+def estimate_confident_joint_and_cv_pred_proba(
+    X,
+    labels,
+    clf=None,
+    *,
+    cv_n_folds=5,
+    thresholds=None,
+    seed=None,
+    calibrate=True,
+    clf_kwargs=None,
+    validation_func=None,
+    n_jobs=None,
+):
+    """Out-of-fold ``pred_probs`` and the confident joint computed from them.
+
+    Returns
+    -------
+    confident_joint : ndarray of shape (K, K)
+    pred_probs : ndarray of shape (N, K)
+    """
+    labels = _labels_for_cv(labels)
+    pred_probs = estimate_cv_predicted_probabilities(
+        X, labels, clf, cv_n_folds=cv_n_folds, seed=seed, clf_kwargs=clf_kwargs,
+        validation_func=validation_func, n_jobs=n_jobs,
+    )
+    joint = compute_confident_joint(labels, pred_probs, thresholds=thresholds, calibrate=calibrate)
+    return joint, pred_probs
+
+
+def estimate_py_noise_matrices_and_cv_pred_proba(
+    X,
+    labels,
+    clf=None,
+    *,
+    cv_n_folds=5,
+    thresholds=None,
+    converge_latent_estimates=False,
+    py_method="cnt",
+    seed=None,
+    clf_kwargs=None,
+    validation_func=None,
+    n_jobs=None,
+):
+    """Latent estimates, confident joint and out-of-fold ``pred_probs`` in one call.
+
+    Returns
+    -------
+    py, noise_matrix, inverse_noise_matrix, confident_joint, pred_probs
+    """
+    labels = _labels_for_cv(labels)
+    joint, pred_probs = estimate_confident_joint_and_cv_pred_proba(
+        X, labels, clf, cv_n_folds=cv_n_folds, thresholds=thresholds, seed=seed,
+        clf_kwargs=clf_kwargs, validation_func=validation_func, n_jobs=n_jobs,
+    )
+    py, noise_matrix, inverse_noise_matrix = estimate_latent(
+        joint, labels, py_method=py_method, converge_latent_estimates=converge_latent_estimates
+    )
+    return py, noise_matrix, inverse_noise_matrix, joint, pred_probs
+
+
+def estimate_noise_matrices(
+    X,
+    labels,
+    clf=None,
+    *,
+    cv_n_folds=5,
+    thresholds=None,
+    converge_latent_estimates=True,
+    seed=None,
+    clf_kwargs=None,
+    validation_func=None,
+    n_jobs=None,
+):
+    """``(noise_matrix, inverse_noise_matrix)`` estimated by cross-validation."""
+    _, noise_matrix, inverse_noise_matrix, _, _ = estimate_py_noise_matrices_and_cv_pred_proba(
+        X, labels, clf, cv_n_folds=cv_n_folds, thresholds=thresholds,
+        converge_latent_estimates=converge_latent_estimates, seed=seed, clf_kwargs=clf_kwargs,
+        validation_func=validation_func, n_jobs=n_jobs,
+    )
+    return noise_matrix, inverse_noise_matrix

@@ -1,0 +1,611 @@
+"""CleanLearning: find label issues by cross-validation, clean the training set, retrain.
+
+``CleanLearning(clf).fit(X, labels)`` runs, in order:
+
+1. **detection** — out-of-fold ``pred_probs`` from ``cv_n_folds`` stratified folds (each on a
+   clone of ``clf``), the confident joint and noise matrices, and the label-issue mask from
+   :func:`runner.confident.find_label_issues` with ``find_label_issues_kwargs``;
+2. **strategy** — what the final fit sees (:mod:`runner.strategies`: ``remove`` by default,
+   ``weight``, ``relabel``, ``none`` or any object with ``select``);
+3. **final fit** — a clone of ``clf`` on that training set with ``clf_final_kwargs``.
+
+It is a drop-in for ``cleanlab.classification.CleanLearning`` (same parameters, methods and
+fitted attribute names) with these differences: labels may be any class values (they are
+encoded to ``0..K-1`` and decoded in every output); ``clf`` is cloned, never refitted in place
+(the fitted model is ``clf_``); nothing touches numpy's global random state; a second ``fit``
+starts fresh; bad input is refused before any fitting; and the folds can run in parallel
+(``n_jobs``) with every fit under a BLAS/OpenMP thread cap (``threads_per_fit``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.exceptions import DataConversionWarning, NotFittedError
+from sklearn.utils import get_tags
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import has_fit_parameter
+from threadpoolctl import threadpool_limits
+
+from runner.confident.count import (
+    _inverse_from_noise_matrix,
+    _noise_matrix_from_inverse,
+    clip_and_renormalize,
+    compute_confident_joint,
+    estimate_latent,
+    estimate_py_and_noise_matrices_from_probabilities,
+)
+from runner.confident.filter import find_label_issues
+from runner.confident.rank import get_label_quality_scores
+from runner.cv import align_columns, check_fold_sizes, cross_val_pred_probs, default_classifier, n_samples_of, take_rows
+from runner.strategies import Detection, check_training_set, get_strategy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_EXAMPLES_PER_CLASS = 10
+FORBIDDEN_DETECTION_KWARGS = ("return_indices_ranked_by", "multi_label")
+
+
+class CleanLearning(ClassifierMixin, BaseEstimator):
+    """Wrap any classifier so that it is trained only on the examples whose labels look right.
+
+    Parameters
+    ----------
+    clf : estimator, default LogisticRegression()
+        Any classifier with ``fit(X, y)`` and ``predict_proba(X)``; cloned for every fit.
+    seed : int, optional
+        ``random_state`` of the fold shuffle (the same folds as the reference).
+    cv_n_folds : int, default 5
+        Number of cross-validation folds.
+    converge_latent_estimates : bool, default False
+        Make the noise-matrix estimates mutually consistent (see ``estimate_latent``).
+    pulearning : {0, 1}, optional
+        For K=2: the class that is known to contain no label errors.
+    find_label_issues_kwargs : dict, optional
+        Passed to :func:`runner.confident.find_label_issues` (``min_examples_per_class``
+        defaults to 10 here).
+    label_quality_scores_kwargs : dict, optional
+        Passed to :func:`runner.confident.get_label_quality_scores`.
+    verbose : bool, default False
+        Log the steps at INFO level (DEBUG otherwise).
+    low_memory : bool, default False
+        Accepted for compatibility; detection here already works in bounded memory.
+    strategy : str or Strategy, default "remove"
+        ``"remove"``, ``"weight"``, ``"relabel"``, ``"none"`` or an object with ``select``.
+    n_jobs : int, optional
+        Folds fitted in parallel (joblib; None = 1, -1 = all cores).
+    threads_per_fit : int or None, default 1
+        BLAS/OpenMP threads of every fit (None: no cap).
+    cv_backend : str, optional
+        joblib backend of the fold fits (``"loky"``, ``"threading"``, ``"dask"``, ...).
+    pred_probs_dtype : str, default "float64"
+        dtype of the out-of-fold probabilities (``"float32"`` halves their memory).
+
+    Attributes
+    ----------
+    clf_ : estimator
+        The classifier fitted on the cleaned data.
+    classes_ : ndarray
+        The class values, in the order of ``predict_proba``'s columns.
+    label_issues_df : pandas.DataFrame
+        Per example: ``is_label_issue``, ``label_quality``, ``given_label``,
+        ``predicted_label`` (class values), and ``sample_weight`` when the final fit used
+        weights.
+    noise_matrix, inverse_noise_matrix, confident_joint, py, ps
+        Noise estimates (``P(given | true)``, ``P(true | given)``, counts, priors).
+    pred_probs : ndarray of shape (N, K)
+        The out-of-fold predicted probabilities used for detection.
+    timings_ : dict
+        Seconds spent in cross-validation, detection and the final fit.
+    n_features_in_ : int or None
+        Number of features of 2-D ``X``.
+    """
+
+    # Fitted state under the reference's public names: None until fit / find_label_issues.
+    label_issues_df = None
+    label_issues_mask = None
+    sample_weight = None
+    confident_joint = None
+    py = None
+    ps = None
+    num_classes = None
+    noise_matrix = None
+    inverse_noise_matrix = None
+    clf_kwargs = None
+    clf_final_kwargs = None
+    pred_probs = None
+
+    def __init__(
+        self,
+        clf=None,
+        *,
+        seed=None,
+        cv_n_folds=5,
+        converge_latent_estimates=False,
+        pulearning=None,
+        find_label_issues_kwargs=None,
+        label_quality_scores_kwargs=None,
+        verbose=False,
+        low_memory=False,
+        strategy="remove",
+        n_jobs=None,
+        threads_per_fit=1,
+        cv_backend=None,
+        pred_probs_dtype="float64",
+    ):
+        self.clf = clf
+        self.seed = seed
+        self.cv_n_folds = cv_n_folds
+        self.converge_latent_estimates = converge_latent_estimates
+        self.pulearning = pulearning
+        self.find_label_issues_kwargs = find_label_issues_kwargs
+        self.label_quality_scores_kwargs = label_quality_scores_kwargs
+        self.verbose = verbose
+        self.low_memory = low_memory
+        self.strategy = strategy
+        self.n_jobs = n_jobs
+        self.threads_per_fit = threads_per_fit
+        self.cv_backend = cv_backend
+        self.pred_probs_dtype = pred_probs_dtype
+
+    # ----------------------------------------------------------------------------------------
+    # fit
+
+    def fit(
+        self,
+        X,
+        labels=None,
+        *,
+        pred_probs=None,
+        thresholds=None,
+        noise_matrix=None,
+        inverse_noise_matrix=None,
+        label_issues=None,
+        sample_weight=None,
+        clf_kwargs=None,
+        clf_final_kwargs=None,
+        validation_func=None,
+        y=None,
+    ):
+        """Detect label issues, build the final training set with the strategy, fit ``clf_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, ...)
+            Training features (arrays, DataFrames, sparse matrices).
+        labels : array-like of shape (N,)
+            Given labels, any class values (``y`` is an alias).
+        pred_probs : ndarray of shape (N, K), optional
+            Out-of-fold probabilities; skips cross-validation.
+        thresholds : array-like of shape (K,), optional
+            Per-class confident thresholds.
+        noise_matrix, inverse_noise_matrix : ndarray of shape (K, K), optional
+            Known noise matrices (``P(given | true)``, ``P(true | given)``).
+        label_issues : DataFrame, bool mask or int indices, optional
+            Skip detection and use these issues.
+        sample_weight : array-like of shape (N,), optional
+            Weights of the final fit (the classifier must accept them).
+        clf_kwargs : dict, optional
+            Extra ``fit`` kwargs of every fit (cross-validation and final).
+        clf_final_kwargs : dict, optional
+            Extra ``fit`` kwargs of the final fit only (they win over ``clf_kwargs``).
+        validation_func : callable, optional
+            ``validation_func(X_holdout, y_holdout) -> dict`` of extra ``fit`` kwargs per fold.
+
+        Returns
+        -------
+        self
+        """
+        started = time.perf_counter()
+        labels = _labels_or_y(labels, y)
+        clf = self._checked_classifier()
+        X = self._features(X)
+        clf_kwargs = dict(clf_kwargs or {})
+        if "sample_weight" in clf_kwargs:
+            raise ValueError("sample_weight belongs in fit(sample_weight=...), not in clf_kwargs")
+        final_kwargs = {**clf_kwargs, **(clf_final_kwargs or {})}
+        strategy = get_strategy(self.strategy)
+        strategy_name = self.strategy if isinstance(self.strategy, str) else type(strategy).__name__
+        takes_weights = has_fit_parameter(clf, "sample_weight")
+        if sample_weight is not None and not takes_weights:
+            raise ValueError(
+                f"{type(clf).__name__}.fit has no sample_weight parameter, so sample_weight cannot be used"
+            )
+        if strategy.requires_sample_weight and not takes_weights:
+            raise ValueError(
+                f"strategy {strategy_name!r} needs a classifier whose fit accepts sample_weight; "
+                f"{type(clf).__name__}.fit does not (use strategy='remove' or another classifier)"
+            )
+        width = _width(pred_probs, noise_matrix, inverse_noise_matrix)
+        encoded = self._encode(labels, width)
+        _check_same_length(X, encoded, "X", "labels")
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+            _check_same_length(sample_weight, encoded, "sample_weight", "labels")
+
+        if label_issues is None:
+            detection = self._detect(
+                X, encoded, clf, pred_probs=pred_probs, thresholds=thresholds,
+                noise_matrix=noise_matrix, inverse_noise_matrix=inverse_noise_matrix,
+                clf_kwargs=clf_kwargs, validation_func=validation_func,
+            )
+        else:
+            self.timings_ = {}
+            detection = self._given_issues(label_issues, labels, encoded, pred_probs)
+
+        training = check_training_set(
+            strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, repr(strategy_name)
+        )
+        if "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights:
+            final_kwargs["sample_weight"] = training.sample_weight
+            weights = np.zeros(len(encoded))
+            weights[training.rows] = training.sample_weight
+            self.label_issues_df["sample_weight"] = weights
+            self.sample_weight = self.label_issues_df["sample_weight"]
+        else:
+            self.sample_weight = None
+        self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
+        self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
+
+        fit_started = time.perf_counter()
+        self.clf_ = clone(clf)
+        self.n_features_in_ = _n_features(X)
+        with threadpool_limits(limits=self.threads_per_fit):
+            self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
+        self.timings_["final_fit_s"] = time.perf_counter() - fit_started
+        self.timings_["total_s"] = time.perf_counter() - started
+        self._log(
+            "fit: %d of %d examples flagged, final fit on %d rows (%s)",
+            self.label_issues_mask.sum(), len(encoded), len(training.rows), strategy_name,
+        )
+        return self
+
+    # ----------------------------------------------------------------------------------------
+    # detection
+
+    def find_label_issues(
+        self,
+        X=None,
+        labels=None,
+        *,
+        pred_probs=None,
+        thresholds=None,
+        noise_matrix=None,
+        inverse_noise_matrix=None,
+        save_space=False,
+        clf_kwargs=None,
+        validation_func=None,
+    ) -> pd.DataFrame:
+        """Detect label issues only (no final fit); return the per-example DataFrame.
+
+        Parameters are those of :meth:`fit`. ``X`` may be None when ``pred_probs`` is given.
+        ``save_space=True`` returns the DataFrame without storing state on the instance.
+        """
+        if labels is None:
+            raise ValueError("labels are required")
+        clf = self._checked_classifier()
+        width = _width(pred_probs, noise_matrix, inverse_noise_matrix)
+        encoded = self._encode(labels, width)
+        if X is None and pred_probs is None:
+            raise ValueError("X is required unless pred_probs is given")
+        if X is not None:
+            X = self._features(X)
+            _check_same_length(X, encoded, "X", "labels")
+            if pred_probs is not None:
+                warnings.warn("pred_probs were given, so X is not used for detection", UserWarning, stacklevel=2)
+        kept = {name: getattr(self, name) for name in ("label_issues_df", "label_issues_mask", "pred_probs")}
+        self._detect(
+            X, encoded, clf, pred_probs=pred_probs, thresholds=thresholds, noise_matrix=noise_matrix,
+            inverse_noise_matrix=inverse_noise_matrix, clf_kwargs=clf_kwargs, validation_func=validation_func,
+        )
+        frame = self.label_issues_df
+        if save_space:
+            for name, value in kept.items():
+                setattr(self, name, value)
+        return frame
+
+    def _detect(
+        self, X, labels, clf, *, pred_probs, thresholds, noise_matrix, inverse_noise_matrix,
+        clf_kwargs, validation_func,
+    ) -> Detection:
+        """The reference's detection steps, on encoded labels; stores the detection state."""
+        n_classes = self.num_classes
+        for name, matrix in (("noise_matrix", noise_matrix), ("inverse_noise_matrix", inverse_noise_matrix)):
+            if matrix is not None and np.trace(matrix) <= 1:
+                raise ValueError(f"trace({name}) must exceed 1 (labels better than chance), got {np.trace(matrix)}")
+        kwargs = {"min_examples_per_class": DEFAULT_MIN_EXAMPLES_PER_CLASS, **(self.find_label_issues_kwargs or {})}
+        for name in FORBIDDEN_DETECTION_KWARGS:
+            if name in kwargs:
+                raise ValueError(f"find_label_issues_kwargs may not contain {name!r}")
+        if pred_probs is not None:
+            pred_probs = np.asarray(pred_probs)
+            if pred_probs.shape != (len(labels), n_classes):
+                raise ValueError(
+                    f"pred_probs must have shape (N, K) = ({len(labels)}, {n_classes}), got {pred_probs.shape}"
+                )
+        else:
+            if X is None:
+                raise ValueError("X is required for cross-validation when pred_probs are not given")
+            check_fold_sizes(labels, self.cv_n_folds, self.classes_)
+
+        self.ps = np.bincount(labels, minlength=n_classes) / len(labels)
+        self.confident_joint = kwargs.get("confident_joint")
+        self.py = self.noise_matrix = self.inverse_noise_matrix = None
+        self.timings_ = {}
+        if self.confident_joint is not None:
+            self.py, noise_matrix, _ = estimate_latent(self.confident_joint, labels)
+        if noise_matrix is not None:
+            self.noise_matrix = np.asarray(noise_matrix, dtype=np.float64)
+            if inverse_noise_matrix is None:
+                self.py = clip_and_renormalize(np.linalg.inv(self.noise_matrix).dot(self.ps), low=1e-6)
+                inverse_noise_matrix = _inverse_from_noise_matrix(self.noise_matrix, self.py, self.ps)
+        if inverse_noise_matrix is not None:
+            self.inverse_noise_matrix = np.asarray(inverse_noise_matrix, dtype=np.float64)
+            if self.noise_matrix is None:
+                self.py = self.inverse_noise_matrix.dot(self.ps)
+                self.noise_matrix = _noise_matrix_from_inverse(self.inverse_noise_matrix, self.py, self.ps)
+
+        if pred_probs is None:
+            cv_started = time.perf_counter()
+            pred_probs = cross_val_pred_probs(
+                clf, X, labels, n_folds=self.cv_n_folds, seed=self.seed, n_jobs=self.n_jobs,
+                backend=self.cv_backend, fit_kwargs=clf_kwargs, validation_func=validation_func,
+                threads_per_fit=self.threads_per_fit, dtype=np.dtype(self.pred_probs_dtype),
+            )
+            self.timings_["cv_s"] = time.perf_counter() - cv_started
+        detect_started = time.perf_counter()
+        if self.noise_matrix is None:
+            self.py, self.noise_matrix, self.inverse_noise_matrix, joint = (
+                estimate_py_and_noise_matrices_from_probabilities(
+                    labels, pred_probs, thresholds=thresholds,
+                    converge_latent_estimates=self.converge_latent_estimates,
+                )
+            )
+            if self.confident_joint is None:
+                self.confident_joint = joint
+        if self.confident_joint is None:
+            self.confident_joint = compute_confident_joint(labels, pred_probs, thresholds=thresholds)
+        self._apply_pulearning()
+
+        if "confident_joint" not in kwargs and kwargs.get("filter_by") != "confident_learning":
+            kwargs["confident_joint"] = self.confident_joint
+        mask = find_label_issues(labels, pred_probs, **kwargs)
+        quality = get_label_quality_scores(labels, pred_probs, **(self.label_quality_scores_kwargs or {}))
+        self.timings_["detect_s"] = time.perf_counter() - detect_started
+        self.pred_probs = pred_probs
+        self.find_label_issues_kwargs_ = kwargs
+        self.label_issues_mask = mask
+        self.label_issues_df = pd.DataFrame(
+            {
+                "is_label_issue": mask,
+                "label_quality": quality,
+                "given_label": self.classes_[labels],
+                "predicted_label": self.classes_[pred_probs.argmax(axis=1)],
+            }
+        )
+        self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
+        return Detection(
+            label_issues=mask, label_quality=quality, pred_probs=pred_probs,
+            noise_matrix=self.noise_matrix, inverse_noise_matrix=self.inverse_noise_matrix,
+            confident_joint=self.confident_joint, py=self.py,
+        )
+
+    def _apply_pulearning(self):
+        """K=2 with one class known to be clean: no example of it is mislabeled."""
+        p = self.pulearning
+        if p is None or self.num_classes != 2:
+            return
+        if p not in (0, 1):
+            raise ValueError(f"pulearning must be 0 or 1, got {p!r}")
+        self.noise_matrix, self.inverse_noise_matrix = self.noise_matrix.copy(), self.inverse_noise_matrix.copy()
+        self.confident_joint = np.array(self.confident_joint)
+        self.noise_matrix[p, 1 - p], self.noise_matrix[1 - p, 1 - p] = 0.0, 1.0
+        self.inverse_noise_matrix[1 - p, p], self.inverse_noise_matrix[p, p] = 0.0, 1.0
+        self.confident_joint[p, 1 - p], self.confident_joint[1 - p, 1 - p] = 0, 1
+
+    def _given_issues(self, label_issues, labels, encoded, pred_probs) -> Detection:
+        """A Detection from caller-supplied issues (DataFrame, bool mask or int indices)."""
+        n = len(encoded)
+        if isinstance(label_issues, pd.DataFrame):
+            if "is_label_issue" not in label_issues.columns:
+                raise ValueError("a label_issues DataFrame needs an 'is_label_issue' column")
+            if len(label_issues) != n:
+                raise ValueError(f"label_issues has {len(label_issues)} rows for {n} labels")
+            if "given_label" in label_issues.columns and not np.array_equal(
+                label_issues["given_label"].to_numpy(), np.asarray(labels)
+            ):
+                raise ValueError("label_issues['given_label'] differs from the labels passed to fit")
+            frame = label_issues.copy()
+        else:
+            issues = np.asarray(label_issues)
+            if issues.dtype == bool:
+                if issues.shape != (n,):
+                    raise ValueError(f"a label_issues mask must have shape ({n},), got {issues.shape}")
+                mask = issues
+            elif issues.dtype.kind in "iu" and issues.ndim == 1:
+                if len(np.unique(issues)) != len(issues) or (issues.size and (issues.min() < 0 or issues.max() >= n)):
+                    raise ValueError("label_issues indices must be unique and within 0..N-1")
+                mask = np.zeros(n, dtype=bool)
+                mask[issues] = True
+            else:
+                raise ValueError("label_issues must be a DataFrame, a boolean mask or an array of integer indices")
+            frame = pd.DataFrame({"is_label_issue": mask})
+        if "label_quality" not in frame.columns and pred_probs is not None:
+            frame["label_quality"] = get_label_quality_scores(
+                encoded, pred_probs, **(self.label_quality_scores_kwargs or {})
+            )
+        self.label_issues_df = frame
+        noise_matrix = self.noise_matrix
+        if noise_matrix is not None and np.shape(noise_matrix) != (self.num_classes, self.num_classes):
+            noise_matrix = None
+        return Detection(
+            label_issues=frame["is_label_issue"].to_numpy(dtype=bool),
+            label_quality=frame["label_quality"].to_numpy() if "label_quality" in frame.columns else None,
+            pred_probs=None if pred_probs is None else np.asarray(pred_probs),
+            noise_matrix=noise_matrix,
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # prediction
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted class values of the cleanly trained classifier."""
+        X = self._fitted_features(X)
+        codes = np.asarray(self.clf_.predict(X), dtype=np.int64)
+        return self.classes_[codes]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Predicted probabilities, one column per class of ``classes_``."""
+        X = self._fitted_features(X)
+        probs = self.clf_.predict_proba(X)
+        return align_columns(self.clf_, probs, self.num_classes)
+
+    def _fitted_features(self, X):
+        if not hasattr(self, "clf_"):
+            raise NotFittedError("this CleanLearning instance is not fitted yet: call fit() first")
+        X = self._features(X)
+        n_features = _n_features(X)
+        if None not in (n_features, self.n_features_in_) and n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but CleanLearning is expecting {self.n_features_in_} "
+                "features as input"
+            )
+        return X
+
+    def get_label_issues(self):
+        """The per-example label-issue DataFrame of the last fit or detection (None before)."""
+        if self.label_issues_df is None:
+            warnings.warn("no label issues yet: call fit() or find_label_issues() first", UserWarning, stacklevel=2)
+        return self.label_issues_df
+
+    def save_space(self):
+        """Drop the stored detection state (keeps the fitted classifier)."""
+        for name in _DETECTION_STATE + ("clf_kwargs", "clf_final_kwargs", "find_label_issues_kwargs_"):
+            setattr(self, name, None)
+        return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Sparse X works exactly when the wrapped classifier accepts it.
+        tags.input_tags.sparse = get_tags(self._checked_classifier()).input_tags.sparse
+        return tags
+
+    # ----------------------------------------------------------------------------------------
+    # helpers
+
+    def _checked_classifier(self):
+        clf = self.clf if self.clf is not None else default_classifier()
+        for method in ("fit", "predict_proba"):
+            if not callable(getattr(clf, method, None)):
+                raise ValueError(
+                    f"clf must have a {method} method; {type(clf).__name__} does not "
+                    "(for SVC use probability=True, or wrap it in CalibratedClassifierCV)"
+                )
+        return clf
+
+    def _features(self, X):
+        if X is None:
+            raise ValueError("X is required")
+        if sparse.issparse(X):
+            X = X.tocsr()  # row indexing for the folds
+        elif not hasattr(X, "shape") and not hasattr(X, "iloc"):
+            X = np.asarray(X)  # lists and other array-likes
+        if self.clf is None and getattr(X, "ndim", 2) > 2:
+            X = X.reshape(len(X), -1)
+        return X
+
+    def _encode(self, labels, width) -> np.ndarray:
+        """Labels as codes 0..K-1; sets ``classes_`` and ``num_classes``."""
+        self.classes_, codes = encode_labels(labels, width)
+        self.num_classes = len(self.classes_)
+        return codes
+
+    def _log(self, message, *args):
+        log.log(logging.INFO if self.verbose else logging.DEBUG, message, *args)
+
+
+_DETECTION_STATE = (
+    "label_issues_df", "label_issues_mask", "sample_weight", "confident_joint", "py", "ps",
+    "noise_matrix", "inverse_noise_matrix", "pred_probs",
+)
+
+
+def encode_labels(labels, width=None):
+    """``(classes, codes)``: sorted class values and each label's index into them.
+
+    ``width`` (the number of columns of given pred_probs or noise matrices) may exceed the
+    number of classes present when the labels are the integers ``0..width-1`` with some class
+    absent; the classes are then ``0..width-1``.
+    """
+    values = labels.to_numpy() if hasattr(labels, "to_numpy") else np.asarray(labels)
+    if values.ndim == 2 and values.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; flattened to shape (N,)",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {values.shape}")
+    if len(values) == 0:
+        raise ValueError("labels are empty")
+    missing = pd.isna(values)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"labels contain {len(rows)} missing values (NaN/None), e.g. at rows {rows[:5].tolist()}; "
+            "drop or impute them first"
+        )
+    if values.dtype.kind == "f" and type_of_target(values) == "continuous":
+        raise ValueError(
+            "labels look continuous (Unknown label type: continuous); CleanLearning is a classifier "
+            "and needs class labels"
+        )
+    try:
+        classes, codes = np.unique(values, return_inverse=True)
+    except TypeError as error:
+        raise ValueError(f"labels mix types that cannot be ordered: {error}") from None
+    codes = codes.astype(np.int64)
+    if width is not None and width != len(classes):
+        if width < len(classes) or values.dtype.kind not in "iu" or classes[0] < 0 or classes[-1] >= width:
+            raise ValueError(
+                f"labels have {len(classes)} classes but pred_probs / noise matrices have {width} columns"
+            )
+        classes, codes = np.arange(width), values.astype(np.int64)
+    if len(classes) < 2:
+        raise ValueError(f"labels contain only one class ({classes[0]!r}); at least 2 classes are needed")
+    return classes, codes
+
+
+def _width(pred_probs, noise_matrix, inverse_noise_matrix):
+    for given in (pred_probs, noise_matrix, inverse_noise_matrix):
+        if given is not None:
+            shape = np.shape(given)
+            if len(shape) != 2:
+                raise ValueError(f"pred_probs and noise matrices must be 2-D, got shape {shape}")
+            return shape[1]
+    return None
+
+
+def _labels_or_y(labels, y):
+    if labels is not None and y is not None:
+        raise ValueError("pass labels or y, not both")
+    if labels is None and y is None:
+        raise ValueError("CleanLearning requires y to be passed, but the target y is None (fit(X, labels))")
+    return labels if labels is not None else y
+
+
+def _n_features(X):
+    shape = getattr(X, "shape", None)
+    return int(shape[1]) if shape is not None and len(shape) == 2 else None
+
+
+def _check_same_length(a, labels, name_a, name_labels):
+    if n_samples_of(a) != len(labels):
+        raise ValueError(f"{name_a} and {name_labels} have different lengths: {n_samples_of(a)} vs {len(labels)}")

@@ -1,0 +1,304 @@
+"""CleanLearning: parity with cleanlab's CleanLearning, strategies, conventions, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from threadpoolctl import threadpool_limits
+
+from runner import CleanLearning
+from runner.confident.noise import generate_noise_matrix_from_trace, generate_noisy_labels
+
+cleanlab_classification = pytest.importorskip("cleanlab.classification")
+
+
+def noisy_split(load, trace_fraction=0.75, seed=0):
+    """Train/test split of a bundled dataset; train labels corrupted by a known noise matrix."""
+    X, y = load(return_X_y=True)
+    X = StandardScaler().fit_transform(X)  # so that logistic regression converges
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
+    n_classes = y.max() + 1
+    py = np.bincount(y_train) / len(y_train)
+    noise_matrix = generate_noise_matrix_from_trace(
+        n_classes, trace_fraction * n_classes, py=py, valid_noise_matrix=True, seed=seed
+    )
+    noisy = generate_noisy_labels(y_train, noise_matrix, seed=seed)
+    return X_train, noisy, X_test, y_test, noise_matrix
+
+
+DATASETS = {
+    "wine": lambda: noisy_split(load_wine),
+    "breast_cancer": lambda: noisy_split(load_breast_cancer),
+    "digits": lambda: noisy_split(lambda return_X_y: tuple(a[:900] for a in load_digits(return_X_y=True))),
+}
+CLASSIFIERS = {
+    "logreg": lambda: LogisticRegression(max_iter=300),
+    "hgb": lambda: HistGradientBoostingClassifier(max_iter=15, random_state=0),
+}
+
+
+def both_fits(clf, X, labels, **fit_kwargs):
+    """Ours and the reference's CleanLearning fitted on the same data under the same thread cap."""
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = CleanLearning(clone(clf), seed=0).fit(X, labels, **fit_kwargs)
+        reference = cleanlab_classification.CleanLearning(clone(clf), seed=0).fit(X, labels, **fit_kwargs)
+    return ours, reference
+
+
+def assert_same_fit(ours, reference, X_test, given_weights=None):
+    np.testing.assert_array_equal(
+        ours.label_issues_df["is_label_issue"].to_numpy(), reference.label_issues_df["is_label_issue"].to_numpy()
+    )
+    for name in ("noise_matrix", "inverse_noise_matrix", "py"):
+        if getattr(reference, name) is not None:
+            np.testing.assert_allclose(getattr(ours, name), getattr(reference, name), rtol=0, atol=1e-9)
+    if given_weights is not None:
+        # The reference keeps no record of the caller's weights; we record what the fit used.
+        used = np.where(ours.label_issues_mask, 0.0, given_weights)
+        np.testing.assert_array_equal(ours.sample_weight.to_numpy(), used)
+    elif reference.sample_weight is None:
+        assert ours.sample_weight is None
+    else:
+        np.testing.assert_allclose(ours.sample_weight.to_numpy(), reference.sample_weight.to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ours.predict(X_test), reference.predict(X_test))
+    np.testing.assert_allclose(ours.predict_proba(X_test), reference.predict_proba(X_test), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("classifier", sorted(CLASSIFIERS))
+@pytest.mark.parametrize("dataset", sorted(DATASETS))
+def test_parity_with_reference(dataset, classifier):
+    X, labels, X_test, _, _ = DATASETS[dataset]()
+    ours, reference = both_fits(CLASSIFIERS[classifier](), X, labels)
+    assert_same_fit(ours, reference, X_test)
+    np.testing.assert_array_equal(ours.confident_joint, reference.confident_joint)
+    for column in ("label_quality", "given_label", "predicted_label"):
+        np.testing.assert_array_equal(ours.label_issues_df[column].to_numpy(), reference.label_issues_df[column].to_numpy())
+
+
+def test_parity_with_given_pred_probs_noise_matrix_and_label_issues():
+    X, labels, X_test, _, true_noise_matrix = DATASETS["wine"]()
+    clf = LogisticRegression(max_iter=300)
+    first, _ = both_fits(clf, X, labels)
+    pred_probs = first.pred_probs
+    assert_same_fit(*both_fits(clf, X, labels, pred_probs=pred_probs), X_test)
+    assert_same_fit(*both_fits(clf, X, labels, noise_matrix=true_noise_matrix), X_test)
+    assert_same_fit(*both_fits(clf, X, labels, label_issues=first.label_issues_mask), X_test)
+    assert_same_fit(*both_fits(clf, X, labels, label_issues=first.get_label_issues()), X_test)
+    weights = np.linspace(0.5, 2, len(labels))
+    assert_same_fit(*both_fits(clf, X, labels, sample_weight=weights), X_test, given_weights=weights)
+
+
+def test_parallel_folds_give_identical_pred_probs():
+    X, labels, *_ = DATASETS["digits"]()
+    clf = LogisticRegression(max_iter=300)
+    sequential = CleanLearning(clf, seed=1, n_jobs=1).fit(X, labels)
+    parallel = CleanLearning(clf, seed=1, n_jobs=2).fit(X, labels)
+    assert parallel.pred_probs.tobytes() == sequential.pred_probs.tobytes()
+    np.testing.assert_array_equal(parallel.label_issues_mask, sequential.label_issues_mask)
+
+
+# --------------------------------------------------------------------------------------------
+# Labels of any type
+
+
+@pytest.mark.parametrize("mapping", ["strings", "gaps"])
+def test_any_class_values_round_trip(mapping):
+    X, labels, X_test, _, _ = DATASETS["wine"]()
+    values = np.array(["cab", "merlot", "syrah"]) if mapping == "strings" else np.array([3, 10, 42])
+    clf = LogisticRegression(max_iter=300)
+    encoded = CleanLearning(clf, seed=0).fit(X, labels)
+    decoded = CleanLearning(clf, seed=0).fit(X, values[labels])
+    np.testing.assert_array_equal(decoded.label_issues_mask, encoded.label_issues_mask)
+    np.testing.assert_array_equal(decoded.classes_, values)
+    np.testing.assert_array_equal(decoded.predict(X_test), values[encoded.predict(X_test)])
+    frame = decoded.label_issues_df
+    np.testing.assert_array_equal(frame["given_label"].to_numpy(), values[labels])
+    assert set(frame["predicted_label"]) <= set(values)
+
+
+def test_pandas_inputs():
+    X, labels, X_test, *_ = DATASETS["wine"]()
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    clf = LogisticRegression(max_iter=300)
+    from_frame = CleanLearning(clf, seed=0).fit(frame, pd.Series(labels))
+    from_array = CleanLearning(clf, seed=0).fit(X, labels)
+    np.testing.assert_array_equal(from_frame.label_issues_mask, from_array.label_issues_mask)
+
+
+# --------------------------------------------------------------------------------------------
+# Strategies
+
+
+def test_strategies_shape_the_final_training_set():
+    X, labels, *_ = DATASETS["breast_cancer"]()
+    clf = LogisticRegression(max_iter=300)
+    removed = CleanLearning(clf, seed=0).fit(X, labels)
+    flagged = removed.label_issues_mask
+    assert 0 < flagged.sum() < len(labels)
+    weights = removed.sample_weight.to_numpy()
+    assert np.all(weights[flagged] == 0) and np.all(weights[~flagged] >= 1)
+
+    weighted = CleanLearning(clf, seed=0, strategy="weight").fit(X, labels)
+    np.testing.assert_array_equal(weighted.label_issues_mask, flagged)
+    np.testing.assert_array_equal(weighted.sample_weight.to_numpy(), np.where(flagged, 0.0, 1.0))
+    # Zero weight and removal are the same training signal for a weighted loss.
+    np.testing.assert_allclose(weighted.clf_.coef_, _fit_on(clf, X[~flagged], labels[~flagged]).coef_, atol=1e-3)
+
+    relabeled = CleanLearning(clf, seed=0, strategy="relabel").fit(X, labels)
+    assert relabeled.sample_weight is None
+    new_labels = np.where(flagged, removed.pred_probs.argmax(axis=1), labels)
+    np.testing.assert_allclose(relabeled.clf_.coef_, _fit_on(clf, X, new_labels).coef_, atol=1e-8)
+
+    baseline = CleanLearning(clf, seed=0, strategy="none").fit(X, labels)
+    np.testing.assert_allclose(baseline.clf_.coef_, _fit_on(clf, X, labels).coef_, atol=1e-8)
+
+
+def _fit_on(clf, X, labels):
+    with threadpool_limits(1):
+        return clone(clf).fit(X, labels)
+
+
+def test_a_strategy_object_and_its_contract_is_checked():
+    X, labels, *_ = DATASETS["wine"]()
+
+    class DropClassZero:
+        requires_sample_weight = False
+
+        def select(self, detection, labels, sample_weight=None):
+            from runner.strategies import TrainingSet
+
+            rows = np.flatnonzero(labels != 0)
+            return TrainingSet(rows, labels[rows])
+
+    with pytest.raises(ValueError, match=r"DropClassZero.*classes \[0\]"):
+        CleanLearning(LogisticRegression(max_iter=300), seed=0, strategy=DropClassZero()).fit(X, labels)
+
+
+# --------------------------------------------------------------------------------------------
+# scikit-learn conventions and state
+
+
+def test_sklearn_conventions():
+    X, labels, *_ = DATASETS["wine"]()
+    clf = LogisticRegression(max_iter=300)
+    cl = CleanLearning(clf, seed=3, cv_n_folds=4, strategy="weight", n_jobs=1)
+    cloned = clone(cl).get_params(deep=False)
+    assert cloned.pop("clf") is not clf  # cloned deeply, as sklearn does
+    assert cloned == {k: v for k, v in cl.get_params(deep=False).items() if k != "clf"}
+    cl.set_params(cv_n_folds=3)
+    assert cl.cv_n_folds == 3
+    state = np.random.get_state()
+    assert cl.fit(X, labels) is cl
+    assert np.array_equal(np.random.get_state()[1], state[1])
+    assert not hasattr(clf, "coef_"), "the caller's classifier must not be fitted in place"
+    assert cl.score(X, labels) == pytest.approx(np.mean(cl.predict(X) == labels))
+
+
+def test_second_fit_starts_fresh():
+    """The reference reuses the first fit's confident joint on a refit; we do not."""
+    X, labels, *_ = DATASETS["digits"]()
+    other = np.roll(labels, 7)
+    clf = LogisticRegression(max_iter=300)
+    refit = CleanLearning(clf, seed=0).fit(X, labels).fit(X, other)
+    fresh = CleanLearning(clf, seed=0).fit(X, other)
+    np.testing.assert_array_equal(refit.label_issues_mask, fresh.label_issues_mask)
+    np.testing.assert_array_equal(refit.confident_joint, fresh.confident_joint)
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = cleanlab_classification.CleanLearning(clf, seed=0)
+        stale = reference.fit(X, labels).fit(X, other).label_issues_df["is_label_issue"].to_numpy()
+    assert not np.array_equal(stale, fresh.label_issues_mask)
+
+
+def test_find_label_issues_and_save_space():
+    X, labels, *_ = DATASETS["wine"]()
+    cl = CleanLearning(LogisticRegression(max_iter=300), seed=0)
+    with pytest.warns(UserWarning, match="no label issues yet"):
+        assert cl.get_label_issues() is None
+    frame = cl.find_label_issues(X, labels, save_space=True)
+    assert list(frame.columns) == ["is_label_issue", "label_quality", "given_label", "predicted_label"]
+    assert cl.label_issues_df is None
+    cl.fit(X, labels, label_issues=frame)
+    assert cl.label_issues_df["is_label_issue"].equals(frame["is_label_issue"])
+    cl.save_space()
+    assert cl.noise_matrix is None and cl.label_issues_df is None
+    assert cl.predict(X).shape == labels.shape
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input is refused before any fitting
+
+
+class CountingClassifier(ClassifierMixin, BaseEstimator):
+    """Logistic regression that counts the fits made through it (in this process)."""
+
+    fits = 0
+
+    def fit(self, X, y, sample_weight=None):
+        type(self).fits += 1
+        self.model_ = LogisticRegression(max_iter=200).fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+
+class NoWeightsClassifier(CountingClassifier):
+    def fit(self, X, y):
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "make_call, message",
+    [
+        (lambda X, y: CleanLearning(LinearSVC()).fit(X, y), "predict_proba"),
+        (lambda X, y: CleanLearning(NoWeightsClassifier(), strategy="weight").fit(X, y), "sample_weight"),
+        (lambda X, y: CleanLearning(NoWeightsClassifier()).fit(X, y, sample_weight=np.ones(len(y))), "sample_weight"),
+        (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.where(np.arange(len(y)) < 3, 7, y)), r"class 7 has 3"),
+        (lambda X, y: CleanLearning(CountingClassifier()).fit(X[:-1], y), "different lengths"),
+        (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.zeros(len(y), dtype=int)), "only one class"),
+        (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.where(np.arange(len(y)) == 5, np.nan, y)), "missing"),
+        (lambda X, y: CleanLearning(CountingClassifier()).fit(X, pd.Series(y, dtype=object).where(np.arange(len(y)) != 2, None)), "missing"),
+        (lambda X, y: CleanLearning(CountingClassifier(), strategy="unknown").fit(X, y), "unknown strategy"),
+        (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=1).fit(X, y), "at least 2 folds"),
+    ],
+)
+def test_bad_input_is_refused_before_fitting(make_call, message):
+    X, labels, *_ = DATASETS["wine"]()
+    CountingClassifier.fits = 0
+    with pytest.raises(ValueError, match=message):
+        make_call(X, labels)
+    assert CountingClassifier.fits == 0
+
+
+def test_knn_without_sample_weight_gets_no_automatic_weights():
+    X, labels, *_ = DATASETS["wine"]()
+    cl = CleanLearning(KNeighborsClassifier(), seed=0).fit(X, labels)
+    assert cl.sample_weight is None and "sample_weight" not in cl.label_issues_df
+
+
+@parametrize_with_checks(
+    [CleanLearning(LogisticRegression(), cv_n_folds=2, seed=0)],
+    expected_failed_checks=lambda estimator: {
+        "check_fit_score_takes_y": "fit(X, labels): the reference's argument name (y= is accepted too)",
+        "check_dont_overwrite_parameters": "fitted state keeps the reference's names (noise_matrix, ...)",
+    },
+)
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
