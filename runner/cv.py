@@ -23,6 +23,7 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from runner import cache
 from runner.confident.count import compute_confident_joint, estimate_latent
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,31 @@ def cross_val_pred_probs(
         pred_probs[holdout] = probs
         log.info("fold %d/%d fitted in %.1f s", done, n_folds, seconds)
     return pred_probs
+
+
+def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options):
+    """:func:`cross_val_pred_probs` through the on-disk cache; returns ``(pred_probs, cache_hit)``.
+
+    ``cache_dir`` None falls back to ``$CLEANRUN_CACHE_DIR``; with neither, nothing is cached.
+    A ``validation_func`` cannot be fingerprinted, so it bypasses the cache.
+    """
+    directory = cache.resolve_cache_dir(cache_dir)
+    if directory is None or options.get("validation_func") is not None:
+        return cross_val_pred_probs(clf, X, labels, **options), False
+    labels = np.asarray(labels)
+    dtype = options.get("dtype", np.float64)
+    key = cache.cache_key(
+        clf, X, labels, n_folds=options.get("n_folds", 5), seed=options.get("seed"),
+        fit_kwargs=options.get("fit_kwargs"), dtype=dtype,
+    )
+    shape = (len(labels), int(labels.max()) + 1)
+    cached = cache.load(directory, key, shape, dtype)
+    if cached is not None:
+        log.info("out-of-fold pred_probs from the cache (%s)", key[:12])
+        return cached, True
+    pred_probs = cross_val_pred_probs(clf, X, labels, **options)
+    cache.store(directory, key, pred_probs)
+    return pred_probs, False
 
 
 # --------------------------------------------------------------------------------------------

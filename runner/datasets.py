@@ -42,7 +42,7 @@ import importlib.metadata
 import importlib.util
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -647,3 +647,20 @@ def _float_dtype(dtype: str | np.dtype) -> np.dtype:
     if not np.issubdtype(dtype, np.floating):
         raise ValueError(f"dtype must be a floating type such as 'float32' or 'float64', got {dtype}.")
     return dtype
+
+
+def standardized(dataset: Dataset) -> Dataset:
+    """The dataset with features scaled to zero mean and unit variance on the training split.
+
+    Linear models, SVC, k-NN and MLPs need it to converge and to weigh features alike; trees
+    are unaffected. The scaler sees training rows only, so nothing leaks from the test split.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(dataset.X_train)
+    dtype = dataset.X_train.dtype
+    return replace(
+        dataset,
+        X_train=scaler.transform(dataset.X_train).astype(dtype, copy=False),
+        X_test=scaler.transform(dataset.X_test).astype(dtype, copy=False),
+    )

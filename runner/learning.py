@@ -33,23 +33,22 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import has_fit_parameter
 from threadpoolctl import threadpool_limits
 
-from runner.confident.count import (
-    _inverse_from_noise_matrix,
-    _noise_matrix_from_inverse,
-    clip_and_renormalize,
-    compute_confident_joint,
-    estimate_latent,
-    estimate_py_and_noise_matrices_from_probabilities,
-)
-from runner.confident.filter import find_label_issues
 from runner.confident.rank import get_label_quality_scores
-from runner.cv import align_columns, check_fold_sizes, cross_val_pred_probs, default_classifier, n_samples_of, take_rows
-from runner.strategies import Detection, check_training_set, get_strategy
+from runner.cv import (
+    align_columns,
+    cached_cross_val_pred_probs,
+    check_fold_sizes,
+    default_classifier,
+    n_samples_of,
+    take_rows,
+)
+from runner.detection import ConfidentLearning, Detection
+from runner.strategies import check_training_set, get_strategy
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MIN_EXAMPLES_PER_CLASS = 10
 FORBIDDEN_DETECTION_KWARGS = ("return_indices_ranked_by", "multi_label")
+IGNORED_DETECTION_KWARGS = ("n_jobs", "verbose")  # accepted for compatibility; detection needs no pool
 
 
 class CleanLearning(ClassifierMixin, BaseEstimator):
@@ -86,6 +85,14 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         joblib backend of the fold fits (``"loky"``, ``"threading"``, ``"dask"``, ...).
     pred_probs_dtype : str, default "float64"
         dtype of the out-of-fold probabilities (``"float32"`` halves their memory).
+    detector : Detector, optional
+        An object with ``detect(labels, pred_probs) -> Detection``; default: confident
+        learning configured by ``find_label_issues_kwargs`` and ``label_quality_scores_kwargs``.
+    final_params : dict, optional
+        Hyperparameters set on the final model only (``clone(clf).set_params(**final_params)``).
+    cv_cache_dir : str or Path, optional
+        Cache the out-of-fold probabilities on disk here (default ``$CLEANRUN_CACHE_DIR`` if
+        set, else no cache).
 
     Attributes
     ----------
@@ -103,6 +110,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         The out-of-fold predicted probabilities used for detection.
     timings_ : dict
         Seconds spent in cross-validation, detection and the final fit.
+    cv_cache_hit_ : bool or None
+        Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
     n_features_in_ : int or None
         Number of features of 2-D ``X``.
     """
@@ -138,6 +147,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         threads_per_fit=1,
         cv_backend=None,
         pred_probs_dtype="float64",
+        detector=None,
+        final_params=None,
+        cv_cache_dir=None,
     ):
         self.clf = clf
         self.seed = seed
@@ -153,6 +165,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.threads_per_fit = threads_per_fit
         self.cv_backend = cv_backend
         self.pred_probs_dtype = pred_probs_dtype
+        self.detector = detector
+        self.final_params = final_params
+        self.cv_cache_dir = cv_cache_dir
 
     # ----------------------------------------------------------------------------------------
     # fit
@@ -236,7 +251,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
                 clf_kwargs=clf_kwargs, validation_func=validation_func,
             )
         else:
-            self.timings_ = {}
+            self.timings_, self.cv_cache_hit_ = {}, None
             detection = self._given_issues(label_issues, labels, encoded, pred_probs)
 
         training = check_training_set(
@@ -254,7 +269,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
 
         fit_started = time.perf_counter()
-        self.clf_ = clone(clf)
+        self.clf_ = clone(clf).set_params(**(self.final_params or {}))
         self.n_features_in_ = _n_features(X)
         with threadpool_limits(limits=self.threads_per_fit):
             self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
@@ -314,15 +329,16 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self, X, labels, clf, *, pred_probs, thresholds, noise_matrix, inverse_noise_matrix,
         clf_kwargs, validation_func,
     ) -> Detection:
-        """The reference's detection steps, on encoded labels; stores the detection state."""
+        """Cross-validate (unless pred_probs are given), detect; stores the detection state."""
         n_classes = self.num_classes
         for name, matrix in (("noise_matrix", noise_matrix), ("inverse_noise_matrix", inverse_noise_matrix)):
             if matrix is not None and np.trace(matrix) <= 1:
                 raise ValueError(f"trace({name}) must exceed 1 (labels better than chance), got {np.trace(matrix)}")
-        kwargs = {"min_examples_per_class": DEFAULT_MIN_EXAMPLES_PER_CLASS, **(self.find_label_issues_kwargs or {})}
-        for name in FORBIDDEN_DETECTION_KWARGS:
-            if name in kwargs:
-                raise ValueError(f"find_label_issues_kwargs may not contain {name!r}")
+        detector = self._detector()
+        known = {"noise_matrix": noise_matrix, "inverse_noise_matrix": inverse_noise_matrix, "thresholds": thresholds}
+        known = {name: value for name, value in known.items() if value is not None}
+        if known and not isinstance(detector, ConfidentLearning):
+            raise ValueError(f"{', '.join(known)} can only be given with the confident-learning detector")
         if pred_probs is not None:
             pred_probs = np.asarray(pred_probs)
             if pred_probs.shape != (len(labels), n_classes):
@@ -334,80 +350,64 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
                 raise ValueError("X is required for cross-validation when pred_probs are not given")
             check_fold_sizes(labels, self.cv_n_folds, self.classes_)
 
-        self.ps = np.bincount(labels, minlength=n_classes) / len(labels)
-        self.confident_joint = kwargs.get("confident_joint")
-        self.py = self.noise_matrix = self.inverse_noise_matrix = None
         self.timings_ = {}
-        if self.confident_joint is not None:
-            self.py, noise_matrix, _ = estimate_latent(self.confident_joint, labels)
-        if noise_matrix is not None:
-            self.noise_matrix = np.asarray(noise_matrix, dtype=np.float64)
-            if inverse_noise_matrix is None:
-                self.py = clip_and_renormalize(np.linalg.inv(self.noise_matrix).dot(self.ps), low=1e-6)
-                inverse_noise_matrix = _inverse_from_noise_matrix(self.noise_matrix, self.py, self.ps)
-        if inverse_noise_matrix is not None:
-            self.inverse_noise_matrix = np.asarray(inverse_noise_matrix, dtype=np.float64)
-            if self.noise_matrix is None:
-                self.py = self.inverse_noise_matrix.dot(self.ps)
-                self.noise_matrix = _noise_matrix_from_inverse(self.inverse_noise_matrix, self.py, self.ps)
-
+        self.cv_cache_hit_ = None
         if pred_probs is None:
             cv_started = time.perf_counter()
-            pred_probs = cross_val_pred_probs(
-                clf, X, labels, n_folds=self.cv_n_folds, seed=self.seed, n_jobs=self.n_jobs,
-                backend=self.cv_backend, fit_kwargs=clf_kwargs, validation_func=validation_func,
-                threads_per_fit=self.threads_per_fit, dtype=np.dtype(self.pred_probs_dtype),
+            pred_probs, self.cv_cache_hit_ = cached_cross_val_pred_probs(
+                clf, X, labels, cache_dir=self.cv_cache_dir, n_folds=self.cv_n_folds, seed=self.seed,
+                n_jobs=self.n_jobs, backend=self.cv_backend, fit_kwargs=clf_kwargs,
+                validation_func=validation_func, threads_per_fit=self.threads_per_fit,
+                dtype=np.dtype(self.pred_probs_dtype),
             )
             self.timings_["cv_s"] = time.perf_counter() - cv_started
         detect_started = time.perf_counter()
-        if self.noise_matrix is None:
-            self.py, self.noise_matrix, self.inverse_noise_matrix, joint = (
-                estimate_py_and_noise_matrices_from_probabilities(
-                    labels, pred_probs, thresholds=thresholds,
-                    converge_latent_estimates=self.converge_latent_estimates,
-                )
-            )
-            if self.confident_joint is None:
-                self.confident_joint = joint
-        if self.confident_joint is None:
-            self.confident_joint = compute_confident_joint(labels, pred_probs, thresholds=thresholds)
-        self._apply_pulearning()
-
-        if "confident_joint" not in kwargs and kwargs.get("filter_by") != "confident_learning":
-            kwargs["confident_joint"] = self.confident_joint
-        mask = find_label_issues(labels, pred_probs, **kwargs)
-        quality = get_label_quality_scores(labels, pred_probs, **(self.label_quality_scores_kwargs or {}))
+        detection = detector.detect(labels, pred_probs, **known)
         self.timings_["detect_s"] = time.perf_counter() - detect_started
-        self.pred_probs = pred_probs
-        self.find_label_issues_kwargs_ = kwargs
-        self.label_issues_mask = mask
-        self.label_issues_df = pd.DataFrame(
-            {
-                "is_label_issue": mask,
-                "label_quality": quality,
-                "given_label": self.classes_[labels],
-                "predicted_label": self.classes_[pred_probs.argmax(axis=1)],
-            }
-        )
-        self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
-        return Detection(
-            label_issues=mask, label_quality=quality, pred_probs=pred_probs,
-            noise_matrix=self.noise_matrix, inverse_noise_matrix=self.inverse_noise_matrix,
-            confident_joint=self.confident_joint, py=self.py,
-        )
 
-    def _apply_pulearning(self):
-        """K=2 with one class known to be clean: no example of it is mislabeled."""
-        p = self.pulearning
-        if p is None or self.num_classes != 2:
-            return
-        if p not in (0, 1):
-            raise ValueError(f"pulearning must be 0 or 1, got {p!r}")
-        self.noise_matrix, self.inverse_noise_matrix = self.noise_matrix.copy(), self.inverse_noise_matrix.copy()
-        self.confident_joint = np.array(self.confident_joint)
-        self.noise_matrix[p, 1 - p], self.noise_matrix[1 - p, 1 - p] = 0.0, 1.0
-        self.inverse_noise_matrix[1 - p, p], self.inverse_noise_matrix[p, p] = 0.0, 1.0
-        self.confident_joint[p, 1 - p], self.confident_joint[1 - p, 1 - p] = 0, 1
+        mask = np.asarray(detection.label_issues, dtype=bool)
+        if mask.shape != labels.shape:
+            raise ValueError(
+                f"detector {type(detector).__name__} returned a mask of shape {mask.shape}, not {labels.shape}"
+            )
+        self.ps = np.bincount(labels, minlength=n_classes) / len(labels)
+        self.py, self.confident_joint = detection.py, detection.confident_joint
+        self.noise_matrix, self.inverse_noise_matrix = detection.noise_matrix, detection.inverse_noise_matrix
+        self.pred_probs = pred_probs
+        self.label_issues_mask = mask
+        frame = {"is_label_issue": mask}
+        if detection.label_quality is not None:
+            frame["label_quality"] = detection.label_quality
+        frame["given_label"] = self.classes_[labels]
+        frame["predicted_label"] = self.classes_[pred_probs.argmax(axis=1)]
+        self.label_issues_df = pd.DataFrame(frame)
+        self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
+        return detection
+
+    def _detector(self):
+        """The detector: ``detector`` if set, else confident learning configured as the reference."""
+        if self.detector is not None:
+            if not callable(getattr(self.detector, "detect", None)):
+                raise TypeError(f"a detector needs a detect(labels, pred_probs) method: {self.detector!r}")
+            return self.detector
+        options = dict(self.find_label_issues_kwargs or {})
+        for name in FORBIDDEN_DETECTION_KWARGS:
+            if name in options:
+                raise ValueError(f"find_label_issues_kwargs may not contain {name!r}")
+        for name in IGNORED_DETECTION_KWARGS:
+            options.pop(name, None)
+        scoring = dict(self.label_quality_scores_kwargs or {})
+        if "method" in scoring:
+            scoring["rank_by"] = scoring.pop("method")
+        try:
+            return ConfidentLearning(
+                **options, **scoring,
+                converge_latent_estimates=self.converge_latent_estimates, pulearning=self.pulearning,
+            )
+        except TypeError as error:
+            raise ValueError(
+                f"unknown option in find_label_issues_kwargs / label_quality_scores_kwargs: {error}"
+            ) from None
 
     def _given_issues(self, label_issues, labels, encoded, pred_probs) -> Detection:
         """A Detection from caller-supplied issues (DataFrame, bool mask or int indices)."""
@@ -486,7 +486,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
 
     def save_space(self):
         """Drop the stored detection state (keeps the fitted classifier)."""
-        for name in _DETECTION_STATE + ("clf_kwargs", "clf_final_kwargs", "find_label_issues_kwargs_"):
+        for name in _DETECTION_STATE + ("clf_kwargs", "clf_final_kwargs"):
             setattr(self, name, None)
         return self
 

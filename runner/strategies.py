@@ -1,6 +1,6 @@
 """Strategies: how the detected label issues shape the final training set.
 
-A strategy receives the :class:`Detection` (which examples are flagged, their label quality,
+A strategy receives the :class:`~runner.detection.Detection` (which examples are flagged, their label quality,
 the out-of-fold ``pred_probs`` and the noise estimates) and the training labels, and returns a
 :class:`TrainingSet` — the rows, labels and sample weights of the final fit. The contract is
 one method, :meth:`Strategy.select`; a new strategy is one class plus one YAML file whose
@@ -19,34 +19,9 @@ from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from runner.detection import Detection
+
 MIN_DIAGONAL = 1e-3  # floor of P(given=k | true=k) in the re-weighting: weights stay <= 1000
-
-
-@dataclass(frozen=True)
-class Detection:
-    """What detection found, on encoded labels ``0..K-1``.
-
-    Attributes
-    ----------
-    label_issues : ndarray of bool, shape (N,)
-        True where the given label is likely wrong.
-    label_quality : ndarray of shape (N,), or None
-        Label-quality scores (lower is more suspicious).
-    pred_probs : ndarray of shape (N, K), or None
-        Out-of-fold predicted probabilities.
-    noise_matrix, inverse_noise_matrix, confident_joint : ndarray of shape (K, K), or None
-        Noise estimates, when the detector has them.
-    py : ndarray of shape (K,), or None
-        Estimated prior of the true labels.
-    """
-
-    label_issues: np.ndarray
-    label_quality: np.ndarray | None = None
-    pred_probs: np.ndarray | None = None
-    noise_matrix: np.ndarray | None = None
-    inverse_noise_matrix: np.ndarray | None = None
-    confident_joint: np.ndarray | None = None
-    py: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,35 @@
+# cleanrun — the two commands of the README, plus benchmarks.
+#   make run    create .venv, install, run the default experiment (digits, 20% noise, logistic regression)
+#   make test   create .venv, install, run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test test-fast bench bench-accuracy clean
+
+# Reinstall whenever the project's dependencies change.
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: $(INSTALLED)
+	$(BIN)/python -m runner $(ARGS)
+
+test: $(INSTALLED)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(INSTALLED)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench: $(INSTALLED)
+	$(BIN)/python benchmarks/bench_detect.py
+	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_overhead.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

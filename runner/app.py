@@ -1,0 +1,166 @@
+"""The Hydra entry point: config → plugin objects → one experiment → a run directory.
+
+``python -m runner`` (console script ``cleanrun``) composes ``conf/`` with the command-line
+overrides and calls :func:`run`, which instantiates each config group (every option names its
+plugin with ``_target_``), runs :func:`runner.experiment.run_experiment` and writes the
+artifacts. :func:`run` takes a plain config and an output directory, so tests and notebooks
+call it without Hydra's command line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from runner import artifacts
+from runner.datasets import standardized
+from runner.experiment import ExperimentResult, run_experiment, save_result
+
+log = logging.getLogger("cleanrun")
+
+# Part of the run directory name: two runs started in the same second get different ones.
+OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+
+# From a source checkout (an editable install) the configs are read from conf/ at the top of the
+# repository, so edits show at once; an installed wheel carries them as the package runner.conf.
+SOURCE_CONF = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_PATH = str(SOURCE_CONF) if (SOURCE_CONF / "config.yaml").is_file() else "pkg://runner.conf"
+
+# Errors of the user's making (bad config, data, labels): one line, not a traceback.
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Refuse ill-typed top-level values before any work, naming the key."""
+    expectations = {
+        "seed": int,
+        "cv.folds": int,
+        "standardize": bool,
+        "compare_baseline": bool,
+        "save_pred_probs": bool,
+    }
+    for key, kind in expectations.items():
+        value = OmegaConf.select(cfg, key)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise ValueError(f"config value {key}={value!r} must be {'an integer' if kind is int else 'true or false'}")
+    if cfg.cv.folds < 2:
+        raise ValueError(f"cv.folds must be at least 2, got {cfg.cv.folds}")
+    for key in ("cv.n_jobs", "threads_per_fit"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError(f"config value {key}={value!r} must be an integer or null")
+
+
+def _build(group: str, node):
+    """Instantiate one config group, logging its target first.
+
+    Hydra wraps the plugin's own exception; the plugin's message is the one that helps, so it
+    is raised as is.
+    """
+    log.info("Instantiating %s <%s>", group, node.get("_target_"))
+    try:
+        return instantiate(node)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, Exception):
+            raise error.__cause__ from None
+        raise
+
+
+def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentResult:
+    """Run the experiment a config describes and write its artifacts to ``output_dir``.
+
+    Parameters
+    ----------
+    cfg : DictConfig
+        A composed cleanrun config (``conf/config.yaml`` plus overrides).
+    output_dir : str or Path
+        The run directory.
+    choices : dict, optional
+        The chosen option of every group (Hydra's ``runtime.choices``), for display names.
+    """
+    check_config(cfg)
+    choices = choices or {}
+    dataset = _build("dataset", cfg.dataset)
+    if cfg.standardize:
+        dataset = standardized(dataset)
+    final_fit = OmegaConf.to_container(cfg.final_fit, resolve=True)
+    result = run_experiment(
+        dataset,
+        _build("classifier", cfg.classifier),
+        noise=_build("noise", cfg.noise),
+        detector=_build("detection", cfg.detection),
+        strategy=_build("strategy", cfg.strategy),
+        cv_folds=cfg.cv.folds,
+        cv_n_jobs=cfg.cv.n_jobs,
+        cv_backend=cfg.cv.backend,
+        final_params=final_fit.get("params"),
+        final_fit_kwargs=final_fit.get("fit_kwargs"),
+        seed=cfg.seed,
+        compare_baseline=cfg.compare_baseline,
+        threads_per_fit=cfg.threads_per_fit,
+        cache_dir=cfg.cache_dir,
+        pred_probs_dtype=cfg.pred_probs_dtype,
+        names={group: choices[group] for group in ("classifier", "strategy") if group in choices},
+    )
+    save_result(output_dir, result, save_pred_probs=cfg.save_pred_probs)
+    log.info("%s", summary(result.metrics, output_dir))
+    return result
+
+
+def summary(metrics: dict, output_dir) -> str:
+    """A short human summary of a finished run."""
+    lines = [
+        f"{metrics['dataset']} · {metrics['classifier']} · {metrics.get('filter_by', '')} → "
+        f"{metrics['strategy']} · seed {metrics['seed']}",
+        f"  label issues found: {metrics['n_label_issues']} of {metrics['n_train']} training labels",
+    ]
+    if "detection_precision" in metrics or "detection_recall" in metrics:
+        lines.append(
+            f"  detection precision {metrics.get('detection_precision', float('nan')):.3f}, "
+            f"recall {metrics.get('detection_recall', float('nan')):.3f} "
+            f"(true noise rate {metrics['true_noise_rate']:.3f})"
+        )
+    accuracy = f"  test accuracy {metrics['test_accuracy']:.4f}"
+    if "baseline_test_accuracy" in metrics:
+        accuracy += f" (baseline on the noisy labels: {metrics['baseline_test_accuracy']:.4f})"
+    lines += [accuracy, f"  run directory: {output_dir}"]
+    return "\n".join(lines)
+
+
+def _choices(hydra_config) -> dict:
+    """The chosen option of every group.
+
+    A run started from a saved run directory (``--config-path <run>/.hydra``) composes no
+    groups; its choices are those recorded in that directory's ``hydra.yaml``.
+    """
+    choices = {key: value for key, value in hydra_config.runtime.choices.items() if value is not None}
+    for source in hydra_config.runtime.config_sources:
+        saved = Path(source.path.removeprefix("file://")) / "hydra.yaml"
+        if source.provider == "main" and saved.is_file():
+            recorded = OmegaConf.select(OmegaConf.load(saved), "hydra.runtime.choices") or {}
+            choices = {**OmegaConf.to_container(recorded), **choices}
+    return choices
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
+def main(cfg: DictConfig):
+    hydra_config = HydraConfig.get()
+    output_dir = Path(hydra_config.runtime.output_dir)
+    try:
+        result = run(cfg, output_dir, _choices(hydra_config))
+    except Exception as error:
+        artifacts.write_failure(output_dir, error)
+        if hydra_config.mode == RunMode.MULTIRUN or not isinstance(error, USER_ERRORS):
+            raise  # the sweep records the failure and goes on with the other jobs
+        log.error("%s: %s", type(error).__name__, error)
+        sys.exit(1)
+    return result.metrics["test_accuracy"]

@@ -1,0 +1,107 @@
+"""On-disk cache of out-of-fold predicted probabilities.
+
+Cross-validation is the expensive part of a run; a sweep over strategies, detection methods or
+final-fit overrides needs the same out-of-fold ``pred_probs`` every time. The key is a hash of
+everything that determines them: the features and the (noisy) labels, the classifier's
+parameters, the fit kwargs, the folds and seed, the dtype and the library versions. Entries
+are ``.npy`` files written under a temporary name and renamed, so concurrent jobs can share a
+cache directory; an entry that does not load, or has the wrong shape, is discarded and
+recomputed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+log = logging.getLogger(__name__)
+
+ENV_CACHE_DIR = "CLEANRUN_CACHE_DIR"
+
+
+def _library_versions() -> str:
+    import sklearn
+    import xgboost
+
+    import runner
+
+    return f"numpy={np.__version__};sklearn={sklearn.__version__};xgboost={xgboost.__version__};cleanrun={runner.__version__}"
+
+
+def _update_with_data(digest, X) -> None:
+    """Feed the bytes of X (array, DataFrame or sparse matrix) to the hash."""
+    if sparse.issparse(X):
+        X = X.tocsr()
+        for part in (X.data, X.indices, X.indptr):
+            digest.update(np.ascontiguousarray(part).tobytes())
+        digest.update(repr(X.shape).encode())
+    elif isinstance(X, pd.DataFrame):
+        digest.update(pd.util.hash_pandas_object(X, index=False).to_numpy().tobytes())
+        digest.update(repr(list(X.columns)).encode())
+    else:
+        X = np.ascontiguousarray(X)
+        digest.update(f"{X.dtype}{X.shape}".encode())
+        # A memoryview hashes the buffer in place; object arrays have no buffer to hash.
+        digest.update(pickle.dumps(X) if X.dtype.hasobject else memoryview(X).cast("B"))
+
+
+def cache_key(clf, X, labels, *, n_folds, seed, fit_kwargs, dtype) -> str:
+    """A hex digest naming the out-of-fold pred_probs of this exact computation."""
+    digest = hashlib.blake2b(digest_size=20)
+    _update_with_data(digest, X)
+    _update_with_data(digest, np.asarray(labels))
+    params = sorted((name, repr(value)) for name, value in clf.get_params(deep=True).items())
+    parts = [type(clf).__module__, type(clf).__qualname__, repr(params), n_folds, seed, np.dtype(dtype).str]
+    parts += [repr(sorted((name, _describe(value)) for name, value in (fit_kwargs or {}).items()))]
+    parts.append(_library_versions())
+    digest.update("|".join(map(str, parts)).encode())
+    return digest.hexdigest()
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=16).hexdigest()
+    return repr(value)
+
+
+def resolve_cache_dir(cache_dir) -> Path | None:
+    """The cache directory: the argument, else ``$CLEANRUN_CACHE_DIR``, else None (no cache)."""
+    cache_dir = cache_dir or os.environ.get(ENV_CACHE_DIR)
+    return Path(cache_dir) if cache_dir else None
+
+
+def load(cache_dir: Path, key: str, shape, dtype) -> np.ndarray | None:
+    """The cached array, or None when absent or unusable (an unusable entry is deleted)."""
+    path = cache_dir / f"{key}.npy"
+    if not path.exists():
+        return None
+    try:
+        array = np.load(path, allow_pickle=False)
+        if array.shape != tuple(shape) or array.dtype != np.dtype(dtype) or not np.isfinite(array).all():
+            raise ValueError(f"unexpected content: shape {array.shape}, dtype {array.dtype}")
+    except (OSError, ValueError, EOFError) as error:
+        log.warning("discarding corrupt cache entry %s (%s)", path, error)
+        path.unlink(missing_ok=True)
+        return None
+    return array
+
+
+def store(cache_dir: Path, key: str, array: np.ndarray) -> None:
+    """Write an entry atomically: a temporary file in the same directory, then a rename."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=f".{key}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.save(stream, array, allow_pickle=False)
+        os.replace(temporary, cache_dir / f"{key}.npy")
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

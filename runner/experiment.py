@@ -1,0 +1,250 @@
+"""One experiment, without Hydra: data → noise → CleanLearning → evaluation → artifacts.
+
+:func:`run_experiment` takes plain objects (a :class:`~runner.datasets.Dataset`, a noise
+function, an unfitted classifier, a detector and a strategy) and returns an
+:class:`ExperimentResult` holding the metrics and the tables of the run directory;
+:func:`save_result` writes them. The Hydra app (:mod:`runner.app`) only builds the objects
+from the config and calls these two.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
+from threadpoolctl import threadpool_limits
+
+from runner import artifacts
+from runner.corrupt import no_noise
+from runner.cv import check_fold_sizes
+from runner.learning import CleanLearning
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExperimentResult:
+    """Everything a run directory holds, in memory."""
+
+    metrics: dict
+    label_issues: pd.DataFrame
+    class_names: list
+    matrices: dict = field(default_factory=dict)  # file stem -> K x K array
+    pred_probs: np.ndarray | None = None
+
+
+def run_experiment(
+    dataset,
+    classifier,
+    *,
+    noise=no_noise,
+    detector=None,
+    strategy="remove",
+    cv_folds: int = 5,
+    cv_n_jobs=None,
+    cv_backend=None,
+    final_params=None,
+    final_fit_kwargs=None,
+    seed: int = 0,
+    compare_baseline: bool = True,
+    threads_per_fit: int | None = 1,
+    cache_dir=None,
+    pred_probs_dtype: str = "float64",
+    names: dict | None = None,
+) -> ExperimentResult:
+    """Corrupt the training labels, clean and retrain, and score everything on the test split.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Train/test split with encoded labels.
+    classifier : estimator
+        Unfitted; cloned for every fit.
+    noise : callable
+        ``noise(labels, n_classes, seed=...) -> Corruption`` (see :mod:`runner.corrupt`).
+    detector, strategy
+        Passed to :class:`~runner.learning.CleanLearning`.
+    cv_folds, cv_n_jobs, cv_backend
+        Cross-validation folds, parallel fold fits and their joblib backend.
+    final_params, final_fit_kwargs : dict, optional
+        Hyperparameters and ``fit`` kwargs of the final fit only.
+    seed : int
+        Drives the noise, the folds (and, through the config, the classifiers).
+    compare_baseline : bool
+        Also fit the classifier on the uncleaned labels and report its test accuracy.
+    threads_per_fit : int or None
+        BLAS/OpenMP threads of every fit.
+    cache_dir : str or Path, optional
+        Cache of out-of-fold probabilities.
+    pred_probs_dtype : str
+        dtype of the out-of-fold probabilities.
+    names : dict, optional
+        Display names of the plugins (``classifier``, ``strategy``), e.g. Hydra's choices.
+
+    Returns
+    -------
+    ExperimentResult
+    """
+    started = time.perf_counter()
+    names = names or {}
+    n_classes = dataset.n_classes
+    corruption = noise(dataset.y_train, n_classes, seed=seed)
+    given = np.asarray(corruption.labels)
+    # Fail before any fitting: cross-validation needs every class in every fold.
+    check_fold_sizes(given, cv_folds, dataset.classes)
+
+    learner = CleanLearning(
+        classifier, seed=seed, cv_n_folds=cv_folds, strategy=strategy, n_jobs=cv_n_jobs, cv_backend=cv_backend,
+        threads_per_fit=threads_per_fit, detector=detector, final_params=final_params,
+        cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype,
+    )
+    learner.fit(dataset.X_train, given, clf_final_kwargs=final_fit_kwargs)
+
+    metrics = {
+        "dataset": dataset.name,
+        "classifier": names.get("classifier", type(classifier).__name__),
+        "strategy": names.get("strategy", strategy if isinstance(strategy, str) else type(strategy).__name__),
+    }
+    filter_by = getattr(detector, "filter_by", None) if detector is not None else "prune_by_noise_rate"
+    if filter_by is not None:
+        metrics["filter_by"] = filter_by
+    metrics.update(
+        seed=seed,
+        n_train=len(given),
+        n_test=len(dataset.y_test),
+        n_classes=n_classes,
+        n_label_issues=int(learner.label_issues_mask.sum()),
+    )
+    with threadpool_limits(limits=threads_per_fit):
+        metrics.update(_test_scores(learner, dataset))
+        if compare_baseline:
+            baseline = clone(classifier).fit(dataset.X_train, given)
+            metrics["baseline_test_accuracy"] = accuracy_score(dataset.y_test, baseline.predict(dataset.X_test))
+
+    issues = _issue_table(learner, dataset, given)
+    matrices = {
+        "confident_joint": learner.confident_joint,
+        "noise_matrix": learner.noise_matrix,
+        "inverse_noise_matrix": learner.inverse_noise_matrix,
+    }
+    if corruption.noise_matrix is not None:
+        matrices["true_noise_matrix"] = corruption.noise_matrix
+        metrics.update(_detection_scores(issues, learner.noise_matrix, corruption.noise_matrix))
+    timings = learner.timings_
+    metrics.update(
+        time_cv_s=timings.get("cv_s", 0.0),
+        time_detect_s=timings.get("detect_s", 0.0),
+        time_final_fit_s=timings.get("final_fit_s", 0.0),
+        time_total_s=time.perf_counter() - started,
+        cv_cache_hit=bool(learner.cv_cache_hit_),
+        versions=library_versions(),
+    )
+    commit = git_commit()
+    if commit:
+        metrics["git_commit"] = commit
+    return ExperimentResult(
+        metrics=metrics,
+        label_issues=issues,
+        class_names=[str(name) for name in dataset.classes],
+        matrices={name: matrix for name, matrix in matrices.items() if matrix is not None},
+        pred_probs=learner.pred_probs,
+    )
+
+
+def _test_scores(learner, dataset) -> dict:
+    """Scores on the held-out labels, which noise never touches (labels are codes 0..K-1)."""
+    predicted = learner.predict(dataset.X_test)
+    probs = learner.predict_proba(dataset.X_test)
+    return {
+        "test_accuracy": accuracy_score(dataset.y_test, predicted),
+        "test_balanced_accuracy": balanced_accuracy_score(dataset.y_test, predicted),
+        "test_macro_f1": f1_score(dataset.y_test, predicted, average="macro"),
+        "test_log_loss": log_loss(dataset.y_test, probs, labels=np.arange(probs.shape[1])),
+    }
+
+
+def _issue_table(learner, dataset, given) -> pd.DataFrame:
+    """One row per training example; labels as the dataset's own class values."""
+    frame = learner.label_issues_df
+    table = pd.DataFrame(
+        {
+            "index": np.arange(len(given)),
+            "given_label": dataset.classes[given],
+            "predicted_label": dataset.classes[learner.pred_probs.argmax(axis=1)],
+            "label_quality": frame["label_quality"].to_numpy(),
+            "is_label_issue": frame["is_label_issue"].to_numpy(),
+        }
+    )
+    if not np.array_equal(given, dataset.y_train):
+        table["true_label"] = dataset.classes[dataset.y_train]
+        table["is_true_error"] = given != dataset.y_train
+    if "sample_weight" in frame.columns:
+        table["sample_weight"] = frame["sample_weight"].to_numpy()
+    return table
+
+
+def _detection_scores(issues, estimated_noise_matrix, true_noise_matrix) -> dict:
+    """How well detection found the injected errors."""
+    truth = issues["is_true_error"].to_numpy() if "is_true_error" in issues else np.zeros(len(issues), bool)
+    flagged = issues["is_label_issue"].to_numpy()
+    true_positives = np.sum(flagged & truth)
+    scores = {"true_noise_rate": float(truth.mean())}
+    if flagged.any():
+        scores["detection_precision"] = true_positives / flagged.sum()
+    if truth.any():
+        scores["detection_recall"] = true_positives / truth.sum()
+    if flagged.any() and truth.any():
+        scores["detection_f1"] = 2 * true_positives / (flagged.sum() + truth.sum())
+    if truth.any() and not truth.all():
+        scores["detection_auroc"] = roc_auc_score(truth, -issues["label_quality"].to_numpy())
+    if estimated_noise_matrix is not None:
+        scores["noise_matrix_mae"] = float(np.mean(np.abs(estimated_noise_matrix - true_noise_matrix)))
+    return scores
+
+
+def save_result(run_dir, result: ExperimentResult, *, save_pred_probs: bool = True) -> None:
+    """Write the artifacts; ``metrics.json`` last, so that it marks a complete run."""
+    run_dir = Path(run_dir)
+    artifacts.write_table(run_dir / artifacts.LABEL_ISSUES, result.label_issues)
+    for name, matrix in result.matrices.items():
+        artifacts.write_matrix(run_dir / f"{name}.csv", matrix, result.class_names)
+    if save_pred_probs and result.pred_probs is not None:
+        artifacts.write_array(run_dir / artifacts.PRED_PROBS, result.pred_probs)
+    artifacts.write_json(run_dir / artifacts.METRICS, result.metrics)
+
+
+def library_versions() -> dict:
+    import hydra
+    import sklearn
+    import xgboost
+
+    import runner
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "sklearn": sklearn.__version__,
+        "xgboost": xgboost.__version__,
+        "hydra": hydra.__version__,
+        "cleanrun": runner.__version__,
+    }
+
+
+def git_commit() -> str | None:
+    """The commit of the cleanrun checkout, when running from one."""
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
+            timeout=5, check=True,
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,724 @@
+"""Aggregate a sweep: one table of every job, a markdown report and plots.
+
+A *sweep directory* is what ``cleanrun -m ...`` leaves under ``outputs/multirun/<date>/<time>/``:
+one *job directory* per job (``0/``, ``1/``, ...), each with Hydra's ``.hydra/overrides.yaml``
+and, from our app, either ``metrics.json`` (the job is *done*), ``failure.json`` (it *failed*)
+or neither (it is *incomplete*: killed, still running, or its metrics file is unreadable).
+
+* :func:`collect` reads a sweep into a DataFrame, one row per job: the job's overrides as
+  columns, its status, and its scalar metrics;
+* :func:`write_summary` writes that frame as ``summary.csv`` in the sweep directory;
+* :func:`write_report` also writes ``report.md`` (mean ± std over seeds, grouped by every other
+  override) and ``plots/*.png``;
+* :class:`SweepSummary` is a Hydra callback that writes the report when a multirun ends;
+* :func:`main` is the command line, ``python -m runner.report DIR`` (``cleanrun-report DIR``).
+
+Every file is written to a temporary name and renamed, so a reader never sees half a file.
+matplotlib is imported only when plotting, and only through its object-oriented API on an Agg
+canvas: importing this module or writing a report never changes the user's pyplot backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+
+log = logging.getLogger(__name__)
+
+#: Columns of :func:`collect` that describe the job rather than its overrides or metrics.
+STATUS_COLUMNS = ("status", "error")
+
+#: Metrics summarised in ``report.md``, in table order; ``gain`` is computed per job.
+REPORT_METRICS = (
+    "test_accuracy",
+    "baseline_test_accuracy",
+    "gain",
+    "detection_precision",
+    "detection_recall",
+    "detection_f1",
+    "n_label_issues",
+)
+
+#: Where the plots go, inside the sweep directory.
+PLOTS_DIR = "plots"
+
+#: At most this many noise-matrix heatmaps per report, to keep ``plots/`` small.
+MAX_NOISE_MATRIX_PLOTS = 12
+
+_MISSING = "—"
+_NOISE_MATRIX_FILES = {"estimated": "noise_matrix.csv", "true (injected)": "true_noise_matrix.csv"}
+_MAX_ERROR_CHARS = 300
+
+# Hydra's own grammar, not YAML's: it is what the app saw (``1e-3`` is a float, ``yes`` a string).
+_OVERRIDE_PARSER = OverridesParser.create()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading a sweep
+# --------------------------------------------------------------------------------------------
+
+
+def collect(sweep_dir: str | os.PathLike) -> pd.DataFrame:
+    """Read every job of a sweep into one table.
+
+    Parameters
+    ----------
+    sweep_dir : str or path-like
+        The sweep directory. Its job directories are the direct subdirectories that contain
+        ``.hydra/overrides.yaml``; anything else in it is ignored.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per job, ordered by job number (non-numeric names after, alphabetically).
+        Columns: ``job`` (the directory name, a string); one column per override key, the value
+        parsed as Hydra parses it (``0.1`` → float, ``true`` → bool, ``digits`` → str; NaN for
+        jobs that do not override that key); ``status`` (``"done"``, ``"failed"`` or
+        ``"incomplete"``); ``error`` (the failure message, ``""`` otherwise); then every scalar
+        metric of ``metrics.json`` (dict- and list-valued ones such as ``versions`` are left
+        out). A metric whose name is already a column (``seed`` when seeds are swept, say) is
+        renamed ``<name>_metric``, so column names stay unique.
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``sweep_dir`` is not a directory.
+
+    Examples
+    --------
+    >>> df = collect("outputs/multirun/2024-01-01/12-00-00")  # doctest: +SKIP
+    >>> df.groupby("strategy")["test_accuracy"].mean()  # doctest: +SKIP
+    """
+    sweep = _check_sweep_dir(sweep_dir)
+    jobs = [_read_job(job_dir) for job_dir in _job_dirs(sweep)]
+    if not jobs:
+        # Likely the parent of the sweep (outputs/multirun) or a single run's directory.
+        log.warning("No job directories (subdirectories with .hydra/overrides.yaml) in %s", sweep)
+    override_keys = _union_keys(job["overrides"] for job in jobs)
+    metric_keys = _union_keys(job["metrics"] for job in jobs)
+    taken = {"job", *override_keys, *STATUS_COLUMNS}
+    renamed = {key: f"{key}_metric" if key in taken else key for key in metric_keys}
+    rows = [
+        {
+            "job": job["job"],
+            **job["overrides"],
+            "status": job["status"],
+            "error": job["error"],
+            **{renamed[key]: value for key, value in job["metrics"].items()},
+        }
+        for job in jobs
+    ]
+    columns = ["job", *override_keys, *STATUS_COLUMNS, *renamed.values()]
+    return pd.DataFrame.from_records(rows, columns=columns)
+
+
+def override_columns(summary: pd.DataFrame) -> list[str]:
+    """The override columns of a :func:`collect` frame (or of a re-read ``summary.csv``).
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        A frame with the column layout of :func:`collect`.
+
+    Returns
+    -------
+    list of str
+        The columns between ``job`` and ``status``, in order.
+    """
+    # Positional, so it also works on a summary.csv read back from disk.
+    columns = list(summary.columns)
+    return columns[columns.index("job") + 1 : columns.index("status")]
+
+
+def _check_sweep_dir(sweep_dir: str | os.PathLike) -> Path:
+    """The sweep directory as a Path; refuse anything that is not a directory."""
+    sweep = Path(sweep_dir)
+    if not sweep.is_dir():
+        raise NotADirectoryError(f"sweep directory {str(sweep)!r} does not exist or is not a directory")
+    return sweep
+
+
+def _job_dirs(sweep: Path) -> list[Path]:
+    """Direct subdirectories holding Hydra's ``.hydra/overrides.yaml``, by job number."""
+    dirs = [path for path in sweep.iterdir() if (path / ".hydra" / "overrides.yaml").is_file()]
+    # Numeric order: job 10 comes after job 9, not after job 1.
+    return sorted(dirs, key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name))
+
+
+def _union_keys(dicts) -> list[str]:
+    """Every key of a sequence of dicts, in order of first appearance."""
+    return list(dict.fromkeys(key for d in dicts for key in d))
+
+
+def _read_job(job_dir: Path) -> dict:
+    """One job's name, overrides, status, error message and scalar metrics."""
+    job = {"job": job_dir.name, "overrides": _read_overrides(job_dir), "error": "", "metrics": {}}
+    metrics = _read_json(job_dir / "metrics.json")
+    failure = _read_json(job_dir / "failure.json")
+    if metrics is not None:
+        job["status"] = "done"
+        job["metrics"] = {k: v for k, v in metrics.items() if _is_scalar(v)}
+    elif failure is not None:
+        job["status"] = "failed"
+        job["error"] = str(failure.get("error", "unknown error (failure.json has no 'error')"))
+    else:
+        job["status"] = "incomplete"
+    return job
+
+
+def _read_json(path: Path) -> dict | None:
+    """A JSON object from ``path``; None if absent, or if unreadable (with a warning)."""
+    if not path.is_file():
+        return None
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("Ignoring unreadable %s (%s); the job counts as incomplete", path, exc)
+        return None
+    if not isinstance(content, dict):
+        log.warning("Ignoring %s: expected a JSON object, got %s", path, type(content).__name__)
+        return None
+    return content
+
+
+def _is_scalar(value) -> bool:
+    """True for the metric values that fit in one table cell."""
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _read_overrides(job_dir: Path) -> dict:
+    """The job's overrides as ``{key: parsed value}``, from ``.hydra/overrides.yaml``."""
+    path = job_dir / ".hydra" / "overrides.yaml"
+    try:
+        overrides = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        log.warning("Ignoring unreadable %s (%s)", path, exc)
+        return {}
+    if not isinstance(overrides, list):
+        log.warning("Ignoring %s: expected a list of overrides", path)
+        return {}
+    return dict(_parse_override(str(text)) for text in overrides)
+
+
+def _parse_override(text: str) -> tuple[str, object]:
+    """``"noise.rate=0.1"`` → ``("noise.rate", 0.1)``; prefixes ``+``, ``++``, ``~`` dropped."""
+    try:
+        override = _OVERRIDE_PARSER.parse_override(text)
+    except Exception:  # Hydra wrote it, so this is unexpected: fall back to YAML.
+        key, _, raw = text.lstrip("+~").partition("=")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        return key, value if _is_scalar(value) else raw
+    key = override.key_or_group + (f"@{override.package}" if override.package else "")
+    if override.is_delete():
+        return key, "(deleted)"
+    value = override.value()
+    # Lists and dicts keep their text: a table cell, and a groupby key, must be hashable.
+    return key, value if _is_scalar(value) else text.partition("=")[2]
+
+
+# --------------------------------------------------------------------------------------------
+# Writing files
+# --------------------------------------------------------------------------------------------
+
+
+def write_summary(sweep_dir: str | os.PathLike) -> Path:
+    """Write ``summary.csv``, the :func:`collect` table, into the sweep directory.
+
+    Parameters
+    ----------
+    sweep_dir : str or path-like
+        The sweep directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``summary.csv``.
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``sweep_dir`` is not a directory.
+    """
+    return _write_summary(collect(sweep_dir), Path(sweep_dir))
+
+
+def write_report(sweep_dir: str | os.PathLike) -> Path:
+    """Write ``summary.csv``, ``report.md`` and ``plots/*.png`` into the sweep directory.
+
+    ``report.md`` gives the job counts, a table of the failed jobs and, over the done jobs
+    grouped by every override except ``seed``, the mean ± std of each metric of
+    :data:`REPORT_METRICS` that some job has. The plots are
+    ``test_accuracy_vs_noise_rate.png``, ``detection_precision_recall.png`` and
+    ``noise_matrices/<job>.png``; each is skipped (logged at INFO) when its data is missing.
+    Failed and incomplete jobs never make this fail.
+
+    Parameters
+    ----------
+    sweep_dir : str or path-like
+        The sweep directory.
+
+    Returns
+    -------
+    pathlib.Path
+        The path of ``report.md``.
+
+    Raises
+    ------
+    NotADirectoryError
+        If ``sweep_dir`` is not a directory.
+    """
+    sweep = _check_sweep_dir(sweep_dir)
+    summary = collect(sweep)
+    _write_summary(summary, sweep)
+    done = _done_jobs(summary)
+    plots = _write_plots(done, sweep) if len(done) else []
+    markdown = _render_report(summary, done, sweep, plots)
+    return _write_atomically(sweep / "report.md", lambda tmp: tmp.write_text(markdown, encoding="utf-8"))
+
+
+def _write_summary(summary: pd.DataFrame, sweep: Path) -> Path:
+    """Write a collected table as ``summary.csv`` in ``sweep``."""
+    return _write_atomically(sweep / "summary.csv", lambda tmp: summary.to_csv(tmp, index=False))
+
+
+def _write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write`` on a temporary sibling of ``path``, then rename it to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique name in the same directory: os.replace is atomic only within one filesystem,
+    # and the callback and the CLI may write the same sweep at once.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _done_jobs(summary: pd.DataFrame) -> pd.DataFrame:
+    """The done jobs, with the per-job ``gain`` over the baseline when both scores exist."""
+    done = summary[summary["status"] == "done"].copy()
+    if {"test_accuracy", "baseline_test_accuracy"} <= set(done.columns):
+        # Per job, then averaged: the mean of differences, whose std reflects paired seeds.
+        done["gain"] = _numeric(done["test_accuracy"]) - _numeric(done["baseline_test_accuracy"])
+    return done
+
+
+def _numeric(values: pd.Series) -> pd.Series:
+    """A column as floats, anything non-numeric as NaN."""
+    return pd.to_numeric(values, errors="coerce").astype(float)
+
+
+def _group_columns(jobs: pd.DataFrame) -> list[str]:
+    """The overrides that define a configuration: all but ``seed``, which it is averaged over.
+
+    A column that none of ``jobs`` overrides (say, one only a failed job had) is left out: it
+    would split no group and only add a column of dashes.
+    """
+    columns = override_columns(jobs)
+    return [c for c in columns if c != "seed" and jobs[c].notna().any()]
+
+
+def _groups(done: pd.DataFrame, columns: list[str]):
+    """``(key tuple, rows)`` per configuration, in order of first job; one group if no columns."""
+    if not columns:
+        return [((), done)]
+    # dropna=False: a key some jobs don't override (NaN) is a configuration of its own.
+    return list(done.groupby(columns, dropna=False, sort=False))
+
+
+# --------------------------------------------------------------------------------------------
+# report.md
+# --------------------------------------------------------------------------------------------
+
+
+def _render_report(summary: pd.DataFrame, done: pd.DataFrame, sweep: Path, plots: list[Path]) -> str:
+    """The whole markdown text of ``report.md``."""
+    sections = [_header(summary, sweep), _failed_section(summary)]
+    if len(done):
+        sections.append(_results_section(done, _group_columns(done)))
+        sections.append(_plots_section(plots, sweep))
+    else:
+        sections.append("No job has finished successfully, so there is nothing to aggregate.")
+    return "\n\n".join(section for section in sections if section) + "\n"
+
+
+def _header(summary: pd.DataFrame, sweep: Path) -> str:
+    """Title, sweep directory and job counts."""
+    counts = summary["status"].value_counts()
+    lines = [
+        "# Sweep report",
+        "",
+        f"Sweep directory: `{sweep.resolve()}`",
+        "",
+        f"Jobs: {len(summary)} — {counts.get('done', 0)} done, {counts.get('failed', 0)} failed, "
+        f"{counts.get('incomplete', 0)} incomplete.",
+    ]
+    incomplete = summary.loc[summary["status"] == "incomplete", "job"].tolist()
+    if incomplete:
+        lines += [
+            "",
+            "Incomplete jobs (killed, still running, or unreadable metrics.json): "
+            + ", ".join(map(str, incomplete)),
+        ]
+    return "\n".join(lines)
+
+
+def _failed_section(summary: pd.DataFrame) -> str:
+    """A table of the failed jobs, or nothing when none failed."""
+    failed = summary[summary["status"] == "failed"]
+    if failed.empty:
+        return ""
+    columns = override_columns(summary)
+    rows = [
+        [row["job"], _overrides_text(row, columns), _shorten(row["error"])]
+        for _, row in failed.iterrows()
+    ]
+    return "## Failed jobs\n\n" + _markdown_table(["job", "overrides", "error"], rows)
+
+
+def _overrides_text(row: pd.Series, columns: list[str]) -> str:
+    """``key=value`` for each override the job has, space-separated."""
+    return " ".join(f"{c}={_format_value(row[c])}" for c in columns if not _is_missing(row[c]))
+
+
+def _shorten(text: str) -> str:
+    """An error message cut to a table-friendly length (failure.json has all of it)."""
+    text = str(text)
+    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 1] + "…"
+
+
+def _results_section(done: pd.DataFrame, group_columns: list[str]) -> str:
+    """The main table: mean ± std of each reported metric per configuration."""
+    metrics = [m for m in REPORT_METRICS if m in done.columns and _numeric(done[m]).notna().any()]
+    header = [*group_columns, "n", *metrics]
+    rows = [
+        [
+            *(_format_value(value) for value in key),
+            str(len(rows)),
+            *(_format_mean_std(_numeric(rows[m])) for m in metrics),
+        ]
+        for key, rows in _groups(done, group_columns)
+    ]
+    by = ", ".join(f"`{c}`" for c in group_columns) or "nothing (all jobs form one group)"
+    note = (
+        f"Done jobs grouped by {by}; each cell is the mean ± sample standard deviation (ddof=1) "
+        "over the jobs of the group (its seeds), the std omitted when fewer than two jobs have "
+        "the metric. `gain` is `test_accuracy - baseline_test_accuracy`, per job, then averaged."
+    )
+    return "## Results\n\n" + note + "\n\n" + _markdown_table(header, rows)
+
+
+def _format_mean_std(values: pd.Series) -> str:
+    """``"0.912 ± 0.004"`` over the non-missing values; no std for a single value."""
+    values = values.dropna()
+    if values.empty:
+        return _MISSING
+    if len(values) == 1:
+        return f"{values.iloc[0]:.3f}"
+    return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"
+
+
+def _plots_section(plots: list[Path], sweep: Path) -> str:
+    """Links to the written plots, relative to the sweep directory."""
+    if not plots:
+        return ""
+    links = [f"![{p.relative_to(sweep / PLOTS_DIR).with_suffix('').as_posix()}]"
+             f"({p.relative_to(sweep).as_posix()})" for p in plots]
+    return "## Plots\n\n" + "\n\n".join(links)
+
+
+def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A markdown pipe table; cells are escaped so a ``|`` or newline cannot break it."""
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(_escape_cell(cell) for cell in line) + " |" for line in lines)
+
+
+def _escape_cell(cell) -> str:
+    """One markdown table cell."""
+    return " ".join(str(cell).split()).replace("|", "\\|")
+
+
+def _format_value(value) -> str:
+    """An override value as it would be typed on the command line; missing → ``—``."""
+    if _is_missing(value):
+        return _MISSING
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value)).lower()
+    return str(value)
+
+
+def _is_missing(value) -> bool:
+    """True for a missing scalar (None, NaN, pd.NA); False for anything else."""
+    return pd.api.types.is_scalar(value) and bool(pd.isna(value))
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+
+
+def _write_plots(done: pd.DataFrame, sweep: Path) -> list[Path]:
+    """Every plot whose data exists, under ``sweep/plots``; returns the written paths."""
+    group_columns = _group_columns(done)
+    written = []
+    for plot in (_plot_accuracy_vs_noise_rate, _plot_detection_precision_recall, _plot_noise_matrices):
+        try:
+            written += plot(done, group_columns, sweep)
+        except Exception:
+            # A figure is a convenience: losing one must not lose the tables of a long sweep.
+            log.warning("%s failed; the report goes on without it", plot.__name__, exc_info=True)
+    return written
+
+
+def _new_figure(n_panels: int = 1, width: float = 5.0, height: float = 4.0):
+    """A figure with ``n_panels`` axes side by side, on an Agg canvas (no pyplot, no GUI)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    # Not pyplot: its global figure list and backend are the user's; this figure is freed with
+    # its last reference, so there is nothing to close.
+    fig = Figure(figsize=(width * n_panels, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, n_panels, squeeze=False)[0]
+
+
+def _save_figure(fig, path: Path) -> Path:
+    """Save a figure as PNG, atomically."""
+    return _write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
+def _skip(plot: str, reason: str) -> list[Path]:
+    """Log why a plot was not drawn; no path was written."""
+    log.info("Skipping %s: %s", plot, reason)
+    return []
+
+
+def _mean_std_by(rows: pd.DataFrame, by: str, value: str) -> pd.DataFrame:
+    """Mean and std (0 where undefined) of ``value`` per ``by``, in order of first appearance."""
+    stats = rows.groupby(by, dropna=False, sort=False)[value].agg(["mean", "std"])
+    return stats.fillna({"std": 0.0})
+
+
+def _label(columns: list[str], key: tuple) -> str:
+    """A legend label for one line: the value alone, or ``k=v, ...`` for several keys."""
+    if len(columns) == 1:
+        return _format_value(key[0])
+    return ", ".join(f"{c}={_format_value(v)}" for c, v in zip(columns, key))
+
+
+def _plot_accuracy_vs_noise_rate(
+    done: pd.DataFrame, group_columns: list[str], sweep: Path
+) -> list[Path]:
+    """Test accuracy against ``noise.rate``, a line per strategy, a panel per dataset."""
+    name = "test_accuracy_vs_noise_rate.png"
+    if not {"noise.rate", "strategy"} <= set(group_columns) or "test_accuracy" not in done:
+        return _skip(name, "needs `noise.rate` and `strategy` overrides and a test_accuracy metric")
+    rows = done.assign(x=_numeric(done["noise.rate"]), y=_numeric(done["test_accuracy"]))
+    rows = rows.dropna(subset=["x", "y"])
+    if rows.empty:
+        return _skip(name, "no done job has a numeric noise.rate and a test_accuracy")
+    several_datasets = "dataset" in group_columns and rows["dataset"].nunique(dropna=False) > 1
+    panel_column = "dataset" if several_datasets else None
+    panels = _groups(rows, [panel_column] if panel_column else [])
+    # A line per strategy and per any other override, so each error bar spans seeds only.
+    line_columns = [c for c in group_columns if c not in ("noise.rate", panel_column)]
+    line_columns.sort(key=lambda c: c != "strategy")
+    fig, axes = _new_figure(len(panels))
+    for ax, (panel_key, panel) in zip(axes, panels):
+        for line_key, line in _groups(panel, line_columns):
+            stats = _mean_std_by(line, "x", "y").sort_index()
+            ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3,
+                        label=_label(line_columns, line_key))
+        ax.set(xlabel="noise.rate", ylabel="test_accuracy (mean ± std over seeds)")
+        if panel_column:
+            ax.set_title(f"dataset={_format_value(panel_key[0])}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    return [_save_figure(fig, sweep / PLOTS_DIR / name)]
+
+
+def _plot_detection_precision_recall(
+    done: pd.DataFrame, group_columns: list[str], sweep: Path
+) -> list[Path]:
+    """Grouped bars of detection precision and recall per detection method."""
+    name = "detection_precision_recall.png"
+    metrics = ["detection_precision", "detection_recall"]
+    if not set(metrics) <= set(done.columns):
+        return _skip(name, "no job has detection_precision and detection_recall (no injected noise?)")
+    rows = done.assign(**{m: _numeric(done[m]) for m in metrics}).dropna(subset=metrics, how="all")
+    if rows.empty:
+        return _skip(name, "no done job has detection precision or recall")
+    # The `detection` override names the method; without it, each job's own filter_by metric does.
+    by = "detection" if "detection" in group_columns else "filter_by" if "filter_by" in rows else None
+    categories = rows[by].map(_format_value) if by else pd.Series("all jobs", index=rows.index)
+    rows = rows.assign(category=categories)
+    fig, (ax,) = _new_figure(width=max(5.0, 1.2 * rows["category"].nunique() + 2))
+    width = 0.4
+    for offset, metric in zip((-width / 2, width / 2), metrics):
+        stats = _mean_std_by(rows, "category", metric)
+        positions = np.arange(len(stats)) + offset
+        ax.bar(positions, stats["mean"], width, yerr=stats["std"], capsize=3, label=metric)
+    crowded = len(stats) > 3  # long method names overlap unless tilted
+    ax.set_xticks(np.arange(len(stats)), stats.index, rotation=30 if crowded else 0,
+                  ha="right" if crowded else "center")
+    ax.set(xlabel=by or "", ylabel="mean ± std over jobs", ylim=(0, 1.05))
+    ax.legend(fontsize="small")
+    return [_save_figure(fig, sweep / PLOTS_DIR / name)]
+
+
+def _plot_noise_matrices(done: pd.DataFrame, group_columns: list[str], sweep: Path) -> list[Path]:
+    """Estimated vs injected noise-matrix heatmaps, for the first seed of each configuration."""
+    files = _NOISE_MATRIX_FILES.values()
+    candidates = done[[all((sweep / job / f).is_file() for f in files) for job in done["job"]]]
+    if candidates.empty:
+        return _skip("noise_matrices/", "no done job has both " + " and ".join(files))
+    firsts = [_first_seed(rows) for _, rows in _groups(candidates, group_columns)]
+    written = []
+    for row in firsts[:MAX_NOISE_MATRIX_PLOTS]:
+        title = f"job {row['job']}: {_overrides_text(row, override_columns(done))}"
+        written += _plot_noise_matrix(sweep / row["job"], sweep / PLOTS_DIR / "noise_matrices", title)
+    return written
+
+
+def _first_seed(rows: pd.DataFrame) -> pd.Series:
+    """The row with the smallest seed (the first row if there is no seed column)."""
+    # Job numbers need not follow seeds: the order of a sweep's overrides is the user's.
+    return rows.iloc[0] if "seed" in rows else rows.iloc[0]
+
+
+def _plot_noise_matrix(job_dir: Path, out_dir: Path, title: str) -> list[Path]:
+    """One job's estimated and injected noise matrices side by side, on one colour scale."""
+    name = f"noise_matrices/{job_dir.name}.png"
+    try:
+        matrices = {label: _read_matrix(job_dir / f) for label, f in _NOISE_MATRIX_FILES.items()}
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        return _skip(name, f"unreadable noise matrix in {job_dir} ({exc})")
+    shapes = {m.shape for m in matrices.values()}
+    if len(shapes) != 1 or len(set(next(iter(shapes)))) != 1:
+        return _skip(name, f"the noise matrices are not square and of one shape: {shapes}")
+    fig, axes = _new_figure(2, width=4.5)
+    for ax, (label, matrix) in zip(axes, matrices.items()):
+        image = _draw_heatmap(ax, matrix)
+        ax.set_title(label)
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="P(given label | true label)")
+    fig.suptitle(title)
+    return [_save_figure(fig, out_dir / f"{job_dir.name}.png")]
+
+
+def _read_matrix(path: Path) -> pd.DataFrame:
+    """A K×K matrix CSV with class names as header and index."""
+    matrix = pd.read_csv(path, index_col=0)
+    matrix.index = matrix.index.map(str)  # index parses as ints, the header as strings
+    return matrix.astype(float)
+
+
+def _draw_heatmap(ax, matrix: pd.DataFrame):
+    """A heatmap of a noise matrix on [0, 1] (rows given, columns true), values written in."""
+    image = ax.imshow(matrix.to_numpy(), vmin=0.0, vmax=1.0, cmap="viridis")
+    ticks = np.arange(len(matrix))
+    ax.set_xticks(ticks, matrix.columns, rotation=90 if len(matrix) > 5 else 0)
+    ax.set_yticks(ticks, matrix.index)
+    ax.set(xlabel="true label", ylabel="given label")
+    if len(matrix) <= 10:  # beyond that the numbers no longer fit in the cells
+        for (i, j), value in np.ndenumerate(matrix.to_numpy()):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if value > 0.5 else "white")
+    return image
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points: Hydra callback and command line
+# --------------------------------------------------------------------------------------------
+
+
+def _report_and_log(sweep_dir: str | os.PathLike) -> Path:
+    """Write the report and log the one line that says where it is."""
+    path = write_report(sweep_dir)
+    log.info("Sweep report: %s", path)
+    return path
+
+
+class SweepSummary(Callback):
+    """Hydra callback: write ``summary.csv``, ``report.md`` and plots when a multirun ends.
+
+    Register it in the Hydra config::
+
+        hydra:
+          callbacks:
+            sweep_summary:
+              _target_: runner.report.SweepSummary
+
+    Hydra calls ``on_multirun_end`` only when no job raised; for other sweeps run
+    ``python -m runner.report DIR`` afterwards.
+    """
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        """Write the report of ``config.hydra.sweep.dir``; log, never raise, on error.
+
+        Parameters
+        ----------
+        config : omegaconf.DictConfig
+            The sweep's config; only ``hydra.sweep.dir`` is read.
+        **kwargs
+            Ignored (Hydra's callback signature).
+        """
+        try:
+            _report_and_log(config.hydra.sweep.dir)
+        except Exception:
+            # The sweep itself succeeded; a broken report must not turn it into a failure.
+            log.exception("Could not write the sweep report; retry with `python -m runner.report DIR`")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m runner.report DIR`` (``cleanrun-report DIR``).
+
+    Writes ``summary.csv``, ``report.md`` and ``plots/`` into the sweep directory ``DIR`` and
+    logs the path of ``report.md``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success.
+
+    Raises
+    ------
+    SystemExit
+        With code 2 and a message naming the path when ``DIR`` is not a directory.
+    """
+    parser = argparse.ArgumentParser(
+        prog="cleanrun-report",
+        description="Aggregate a cleanrun sweep directory into summary.csv, report.md and plots/.",
+    )
+    parser.add_argument(
+        "sweep_dir", type=Path, help="the sweep directory (outputs/multirun/<date>/<time>)"
+    )
+    args = parser.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        parser.error(f"sweep directory {str(args.sweep_dir)!r} does not exist or is not a directory")
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
+    _report_and_log(args.sweep_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
