@@ -9,9 +9,11 @@ call it without Hydra's command line.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -29,11 +31,18 @@ log = logging.getLogger("cleanrun")
 
 # Part of the run directory name: two runs started in the same second get different ones.
 OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True, replace=True)
+# `resume=<sweep dir>` reuses that sweep directory instead of a new one.
+OmegaConf.register_new_resolver("resume_or", lambda resume, default: resume or default, replace=True)
 
 # From a source checkout (an editable install) the configs are read from conf/ at the top of the
 # repository, so edits show at once; an installed wheel carries them as the package runner.conf.
 SOURCE_CONF = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_PATH = str(SOURCE_CONF) if (SOURCE_CONF / "config.yaml").is_file() else "pkg://runner.conf"
+
+# conf/hydra/launcher/ holds complete presets under the launcher plugins' own names (joblib,
+# submitit_*, ray); Hydra then checks them against the plugin's schema and warns that this
+# matching by name is deprecated. The check is harmless and the presets do not rely on it.
+warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/.*' is validated against ConfigStore schema")
 
 # Errors of the user's making (bad config, data, labels): one line, not a traceback.
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError)
@@ -58,6 +67,13 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise ValueError(f"config value {key}={value!r} must be an integer or null")
+
+
+def config_hash(cfg: DictConfig) -> str:
+    """A digest of the resolved config (without ``resume``): equal configs, equal runs."""
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    plain.pop("resume", None)
+    return hashlib.blake2b(OmegaConf.to_yaml(OmegaConf.create(plain)).encode(), digest_size=12).hexdigest()
 
 
 def _build(group: str, node):
@@ -111,13 +127,24 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         pred_probs_dtype=cfg.pred_probs_dtype,
         names={group: choices[group] for group in ("classifier", "strategy") if group in choices},
     )
+    result.metrics["config_hash"] = config_hash(cfg)
     save_result(output_dir, result, save_pred_probs=cfg.save_pred_probs)
-    log.info("%s", summary(result.metrics, output_dir))
+    log.info("%s", summary(result.metrics, output_dir, one_line=_in_sweep()))
     return result
 
 
-def summary(metrics: dict, output_dir) -> str:
-    """A short human summary of a finished run."""
+def _in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def summary(metrics: dict, output_dir, *, one_line: bool = False) -> str:
+    """A short human summary of a finished run (one line for a sweep job)."""
+    if one_line:
+        detection = f", precision {metrics['detection_precision']:.3f}" if "detection_precision" in metrics else ""
+        return (
+            f"done {Path(output_dir).name}: {metrics['n_label_issues']} issues{detection}, test accuracy "
+            f"{metrics['test_accuracy']:.4f} (baseline {metrics.get('baseline_test_accuracy', float('nan')):.4f})"
+        )
     lines = [
         f"{metrics['dataset']} · {metrics['classifier']} · {metrics.get('filter_by', '')} → "
         f"{metrics['strategy']} · seed {metrics['seed']}",
@@ -155,12 +182,23 @@ def _choices(hydra_config) -> dict:
 def main(cfg: DictConfig):
     hydra_config = HydraConfig.get()
     output_dir = Path(hydra_config.runtime.output_dir)
+    if cfg.get("resume") and hydra_config.mode == RunMode.MULTIRUN:
+        done = artifacts.read_metrics(output_dir)
+        if done is not None and done.get("config_hash") == config_hash(cfg):
+            log.info("job %s is already done with this config: skipped (resume)", hydra_config.job.num)
+            return done.get("test_accuracy")
+    (output_dir / artifacts.FAILURE).unlink(missing_ok=True)  # from an earlier attempt
     try:
         result = run(cfg, output_dir, _choices(hydra_config))
     except Exception as error:
         artifacts.write_failure(output_dir, error)
-        if hydra_config.mode == RunMode.MULTIRUN or not isinstance(error, USER_ERRORS):
-            raise  # the sweep records the failure and goes on with the other jobs
+        if hydra_config.mode == RunMode.MULTIRUN:
+            # Recorded in failure.json; the sweep goes on, its report lists the failure and the
+            # sweep ends with status 1.
+            log.error("job %s failed: %s: %s", hydra_config.job.num, type(error).__name__, error)
+            return None
+        if not isinstance(error, USER_ERRORS):
+            raise
         log.error("%s: %s", type(error).__name__, error)
         sys.exit(1)
     return result.metrics["test_accuracy"]

@@ -15,12 +15,13 @@ import hashlib
 import logging
 import os
 import pickle
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
+
+from runner.artifacts import write_array
 
 log = logging.getLogger(__name__)
 
@@ -53,22 +54,30 @@ def _update_with_data(digest, X) -> None:
         digest.update(pickle.dumps(X) if X.dtype.hasobject else memoryview(X).cast("B"))
 
 
-def cache_key(clf, X, labels, *, n_folds, seed, fit_kwargs, dtype) -> str:
-    """A hex digest naming the out-of-fold pred_probs of this exact computation."""
+def cache_key(clf, X, labels, **settings) -> str:
+    """A hex digest naming one computation: a classifier on (X, labels) under ``settings``.
+
+    ``settings`` holds everything else that determines the result (folds, seed, dtype, fit
+    kwargs, the purpose of the entry, ...); arrays among them are hashed by content.
+    """
     digest = hashlib.blake2b(digest_size=20)
     _update_with_data(digest, X)
     _update_with_data(digest, np.asarray(labels))
     params = sorted((name, repr(value)) for name, value in clf.get_params(deep=True).items())
-    parts = [type(clf).__module__, type(clf).__qualname__, repr(params), n_folds, seed, np.dtype(dtype).str]
-    parts += [repr(sorted((name, _describe(value)) for name, value in (fit_kwargs or {}).items()))]
+    parts = [type(clf).__module__, type(clf).__qualname__, repr(params)]
+    parts += [f"{name}={_describe(value)}" for name, value in sorted(settings.items())]
     parts.append(_library_versions())
-    digest.update("|".join(map(str, parts)).encode())
+    digest.update("|".join(parts).encode())
     return digest.hexdigest()
 
 
-def _describe(value):
-    if isinstance(value, np.ndarray):
-        return hashlib.blake2b(np.ascontiguousarray(value).tobytes(), digest_size=16).hexdigest()
+def _describe(value) -> str:
+    if isinstance(value, dict):
+        return repr(sorted((name, _describe(item)) for name, item in value.items()))
+    if isinstance(value, np.ndarray) or sparse.issparse(value) or isinstance(value, pd.DataFrame):
+        digest = hashlib.blake2b(digest_size=16)
+        _update_with_data(digest, value)
+        return digest.hexdigest()
     return repr(value)
 
 
@@ -95,13 +104,5 @@ def load(cache_dir: Path, key: str, shape, dtype) -> np.ndarray | None:
 
 
 def store(cache_dir: Path, key: str, array: np.ndarray) -> None:
-    """Write an entry atomically: a temporary file in the same directory, then a rename."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=cache_dir, prefix=f".{key}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
-        os.replace(temporary, cache_dir / f"{key}.npy")
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    """Write an entry atomically (a temporary file in the same directory, then a rename)."""
+    write_array(cache_dir / f"{key}.npy", array)

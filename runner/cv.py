@@ -171,8 +171,8 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options):
     labels = np.asarray(labels)
     dtype = options.get("dtype", np.float64)
     key = cache.cache_key(
-        clf, X, labels, n_folds=options.get("n_folds", 5), seed=options.get("seed"),
-        fit_kwargs=options.get("fit_kwargs"), dtype=dtype,
+        clf, X, labels, purpose="out-of-fold pred_probs", n_folds=options.get("n_folds", 5),
+        seed=options.get("seed"), fit_kwargs=options.get("fit_kwargs") or {}, dtype=np.dtype(dtype).str,
     )
     shape = (len(labels), int(labels.max()) + 1)
     cached = cache.load(directory, key, shape, dtype)

@@ -22,7 +22,7 @@ from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from runner import artifacts
+from runner import artifacts, cache
 from runner.corrupt import no_noise
 from runner.cv import check_fold_sizes
 from runner.learning import CleanLearning
@@ -126,8 +126,8 @@ def run_experiment(
     with threadpool_limits(limits=threads_per_fit):
         metrics.update(_test_scores(learner, dataset))
         if compare_baseline:
-            baseline = clone(classifier).fit(dataset.X_train, given)
-            metrics["baseline_test_accuracy"] = accuracy_score(dataset.y_test, baseline.predict(dataset.X_test))
+            predicted = _baseline_predictions(classifier, dataset, given, cache_dir)
+            metrics["baseline_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
 
     issues = _issue_table(learner, dataset, given)
     matrices = {
@@ -157,6 +157,21 @@ def run_experiment(
         matrices={name: matrix for name, matrix in matrices.items() if matrix is not None},
         pred_probs=learner.pred_probs,
     )
+
+
+def _baseline_predictions(classifier, dataset, given, cache_dir) -> np.ndarray:
+    """Test predictions of the classifier trained on the uncleaned labels (cached like the CV:
+    a sweep over strategies or detection methods needs the same baseline every time)."""
+    directory = cache.resolve_cache_dir(cache_dir)
+    if directory is not None:
+        key = cache.cache_key(classifier, dataset.X_train, given, purpose="baseline", X_test=dataset.X_test)
+        predicted = cache.load(directory, key, (len(dataset.y_test),), np.int64)
+        if predicted is not None:
+            return predicted
+    predicted = np.asarray(clone(classifier).fit(dataset.X_train, given).predict(dataset.X_test), dtype=np.int64)
+    if directory is not None:
+        cache.store(directory, key, predicted)
+    return predicted
 
 
 def _test_scores(learner, dataset) -> dict:

@@ -24,7 +24,6 @@ import argparse
 import json
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +32,8 @@ import pandas as pd
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
+
+from runner.artifacts import FAILURE, METRICS, atomic_path, read_matrix
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +165,8 @@ def _union_keys(dicts) -> list[str]:
 def _read_job(job_dir: Path) -> dict:
     """One job's name, overrides, status, error message and scalar metrics."""
     job = {"job": job_dir.name, "overrides": _read_overrides(job_dir), "error": "", "metrics": {}}
-    metrics = _read_json(job_dir / "metrics.json")
-    failure = _read_json(job_dir / "failure.json")
+    metrics = _read_json(job_dir / METRICS)
+    failure = _read_json(job_dir / FAILURE)
     if metrics is not None:
         job["status"] = "done"
         job["metrics"] = {k: v for k, v in metrics.items() if _is_scalar(v)}
@@ -197,6 +198,10 @@ def _is_scalar(value) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
+# Overrides that say how a sweep ran, not what it measured: not columns of the summary.
+NOT_AN_EXPERIMENT_SETTING = {"resume"}
+
+
 def _read_overrides(job_dir: Path) -> dict:
     """The job's overrides as ``{key: parsed value}``, from ``.hydra/overrides.yaml``."""
     path = job_dir / ".hydra" / "overrides.yaml"
@@ -208,7 +213,8 @@ def _read_overrides(job_dir: Path) -> dict:
     if not isinstance(overrides, list):
         log.warning("Ignoring %s: expected a list of overrides", path)
         return {}
-    return dict(_parse_override(str(text)) for text in overrides)
+    parsed = dict(_parse_override(str(text)) for text in overrides)
+    return {key: value for key, value in parsed.items() if key not in NOT_AN_EXPERIMENT_SETTING}
 
 
 def _parse_override(text: str) -> tuple[str, object]:
@@ -297,15 +303,9 @@ def _write_summary(summary: pd.DataFrame, sweep: Path) -> Path:
 
 def _write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """Call ``write`` on a temporary sibling of ``path``, then rename it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name in the same directory: os.replace is atomic only within one filesystem,
-    # and the callback and the CLI may write the same sweep at once.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # A reader (or the callback and the CLI writing the same sweep at once) never sees half a file.
+    with atomic_path(path) as temporary:
+        write(temporary)
     return path
 
 
@@ -598,7 +598,7 @@ def _plot_noise_matrices(done: pd.DataFrame, group_columns: list[str], sweep: Pa
 def _first_seed(rows: pd.DataFrame) -> pd.Series:
     """The row with the smallest seed (the first row if there is no seed column)."""
     # Job numbers need not follow seeds: the order of a sweep's overrides is the user's.
-    return rows.iloc[0] if "seed" in rows else rows.iloc[0]
+    return rows.sort_values("seed", kind="stable").iloc[0] if "seed" in rows else rows.iloc[0]
 
 
 def _plot_noise_matrix(job_dir: Path, out_dir: Path, title: str) -> list[Path]:
@@ -622,7 +622,7 @@ def _plot_noise_matrix(job_dir: Path, out_dir: Path, title: str) -> list[Path]:
 
 def _read_matrix(path: Path) -> pd.DataFrame:
     """A K×K matrix CSV with class names as header and index."""
-    matrix = pd.read_csv(path, index_col=0)
+    matrix = read_matrix(path)
     matrix.index = matrix.index.map(str)  # index parses as ints, the header as strings
     return matrix.astype(float)
 
@@ -663,8 +663,10 @@ class SweepSummary(Callback):
             sweep_summary:
               _target_: runner.report.SweepSummary
 
-    Hydra calls ``on_multirun_end`` only when no job raised; for other sweeps run
-    ``python -m runner.report DIR`` afterwards.
+    cleanrun's jobs record a failure in their directory and return, so Hydra reaches
+    ``on_multirun_end`` even when some failed; the report lists them, and then the sweep exits
+    with status 1. A sweep killed before its end can be reported with
+    ``python -m runner.report DIR``.
     """
 
     def on_multirun_end(self, config, **kwargs) -> None:
@@ -679,9 +681,14 @@ class SweepSummary(Callback):
         """
         try:
             _report_and_log(config.hydra.sweep.dir)
+            failed = int((collect(config.hydra.sweep.dir)["status"] == "failed").sum())
         except Exception:
-            # The sweep itself succeeded; a broken report must not turn it into a failure.
+            # A broken report must not turn the sweep into a failure.
             log.exception("Could not write the sweep report; retry with `python -m runner.report DIR`")
+            return
+        if failed:
+            log.error("%d job(s) of the sweep failed: see report.md", failed)
+            raise SystemExit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
