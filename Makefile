@@ -30,6 +30,11 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_detect.py
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_overhead.py
+	$(BIN)/python benchmarks/bench_sweep.py
+
+# The accuracy benchmark (a long sweep on local processes); its report.md lands in the sweep directory.
+bench-accuracy: $(INSTALLED)
+	$(BIN)/python -m runner -m experiment=benchmark $(ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -55,6 +55,7 @@ def check_config(cfg: DictConfig) -> None:
         "cv.folds": int,
         "standardize": bool,
         "compare_baseline": bool,
+        "compare_clean": bool,
         "save_pred_probs": bool,
     }
     for key, kind in expectations.items():
@@ -122,6 +123,7 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         final_fit_kwargs=final_fit.get("fit_kwargs"),
         seed=cfg.seed,
         compare_baseline=cfg.compare_baseline,
+        compare_clean=cfg.compare_clean,
         threads_per_fit=cfg.threads_per_fit,
         cache_dir=cfg.cache_dir,
         pred_probs_dtype=cfg.pred_probs_dtype,

@@ -24,6 +24,7 @@ from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
 from runner import cache
+from runner.parallel import fold_backend
 from runner.confident.count import compute_confident_joint, estimate_latent
 
 log = logging.getLogger(__name__)
@@ -102,6 +103,7 @@ def cross_val_pred_probs(
     seed=None,
     n_jobs=None,
     backend=None,
+    scheduler_address=None,
     fit_kwargs=None,
     validation_func=None,
     threads_per_fit: int | None = 1,
@@ -124,7 +126,11 @@ def cross_val_pred_probs(
     n_jobs : int, optional
         Folds fitted in parallel (joblib semantics: None = 1, -1 = all cores).
     backend : str, optional
-        A joblib backend (``"loky"``, ``"threading"``, ``"dask"``, ...).
+        Where the folds run (:func:`runner.parallel.fold_backend`): ``"loky"``, ``"threading"``,
+        ``"dask"``, any registered joblib backend; None = joblib's default or enclosing config.
+    scheduler_address : str, optional
+        Address of a Dask scheduler (``backend="dask"``); without one a local cluster of
+        ``n_jobs`` worker processes runs for the duration of the call.
     fit_kwargs : dict, optional
         Extra keyword arguments of every fold's ``fit``.
     validation_func : callable, optional
@@ -152,10 +158,13 @@ def cross_val_pred_probs(
         for train, holdout in splits
     )
     pred_probs = np.empty((len(labels), n_classes), dtype=dtype)
-    results = Parallel(n_jobs=n_jobs, backend=backend, return_as="generator")(tasks)
-    for done, ((_, holdout), (probs, seconds)) in enumerate(zip(splits, results), start=1):
-        pred_probs[holdout] = probs
-        log.info("fold %d/%d fitted in %.1f s", done, n_folds, seconds)
+    # The generator yields the folds in submission order, whichever worker finishes first, and
+    # must be consumed inside the block: a Dask cluster lives only as long as the block.
+    with fold_backend(backend, n_jobs=n_jobs, scheduler_address=scheduler_address) as n_jobs:
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
+        for done, ((_, holdout), (probs, seconds)) in enumerate(zip(splits, results), start=1):
+            pred_probs[holdout] = probs
+            log.info("fold %d/%d fitted in %.1f s", done, n_folds, seconds)
     return pred_probs
 
 

@@ -55,6 +55,7 @@ def run_experiment(
     final_fit_kwargs=None,
     seed: int = 0,
     compare_baseline: bool = True,
+    compare_clean: bool = False,
     threads_per_fit: int | None = 1,
     cache_dir=None,
     pred_probs_dtype: str = "float64",
@@ -80,6 +81,10 @@ def run_experiment(
         Drives the noise, the folds (and, through the config, the classifiers).
     compare_baseline : bool
         Also fit the classifier on the uncleaned labels and report its test accuracy.
+    compare_clean : bool
+        With injected noise, also fit the classifier on the true training labels (an oracle)
+        and report its test accuracy and the fraction of the accuracy lost to noise that
+        cleaning recovered.
     threads_per_fit : int or None
         BLAS/OpenMP threads of every fit.
     cache_dir : str or Path, optional
@@ -125,9 +130,15 @@ def run_experiment(
     )
     with threadpool_limits(limits=threads_per_fit):
         metrics.update(_test_scores(learner, dataset))
-        if compare_baseline:
-            predicted = _baseline_predictions(classifier, dataset, given, cache_dir)
+        if compare_baseline or compare_clean:
+            predicted = _reference_fit_predictions(classifier, dataset, given, cache_dir)
             metrics["baseline_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
+        if compare_clean and corruption.noise_matrix is not None:
+            predicted = _reference_fit_predictions(classifier, dataset, dataset.y_train, cache_dir)
+            clean = metrics["clean_labels_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
+            lost = clean - metrics["baseline_test_accuracy"]
+            if lost > 0:
+                metrics["recovered_fraction"] = (metrics["test_accuracy"] - metrics["baseline_test_accuracy"]) / lost
 
     issues = _issue_table(learner, dataset, given)
     matrices = {
@@ -159,16 +170,17 @@ def run_experiment(
     )
 
 
-def _baseline_predictions(classifier, dataset, given, cache_dir) -> np.ndarray:
-    """Test predictions of the classifier trained on the uncleaned labels (cached like the CV:
-    a sweep over strategies or detection methods needs the same baseline every time)."""
+def _reference_fit_predictions(classifier, dataset, labels, cache_dir) -> np.ndarray:
+    """Test predictions of the classifier trained on all rows with ``labels`` — the noisy ones
+    (the baseline) or the true ones (the oracle). Cached like the CV: a sweep over strategies
+    or detection methods needs the same references every time."""
     directory = cache.resolve_cache_dir(cache_dir)
     if directory is not None:
-        key = cache.cache_key(classifier, dataset.X_train, given, purpose="baseline", X_test=dataset.X_test)
+        key = cache.cache_key(classifier, dataset.X_train, labels, purpose="reference fit", X_test=dataset.X_test)
         predicted = cache.load(directory, key, (len(dataset.y_test),), np.int64)
         if predicted is not None:
             return predicted
-    predicted = np.asarray(clone(classifier).fit(dataset.X_train, given).predict(dataset.X_test), dtype=np.int64)
+    predicted = np.asarray(clone(classifier).fit(dataset.X_train, labels).predict(dataset.X_test), dtype=np.int64)
     if directory is not None:
         cache.store(directory, key, predicted)
     return predicted

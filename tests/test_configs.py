@@ -32,10 +32,10 @@ def options(group: str):
     return sorted(path.stem for path in (SOURCE_CONF / group).glob("*.yaml"))
 
 
-def compose_config(overrides):
+def compose_config(overrides, return_hydra_config=False):
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(SOURCE_CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides)
+        return compose(config_name="config", overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +94,8 @@ def test_the_groups_the_design_names_exist():
 
 @pytest.mark.parametrize("preset", options("experiment"))
 def test_experiment_presets_compose(preset):
-    cfg = compose_config([f"+experiment={preset}"])
+    cfg = compose_config([f"experiment={preset}"], return_hydra_config=True)
+    assert cfg.hydra.sweeper.params, "a preset defines a sweep"
     assert cfg.dataset and cfg.classifier
 
 
