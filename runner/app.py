@@ -24,6 +24,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from runner import artifacts
+from runner.contracts import check_dataset
 from runner.datasets import standardized
 from runner.experiment import ExperimentResult, run_experiment, save_result
 
@@ -106,7 +107,7 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     """
     check_config(cfg)
     choices = choices or {}
-    dataset = _build("dataset", cfg.dataset)
+    dataset = check_dataset(_build("dataset", cfg.dataset), cfg.dataset.get("_target_"))
     if cfg.standardize:
         dataset = standardized(dataset)
     final_fit = OmegaConf.to_container(cfg.final_fit, resolve=True)

@@ -150,21 +150,27 @@ def cross_val_pred_probs(
     if validation_func is not None and not callable(validation_func):
         raise TypeError("validation_func must be callable")
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    splits = list(folds.split(labels, labels))
-    tasks = (
-        delayed(_fit_fold)(
-            clf, X, labels, train, holdout, n_classes, fit_kwargs or {}, validation_func, threads_per_fit
-        )
-        for train, holdout in splits
-    )
+    holdouts = []  # of the folds dispatched so far, in order
+
+    def tasks():
+        # Folds are drawn lazily: a fold's training indices (8 bytes a row) exist only while it
+        # is dispatched, not for all folds at once.
+        for train, holdout in folds.split(labels, labels):
+            holdouts.append(holdout)
+            yield delayed(_fit_fold)(
+                clf, X, labels, train, holdout, n_classes, fit_kwargs or {}, validation_func, threads_per_fit
+            )
+
     pred_probs = np.empty((len(labels), n_classes), dtype=dtype)
-    # The generator yields the folds in submission order, whichever worker finishes first, and
-    # must be consumed inside the block: a Dask cluster lives only as long as the block.
+    # Results arrive in dispatch order (so result k belongs to holdouts[k]) whichever worker
+    # finishes first, and must be consumed inside the block: a Dask cluster lives only as long
+    # as the block.
     with fold_backend(backend, n_jobs=n_jobs, scheduler_address=scheduler_address) as n_jobs:
-        results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks)
-        for done, ((_, holdout), (probs, seconds)) in enumerate(zip(splits, results), start=1):
-            pred_probs[holdout] = probs
-            log.info("fold %d/%d fitted in %.1f s", done, n_folds, seconds)
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(tasks())
+        for fold, (probs, seconds) in enumerate(results):
+            pred_probs[holdouts[fold]] = probs
+            holdouts[fold] = None
+            log.info("fold %d/%d fitted in %.1f s", fold + 1, n_folds, seconds)
     return pred_probs
 
 

@@ -34,6 +34,7 @@ from sklearn.utils.validation import has_fit_parameter
 from threadpoolctl import threadpool_limits
 
 from runner.confident.rank import get_label_quality_scores
+from runner.contracts import check_detection
 from runner.cv import (
     align_columns,
     cached_cross_val_pred_probs,
@@ -76,7 +77,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     low_memory : bool, default False
         Accepted for compatibility; detection here already works in bounded memory.
     strategy : str or Strategy, default "remove"
-        ``"remove"``, ``"weight"``, ``"relabel"``, ``"none"`` or an object with ``select``.
+        ``"remove"``, ``"weight"``, ``"relabel"``, ``"none"``, ``"soft_weight"``,
+        ``"relabel_confident"`` or an object with ``select`` (see :mod:`runner.strategies`).
     n_jobs : int, optional
         Folds fitted in parallel (joblib; None = 1, -1 = all cores).
     threads_per_fit : int or None, default 1
@@ -362,14 +364,12 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             )
             self.timings_["cv_s"] = time.perf_counter() - cv_started
         detect_started = time.perf_counter()
-        detection = detector.detect(labels, pred_probs, **known)
+        detection = check_detection(
+            detector.detect(labels, pred_probs, **known), len(labels), n_classes, type(detector).__name__
+        )
         self.timings_["detect_s"] = time.perf_counter() - detect_started
 
         mask = np.asarray(detection.label_issues, dtype=bool)
-        if mask.shape != labels.shape:
-            raise ValueError(
-                f"detector {type(detector).__name__} returned a mask of shape {mask.shape}, not {labels.shape}"
-            )
         self.ps = np.bincount(labels, minlength=n_classes) / len(labels)
         self.py, self.confident_joint = detection.py, detection.confident_joint
         self.noise_matrix, self.inverse_noise_matrix = detection.noise_matrix, detection.inverse_noise_matrix

@@ -37,7 +37,17 @@ MIN_DIAGONAL = 1e-3  # floor of P(given=k | true=k) in the re-weighting: weights
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """The final fit's data: ``X[rows]``, ``labels`` (encoded) and optional ``sample_weight``."""
+    """The final fit's data: ``X[rows]``, ``labels`` (encoded) and optional ``sample_weight``.
+
+    Attributes
+    ----------
+    rows : ndarray of int, shape (M,)
+        Indices into the N training examples; a row may repeat (resampling).
+    labels : ndarray of int, shape (M,)
+        The label of each row, encoded ``0..K-1`` (a strategy may change labels: ``relabel``).
+    sample_weight : ndarray of shape (M,), optional
+        Finite, non-negative weights; None = unweighted.
+    """
 
     rows: np.ndarray
     labels: np.ndarray
@@ -49,8 +59,13 @@ class Strategy(Protocol):
     """Turns a detection result into the final training set.
 
     ``requires_sample_weight`` says whether the strategy is meaningless without weights (the
-    classifier must then accept ``sample_weight``); optional weights (like ``remove``'s
-    re-weighting) are dropped when the classifier cannot take them.
+    classifier must then accept ``sample_weight``, which is checked before any fitting);
+    optional weights (like ``remove``'s re-weighting) are dropped when the classifier cannot
+    take them.
+
+    The result must keep every class that ``labels`` holds (at least one row of positive
+    weight), give each row a label in ``0..K-1`` and a finite, non-negative weight;
+    :func:`check_training_set` refuses any other result, naming the strategy.
     """
 
     requires_sample_weight: ClassVar[bool]
@@ -61,10 +76,17 @@ class Strategy(Protocol):
         Parameters
         ----------
         detection : Detection
+            What the detector found: ``label_issues`` (bool mask, N), and when the detector
+            provides them ``label_quality`` (N, in [0, 1]), ``pred_probs`` (N, K) and the
+            noise matrices (K, K).
         labels : ndarray of shape (N,)
             Given labels, encoded ``0..K-1``.
         sample_weight : ndarray of shape (N,), optional
-            The caller's own weights.
+            The caller's own weights; a strategy should carry them to the rows it keeps.
+
+        Returns
+        -------
+        TrainingSet
         """
 
 
