@@ -27,6 +27,7 @@ from runner import artifacts
 from runner.contracts import check_dataset
 from runner.datasets import standardized
 from runner.experiment import ExperimentResult, run_experiment, save_result
+from runner.parallel import check_cores
 
 log = logging.getLogger("cleanrun")
 
@@ -106,6 +107,7 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         The chosen option of every group (Hydra's ``runtime.choices``), for display names.
     """
     check_config(cfg)
+    _check_cores(cfg)
     choices = choices or {}
     dataset = check_dataset(_build("dataset", cfg.dataset), cfg.dataset.get("_target_"))
     if cfg.standardize:
@@ -120,6 +122,10 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         cv_folds=cfg.cv.folds,
         cv_n_jobs=cfg.cv.n_jobs,
         cv_backend=cfg.cv.backend,
+        cv_scheduler_address=cfg.cv.get("scheduler_address"),
+        ensemble=[_build(f"ensemble member {name}", node) for name, node in cfg.cv.get("ensemble", {}).items()]
+        or None,
+        detection_rounds=cfg.cv.get("rounds", 1),
         final_params=final_fit.get("params"),
         final_fit_kwargs=final_fit.get("fit_kwargs"),
         seed=cfg.seed,
@@ -134,6 +140,15 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     save_result(output_dir, result, save_pred_probs=cfg.save_pred_probs)
     log.info("%s", summary(result.metrics, output_dir, one_line=_in_sweep()))
     return result
+
+
+def _check_cores(cfg: DictConfig) -> None:
+    """Warn when parallel jobs x parallel folds x threads per fit exceed this machine's cores."""
+    # Launchers that run jobs side by side on this machine (joblib) have n_jobs; SLURM, Ray don't.
+    jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=1) if _in_sweep() else 1
+    # With a scheduler address the folds run on the cluster's machines, not on this one.
+    folds = 1 if cfg.cv.get("scheduler_address") else cfg.cv.n_jobs
+    check_cores(jobs=jobs, folds=folds, threads_per_fit=cfg.threads_per_fit)
 
 
 def _in_sweep() -> bool:

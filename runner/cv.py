@@ -108,6 +108,7 @@ def cross_val_pred_probs(
     validation_func=None,
     threads_per_fit: int | None = 1,
     dtype=np.float64,
+    train_mask=None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities of every example.
 
@@ -139,6 +140,9 @@ def cross_val_pred_probs(
         BLAS/OpenMP threads of each fit (None: no cap).
     dtype : numpy dtype
         Of the returned array (float64 like the reference; float32 halves memory).
+    train_mask : ndarray of bool, shape (N,), optional
+        Only these rows are used to train the fold models (every row is still predicted by a
+        model that did not see it): iterative detection trains without the rows it flagged.
 
     Returns
     -------
@@ -156,6 +160,8 @@ def cross_val_pred_probs(
         # Folds are drawn lazily: a fold's training indices (8 bytes a row) exist only while it
         # is dispatched, not for all folds at once.
         for train, holdout in folds.split(labels, labels):
+            if train_mask is not None:
+                train = train[train_mask[train]]
             holdouts.append(holdout)
             yield delayed(_fit_fold)(
                 clf, X, labels, train, holdout, n_classes, fit_kwargs or {}, validation_func, threads_per_fit
@@ -188,6 +194,7 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options):
     key = cache.cache_key(
         clf, X, labels, purpose="out-of-fold pred_probs", n_folds=options.get("n_folds", 5),
         seed=options.get("seed"), fit_kwargs=options.get("fit_kwargs") or {}, dtype=np.dtype(dtype).str,
+        train_mask=options.get("train_mask"),
     )
     shape = (len(labels), int(labels.max()) + 1)
     cached = cache.load(directory, key, shape, dtype)

@@ -51,6 +51,9 @@ def run_experiment(
     cv_folds: int = 5,
     cv_n_jobs=None,
     cv_backend=None,
+    cv_scheduler_address=None,
+    ensemble=None,
+    detection_rounds: int = 1,
     final_params=None,
     final_fit_kwargs=None,
     seed: int = 0,
@@ -75,6 +78,11 @@ def run_experiment(
         Passed to :class:`~runner.learning.CleanLearning`.
     cv_folds, cv_n_jobs, cv_backend
         Cross-validation folds, parallel fold fits and their joblib backend.
+    cv_scheduler_address : str, optional
+        Address of a running Dask scheduler (``cv_backend="dask"``; see :mod:`runner.parallel`).
+    ensemble, detection_rounds
+        Detection from the mean out-of-fold probabilities of several classifiers, and
+        iterative detection (see :class:`~runner.learning.CleanLearning`).
     final_params, final_fit_kwargs : dict, optional
         Hyperparameters and ``fit`` kwargs of the final fit only.
     seed : int
@@ -109,8 +117,11 @@ def run_experiment(
     learner = CleanLearning(
         classifier, seed=seed, cv_n_folds=cv_folds, strategy=strategy, n_jobs=cv_n_jobs, cv_backend=cv_backend,
         threads_per_fit=threads_per_fit, detector=detector, final_params=final_params,
-        cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype,
+        cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype, ensemble=ensemble,
+        detection_rounds=detection_rounds,
     )
+    if cv_scheduler_address is not None:
+        learner.set_params(cv_scheduler_address=cv_scheduler_address)
     learner.fit(dataset.X_train, given, clf_final_kwargs=final_fit_kwargs)
 
     metrics = {

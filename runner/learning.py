@@ -85,6 +85,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         BLAS/OpenMP threads of every fit (None: no cap).
     cv_backend : str, optional
         joblib backend of the fold fits (``"loky"``, ``"threading"``, ``"dask"``, ...).
+    cv_scheduler_address : str, optional
+        A Dask scheduler to run the folds on (``cv_backend="dask"``); without one, a local
+        cluster runs for the duration of the cross-validation.
     pred_probs_dtype : str, default "float64"
         dtype of the out-of-fold probabilities (``"float32"`` halves their memory).
     detector : Detector, optional
@@ -95,6 +98,12 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     cv_cache_dir : str or Path, optional
         Cache the out-of-fold probabilities on disk here (default ``$CLEANRUN_CACHE_DIR`` if
         set, else no cache).
+    ensemble : list of estimators, optional
+        Detect with the mean of these classifiers' out-of-fold probabilities instead of
+        ``clf``'s (the final fit still uses ``clf``).
+    detection_rounds : int, default 1
+        Rounds of detection; each round after the first cross-validates again without the
+        rows flagged so far (stopping early when the flags stop changing).
 
     Attributes
     ----------
@@ -152,6 +161,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         detector=None,
         final_params=None,
         cv_cache_dir=None,
+        ensemble=None,
+        detection_rounds=1,
+        cv_scheduler_address=None,
     ):
         self.clf = clf
         self.seed = seed
@@ -170,6 +182,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.detector = detector
         self.final_params = final_params
         self.cv_cache_dir = cv_cache_dir
+        self.ensemble = ensemble
+        self.detection_rounds = detection_rounds
+        self.cv_scheduler_address = cv_scheduler_address
 
     # ----------------------------------------------------------------------------------------
     # fit
@@ -352,22 +367,22 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
                 raise ValueError("X is required for cross-validation when pred_probs are not given")
             check_fold_sizes(labels, self.cv_n_folds, self.classes_)
 
-        self.timings_ = {}
+        self.timings_ = {"cv_s": 0.0, "detect_s": 0.0}
         self.cv_cache_hit_ = None
         if pred_probs is None:
-            cv_started = time.perf_counter()
-            pred_probs, self.cv_cache_hit_ = cached_cross_val_pred_probs(
-                clf, X, labels, cache_dir=self.cv_cache_dir, n_folds=self.cv_n_folds, seed=self.seed,
-                n_jobs=self.n_jobs, backend=self.cv_backend, fit_kwargs=clf_kwargs,
-                validation_func=validation_func, threads_per_fit=self.threads_per_fit,
-                dtype=np.dtype(self.pred_probs_dtype),
-            )
-            self.timings_["cv_s"] = time.perf_counter() - cv_started
-        detect_started = time.perf_counter()
-        detection = check_detection(
-            detector.detect(labels, pred_probs, **known), len(labels), n_classes, type(detector).__name__
-        )
-        self.timings_["detect_s"] = time.perf_counter() - detect_started
+            pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func)
+        detection = self._timed_detection(detector, labels, pred_probs, known)
+        # Iterative detection: cross-validate again with fold models that do not train on the
+        # rows flagged so far (every row is still predicted out of fold), and detect again —
+        # cleaner models give better probabilities. Stop early when the flags stop changing.
+        for _ in range(1, self.detection_rounds):
+            if X is None:
+                raise ValueError("detection_rounds > 1 needs X: every round cross-validates again")
+            flagged = detection.label_issues
+            pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func, train_mask=~flagged)
+            detection = self._timed_detection(detector, labels, pred_probs, known)
+            if np.array_equal(detection.label_issues, flagged):
+                break
 
         mask = np.asarray(detection.label_issues, dtype=bool)
         self.ps = np.bincount(labels, minlength=n_classes) / len(labels)
@@ -382,6 +397,34 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         frame["predicted_label"] = self.classes_[pred_probs.argmax(axis=1)]
         self.label_issues_df = pd.DataFrame(frame)
         self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
+        return detection
+
+    def _cv_pred_probs(self, clf, X, labels, clf_kwargs, validation_func, train_mask=None):
+        """Out-of-fold probabilities of ``clf`` — or the mean over the ``ensemble`` members'."""
+        started = time.perf_counter()
+        members = list(self.ensemble) if self.ensemble else [clf]
+        total, hits = None, []
+        for member in members:
+            probs, hit = cached_cross_val_pred_probs(
+                member, X, labels, cache_dir=self.cv_cache_dir, n_folds=self.cv_n_folds, seed=self.seed,
+                n_jobs=self.n_jobs, backend=self.cv_backend, scheduler_address=self.cv_scheduler_address,
+                fit_kwargs=clf_kwargs, validation_func=validation_func, threads_per_fit=self.threads_per_fit,
+                dtype=np.dtype(self.pred_probs_dtype), train_mask=train_mask,
+            )
+            total = probs if total is None else total + probs
+            hits.append(hit)
+        # The cache hit of the first cross-validation is the run's (later rounds never were).
+        if self.cv_cache_hit_ is None:
+            self.cv_cache_hit_ = all(hits)
+        self.timings_["cv_s"] += time.perf_counter() - started
+        return total / len(members) if len(members) > 1 else total
+
+    def _timed_detection(self, detector, labels, pred_probs, known):
+        started = time.perf_counter()
+        detection = check_detection(
+            detector.detect(labels, pred_probs, **known), len(labels), self.num_classes, type(detector).__name__
+        )
+        self.timings_["detect_s"] += time.perf_counter() - started
         return detection
 
     def _detector(self):
