@@ -12,6 +12,7 @@ recomputed.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from runner.artifacts import write_array
+from runner.artifacts import write_array, write_json
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,20 @@ def load(cache_dir: Path, key: str, shape, dtype) -> np.ndarray | None:
     return array
 
 
-def store(cache_dir: Path, key: str, array: np.ndarray) -> None:
-    """Write an entry atomically (a temporary file in the same directory, then a rename)."""
+def store(cache_dir: Path, key: str, array: np.ndarray, *, seconds: float | None = None) -> None:
+    """Write an entry atomically (a temporary file in the same directory, then a rename).
+
+    ``seconds``, what computing the entry cost, is kept beside it so that a run served from
+    the cache can still report the cost of its method.
+    """
+    if seconds is not None:
+        write_json(cache_dir / f"{key}.json", {"seconds": seconds})
     write_array(cache_dir / f"{key}.npy", array)
+
+
+def compute_seconds(cache_dir: Path, key: str) -> float | None:
+    """What computing a cached entry cost, when recorded."""
+    try:
+        return float(json.loads((cache_dir / f"{key}.json").read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

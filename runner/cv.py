@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NamedTuple
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -180,15 +181,25 @@ def cross_val_pred_probs(
     return pred_probs
 
 
-def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options):
-    """:func:`cross_val_pred_probs` through the on-disk cache; returns ``(pred_probs, cache_hit)``.
+class OutOfFold(NamedTuple):
+    """Out-of-fold probabilities, whether they came from the cache, and what computing them cost."""
+
+    pred_probs: np.ndarray
+    cache_hit: bool
+    seconds: float
+
+
+def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options) -> OutOfFold:
+    """:func:`cross_val_pred_probs` through the on-disk cache.
 
     ``cache_dir`` None falls back to ``$CLEANRUN_CACHE_DIR``; with neither, nothing is cached.
-    A ``validation_func`` cannot be fingerprinted, so it bypasses the cache.
+    A ``validation_func`` cannot be fingerprinted, so it bypasses the cache. ``seconds`` is the
+    cost of the computation even on a cache hit (NaN when it was not recorded).
     """
+    started = time.perf_counter()
     directory = cache.resolve_cache_dir(cache_dir)
     if directory is None or options.get("validation_func") is not None:
-        return cross_val_pred_probs(clf, X, labels, **options), False
+        return OutOfFold(cross_val_pred_probs(clf, X, labels, **options), False, time.perf_counter() - started)
     labels = np.asarray(labels)
     dtype = options.get("dtype", np.float64)
     key = cache.cache_key(
@@ -200,10 +211,12 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options):
     cached = cache.load(directory, key, shape, dtype)
     if cached is not None:
         log.info("out-of-fold pred_probs from the cache (%s)", key[:12])
-        return cached, True
+        seconds = cache.compute_seconds(directory, key)
+        return OutOfFold(cached, True, float("nan") if seconds is None else seconds)
     pred_probs = cross_val_pred_probs(clf, X, labels, **options)
-    cache.store(directory, key, pred_probs)
-    return pred_probs, False
+    seconds = time.perf_counter() - started
+    cache.store(directory, key, pred_probs, seconds=seconds)
+    return OutOfFold(pred_probs, False, seconds)
 
 
 # --------------------------------------------------------------------------------------------

@@ -116,12 +116,10 @@ def run_experiment(
 
     learner = CleanLearning(
         classifier, seed=seed, cv_n_folds=cv_folds, strategy=strategy, n_jobs=cv_n_jobs, cv_backend=cv_backend,
-        threads_per_fit=threads_per_fit, detector=detector, final_params=final_params,
-        cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype, ensemble=ensemble,
+        cv_scheduler_address=cv_scheduler_address, threads_per_fit=threads_per_fit, detector=detector,
+        final_params=final_params, cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype, ensemble=ensemble,
         detection_rounds=detection_rounds,
     )
-    if cv_scheduler_address is not None:
-        learner.set_params(cv_scheduler_address=cv_scheduler_address)
     learner.fit(dataset.X_train, given, clf_final_kwargs=final_fit_kwargs)
 
     metrics = {
@@ -169,6 +167,9 @@ def run_experiment(
         cv_cache_hit=bool(learner.cv_cache_hit_),
         versions=library_versions(),
     )
+    if np.isfinite(timings.get("cv_compute_s", np.nan)):
+        # What the cross-validations of this method cost when computed, cached or not.
+        metrics["time_cv_compute_s"] = timings["cv_compute_s"]
     commit = git_commit()
     if commit:
         metrics["git_commit"] = commit

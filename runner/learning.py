@@ -120,7 +120,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     pred_probs : ndarray of shape (N, K)
         The out-of-fold predicted probabilities used for detection.
     timings_ : dict
-        Seconds spent in cross-validation, detection and the final fit.
+        Seconds spent in cross-validation (``cv_s``; ``cv_compute_s`` is what the
+        cross-validations cost when computed, also when they came from the cache), detection
+        and the final fit.
     cv_cache_hit_ : bool or None
         Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
     n_features_in_ : int or None
@@ -367,7 +369,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
                 raise ValueError("X is required for cross-validation when pred_probs are not given")
             check_fold_sizes(labels, self.cv_n_folds, self.classes_)
 
-        self.timings_ = {"cv_s": 0.0, "detect_s": 0.0}
+        self.timings_ = {"cv_s": 0.0, "cv_compute_s": 0.0, "detect_s": 0.0}
         self.cv_cache_hit_ = None
         if pred_probs is None:
             pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func)
@@ -405,7 +407,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         members = list(self.ensemble) if self.ensemble else [clf]
         total, hits = None, []
         for member in members:
-            probs, hit = cached_cross_val_pred_probs(
+            probs, hit, seconds = cached_cross_val_pred_probs(
                 member, X, labels, cache_dir=self.cv_cache_dir, n_folds=self.cv_n_folds, seed=self.seed,
                 n_jobs=self.n_jobs, backend=self.cv_backend, scheduler_address=self.cv_scheduler_address,
                 fit_kwargs=clf_kwargs, validation_func=validation_func, threads_per_fit=self.threads_per_fit,
@@ -413,6 +415,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             )
             total = probs if total is None else total + probs
             hits.append(hit)
+            self.timings_["cv_compute_s"] += seconds
         # The cache hit of the first cross-validation is the run's (later rounds never were).
         if self.cv_cache_hit_ is None:
             self.cv_cache_hit_ = all(hits)

@@ -398,3 +398,37 @@ def test_importing_does_not_import_matplotlib():
     code = "import sys, runner.report; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Recovered accuracy (a sweep with the clean-label oracle)
+# --------------------------------------------------------------------------------------------
+
+
+def test_recovered_fraction_is_a_ratio_of_sums_per_seed_then_mean_and_std(tmp_path):
+    """Two datasets x two methods x two seeds at one noise rate, numbers chosen by hand."""
+    sweep = tmp_path / "sweep"
+    # (dataset, cv, seed) -> (test, baseline, clean, cost seconds)
+    jobs = {
+        ("digits", "stratified", 0): (0.90, 0.80, 1.00, 2.0),
+        ("wine", "stratified", 0): (0.70, 0.60, 0.70, 2.0),
+        ("digits", "ensemble", 0): (0.95, 0.80, 1.00, 6.0),
+        ("wine", "ensemble", 0): (0.70, 0.60, 0.70, 6.0),
+        ("digits", "stratified", 1): (0.80, 0.80, 1.00, 2.0),
+        ("wine", "stratified", 1): (0.65, 0.60, 0.70, 2.0),
+        ("digits", "ensemble", 1): (0.90, 0.80, 1.00, 6.0),
+        ("wine", "ensemble", 1): (0.70, 0.60, 0.70, 6.0),
+    }
+    for num, ((dataset, cv, seed), (test, baseline, clean, cost)) in enumerate(jobs.items()):
+        metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
+                   "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
+        write_job(sweep, num, [f"dataset={dataset}", "noise.rate=0.2", f"cv={cv}", f"seed={seed}"], metrics=metrics)
+    text = write_report(sweep).read_text()
+    section = text.split("## Recovered accuracy")[1].split("##")[0]
+    rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
+    # stratified: seed 0 (0.1 + 0.1) / (0.2 + 0.1) = 0.667, seed 1 (0 + 0.05) / 0.3 = 0.167
+    stratified = [0.2 / 0.3, 0.05 / 0.3]
+    assert f"{statistics.mean(stratified):.3f} ± {statistics.stdev(stratified):.3f}" in rows["stratified"]
+    ensemble = [0.25 / 0.3, 0.2 / 0.3]
+    assert f"{statistics.mean(ensemble):.3f} ± {statistics.stdev(ensemble):.3f}" in rows["ensemble"]
+    assert "3.00×" in rows["ensemble"] and "1.00×" in rows["stratified"]
