@@ -126,6 +126,7 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         ensemble=[_build(f"ensemble member {name}", node) for name, node in cfg.cv.get("ensemble", {}).items()]
         or None,
         detection_rounds=cfg.cv.get("rounds", 1),
+        round_mode=cfg.cv.get("round_mode", "drop"),
         final_params=final_fit.get("params"),
         final_fit_kwargs=final_fit.get("fit_kwargs"),
         seed=cfg.seed,

@@ -110,6 +110,7 @@ def cross_val_pred_probs(
     threads_per_fit: int | None = 1,
     dtype=np.float64,
     train_mask=None,
+    train_labels=None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities of every example.
 
@@ -144,6 +145,9 @@ def cross_val_pred_probs(
     train_mask : ndarray of bool, shape (N,), optional
         Only these rows are used to train the fold models (every row is still predicted by a
         model that did not see it): iterative detection trains without the rows it flagged.
+    train_labels : ndarray of shape (N,), optional
+        Labels the fold models train on, when not ``labels`` (iterative detection may relabel
+        the rows it flagged); the folds are still drawn from ``labels``.
 
     Returns
     -------
@@ -151,6 +155,7 @@ def cross_val_pred_probs(
     """
     labels = np.asarray(labels)
     n_classes = int(labels.max()) + 1
+    fit_labels = labels if train_labels is None else np.asarray(train_labels)
     check_fold_sizes(labels, n_folds)
     if validation_func is not None and not callable(validation_func):
         raise TypeError("validation_func must be callable")
@@ -165,7 +170,7 @@ def cross_val_pred_probs(
                 train = train[train_mask[train]]
             holdouts.append(holdout)
             yield delayed(_fit_fold)(
-                clf, X, labels, train, holdout, n_classes, fit_kwargs or {}, validation_func, threads_per_fit
+                clf, X, fit_labels, train, holdout, n_classes, fit_kwargs or {}, validation_func, threads_per_fit
             )
 
     pred_probs = np.empty((len(labels), n_classes), dtype=dtype)
@@ -205,7 +210,7 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options) ->
     key = cache.cache_key(
         clf, X, labels, purpose="out-of-fold pred_probs", n_folds=options.get("n_folds", 5),
         seed=options.get("seed"), fit_kwargs=options.get("fit_kwargs") or {}, dtype=np.dtype(dtype).str,
-        train_mask=options.get("train_mask"),
+        train_mask=options.get("train_mask"), train_labels=options.get("train_labels"),
     )
     shape = (len(labels), int(labels.max()) + 1)
     cached = cache.load(directory, key, shape, dtype)

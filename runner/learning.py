@@ -102,8 +102,12 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         Detect with the mean of these classifiers' out-of-fold probabilities instead of
         ``clf``'s (the final fit still uses ``clf``).
     detection_rounds : int, default 1
-        Rounds of detection; each round after the first cross-validates again without the
-        rows flagged so far (stopping early when the flags stop changing).
+        Rounds of detection; each round after the first cross-validates again with fold models
+        that do not learn the labels flagged so far, and detects again on every row (stopping
+        early when the flags stop changing).
+    round_mode : {"drop", "relabel"}, default "drop"
+        How those fold models treat the flagged rows: train without them, or train on them
+        with their out-of-fold predicted label.
 
     Attributes
     ----------
@@ -165,6 +169,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         cv_cache_dir=None,
         ensemble=None,
         detection_rounds=1,
+        round_mode="drop",
         cv_scheduler_address=None,
     ):
         self.clf = clf
@@ -186,6 +191,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.cv_cache_dir = cv_cache_dir
         self.ensemble = ensemble
         self.detection_rounds = detection_rounds
+        self.round_mode = round_mode
         self.cv_scheduler_address = cv_scheduler_address
 
     # ----------------------------------------------------------------------------------------
@@ -374,14 +380,19 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         if pred_probs is None:
             pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func)
         detection = self._timed_detection(detector, labels, pred_probs, known)
-        # Iterative detection: cross-validate again with fold models that do not train on the
-        # rows flagged so far (every row is still predicted out of fold), and detect again —
-        # cleaner models give better probabilities. Stop early when the flags stop changing.
+        # Iterative detection: cross-validate again with fold models that no longer learn the
+        # flagged labels — without those rows ("drop") or with them relabelled to their
+        # out-of-fold prediction ("relabel") — and detect again on every row: cleaner models
+        # give better probabilities. Stop early when the flags stop changing.
         for _ in range(1, self.detection_rounds):
             if X is None:
                 raise ValueError("detection_rounds > 1 needs X: every round cross-validates again")
             flagged = detection.label_issues
-            pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func, train_mask=~flagged)
+            if self.round_mode == "drop":
+                retrain = {"train_mask": ~flagged}
+            else:
+                retrain = {"train_labels": np.where(flagged, pred_probs.argmax(axis=1), labels)}
+            pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func, **retrain)
             detection = self._timed_detection(detector, labels, pred_probs, known)
             if np.array_equal(detection.label_issues, flagged):
                 break
@@ -401,7 +412,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
         return detection
 
-    def _cv_pred_probs(self, clf, X, labels, clf_kwargs, validation_func, train_mask=None):
+    def _cv_pred_probs(self, clf, X, labels, clf_kwargs, validation_func, **retrain):
         """Out-of-fold probabilities of ``clf`` — or the mean over the ``ensemble`` members'."""
         started = time.perf_counter()
         members = list(self.ensemble) if self.ensemble else [clf]
@@ -411,7 +422,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
                 member, X, labels, cache_dir=self.cv_cache_dir, n_folds=self.cv_n_folds, seed=self.seed,
                 n_jobs=self.n_jobs, backend=self.cv_backend, scheduler_address=self.cv_scheduler_address,
                 fit_kwargs=clf_kwargs, validation_func=validation_func, threads_per_fit=self.threads_per_fit,
-                dtype=np.dtype(self.pred_probs_dtype), train_mask=train_mask,
+                dtype=np.dtype(self.pred_probs_dtype), **retrain,
             )
             total = probs if total is None else total + probs
             hits.append(hit)
@@ -545,7 +556,19 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     # ----------------------------------------------------------------------------------------
     # helpers
 
+    def _check_options(self):
+        """Refuse ill-typed constructor options before any fitting."""
+        if not isinstance(self.detection_rounds, int) or self.detection_rounds < 1:
+            raise ValueError(f"detection_rounds must be an integer >= 1, got {self.detection_rounds!r}")
+        if self.round_mode not in ("drop", "relabel"):
+            raise ValueError(f"round_mode must be 'drop' or 'relabel', got {self.round_mode!r}")
+        if self.ensemble is not None:
+            for member in self.ensemble:
+                if not callable(getattr(member, "predict_proba", None)):
+                    raise ValueError(f"every ensemble member needs predict_proba; {type(member).__name__} has none")
+
     def _checked_classifier(self):
+        self._check_options()
         clf = self.clf if self.clf is not None else default_classifier()
         for method in ("fit", "predict_proba"):
             if not callable(getattr(clf, method, None)):

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 
 from joblib import parallel_config
 from joblib.parallel import BACKENDS, EXTERNAL_BACKENDS, ParallelBackendBase
@@ -109,32 +109,29 @@ def _dask(n_jobs, scheduler_address):
     except ImportError as error:
         raise ImportError(f"backend='dask' needs dask.distributed: {DASK_EXTRA_HINT}") from error
 
-    cluster = None
-    if scheduler_address:
-        log.info("folds on the Dask cluster at %s", scheduler_address)
-        # set_as_default=False: the client is handed to joblib explicitly and leaks nowhere else.
-        client = Client(scheduler_address, set_as_default=False)
-    else:
-        n_workers = _local_workers(n_jobs)
-        log.info("folds on a local Dask cluster of %d worker processes", n_workers)
-        # One thread per worker: parallelism comes from folds, and each fit caps its own threads.
-        # Loopback only and no dashboard: nothing is exposed beyond this machine.
-        # The scheduler's HTTP routes (health, metrics) would take port 8787 even without a
-        # dashboard; a free port lets two runs' clusters coexist.
-        cluster = LocalCluster(
-            n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-            scheduler_port=0, dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-        )
-        client = Client(cluster, set_as_default=False)
-    try:
+    # Entered in order and closed in reverse (client, then cluster), also when starting fails.
+    with ExitStack() as resources:
+        if scheduler_address:
+            log.info("folds on the Dask cluster at %s", scheduler_address)
+            # set_as_default=False: the client goes to joblib explicitly and leaks nowhere else.
+            client = resources.enter_context(Client(scheduler_address, set_as_default=False))
+        else:
+            n_workers = _local_workers(n_jobs)
+            # One thread per worker: parallelism comes from folds, and each fit caps its own
+            # threads. Loopback only and no dashboard: nothing is exposed beyond this machine.
+            # The scheduler's HTTP routes (health, metrics) would take port 8787 even without a
+            # dashboard; a free port lets the clusters of two runs coexist.
+            cluster = resources.enter_context(LocalCluster(
+                n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                scheduler_port=0, dashboard_address=None,
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            ))
+            log.info("folds on a local Dask cluster at %s (%d worker processes)",
+                     cluster.scheduler_address, n_workers)
+            client = resources.enter_context(Client(cluster, set_as_default=False))
         with parallel_config(backend="dask", client=client):
             # None or -1: as many folds at once as the cluster has worker threads.
             yield -1 if n_jobs is None else n_jobs
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
 
 
 def _local_workers(n_jobs) -> int:
