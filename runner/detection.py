@@ -83,6 +83,9 @@ class ConfidentLearning:
         Make the noise-matrix estimates mutually consistent.
     pulearning : {0, 1}, optional
         For K=2: the class known to contain no label errors.
+    flag_predicted_given : bool
+        Keep flags on examples whose given label is still their most probable class (the
+        reference drops them; see :func:`runner.confident.find_label_issues`).
     """
 
     filter_by: str = "prune_by_noise_rate"
@@ -94,6 +97,7 @@ class ConfidentLearning:
     adjust_pred_probs: bool = False
     converge_latent_estimates: bool = False
     pulearning: int | None = None
+    flag_predicted_given: bool = False
 
     def detect(self, labels, pred_probs, *, noise_matrix=None, inverse_noise_matrix=None, thresholds=None):
         """Estimate the noise and flag the label issues.
@@ -127,6 +131,7 @@ class ConfidentLearning:
             frac_noise=self.frac_noise,
             num_to_remove_per_class=self.num_to_remove_per_class,
             min_examples_per_class=self.min_examples_per_class,
+            flag_predicted_given=self.flag_predicted_given,
         )
         if self.confident_joint is not None or self.filter_by != "confident_learning":
             options["confident_joint"] = joint

@@ -232,6 +232,7 @@ def find_label_issues(
     n_jobs=None,
     verbose: bool = False,
     multi_label: bool = False,
+    flag_predicted_given: bool = False,
 ) -> np.ndarray:
     """Flag the examples whose given label is likely wrong.
 
@@ -264,6 +265,11 @@ def find_label_issues(
         Log progress at INFO level.
     multi_label : bool
         Not supported.
+    flag_predicted_given : bool, default False
+        cleanrun's extension. By default (as in the reference) a flag is dropped when the given
+        label is the example's most probable class. Under heavy, asymmetric noise the model
+        trained on the noisy labels often still prefers the wrong label, and that final filter
+        then undoes most of what the confident joint found; True keeps those flags.
 
     Returns
     -------
@@ -323,7 +329,7 @@ def find_label_issues(
             flagged = _flag_pruned(
                 labels, pred_probs, groups, prune_matrix, min_examples_per_class, filter_by
             )
-    if filter_by not in SCORE_METHODS:
+    if filter_by not in SCORE_METHODS and not flag_predicted_given:
         flagged = unflag_near_given(labels, pred_probs, flagged)
     if verbose:
         log.info("find_label_issues(%s): %d of %d flagged", filter_by, len(flagged), len(labels))
