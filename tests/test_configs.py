@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from runner.app import SOURCE_CONF, run
 
-PIPELINE_GROUPS = ("dataset", "noise", "classifier", "cv", "detection", "strategy", "final_fit")
+PIPELINE_GROUPS = ("dataset", "noise", "classifier", "cv", "detection", "strategy", "final_fit", "method")
 TINY = ["dataset=iris", "cv.folds=3", "cache_dir=null", "save_pred_probs=true"]
 # Overrides that make a dataset option small (or give it the file it needs).
 DATASET_OVERRIDES = {
