@@ -111,6 +111,8 @@ def _dask(n_jobs, scheduler_address):
 
     # Entered in order and closed in reverse (client, then cluster), also when starting fails.
     with ExitStack() as resources:
+        # Dask logs every start, connection and shutdown at INFO; a run's log keeps its warnings.
+        resources.enter_context(_logger_level("distributed", logging.WARNING))
         if scheduler_address:
             log.info("folds on the Dask cluster at %s", scheduler_address)
             # set_as_default=False: the client goes to joblib explicitly and leaks nowhere else.
@@ -132,6 +134,18 @@ def _dask(n_jobs, scheduler_address):
         with parallel_config(backend="dask", client=client):
             # None or -1: as many folds at once as the cluster has worker threads.
             yield -1 if n_jobs is None else n_jobs
+
+
+@contextmanager
+def _logger_level(name: str, level: int):
+    """Raise the level of logger ``name`` to at least ``level`` for the block."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    logger.setLevel(max(level, logger.getEffectiveLevel()))
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 def _local_workers(n_jobs) -> int:
