@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf
 
 from runner.app import SOURCE_CONF, run
 
@@ -93,9 +94,30 @@ def test_the_groups_the_design_names_exist():
 
 
 @pytest.mark.parametrize("preset", options("experiment"))
-def test_experiment_presets_compose(preset):
+def test_experiment_presets_compose_and_their_settings_win(preset):
+    """A preset's own values override the top-level defaults (e.g. compare_clean, pred_probs_dtype)."""
     cfg = compose_config([f"experiment={preset}"])
     assert cfg.dataset and cfg.classifier
+    preset_yaml = OmegaConf.load(SOURCE_CONF / "experiment" / f"{preset}.yaml")
+    for key in preset_yaml:
+        if key in ("defaults", "hydra"):
+            continue
+        expected = OmegaConf.to_container(preset_yaml, resolve=False)[key]
+        if isinstance(expected, dict):
+            for inner, value in expected.items():
+                assert cfg[key][inner] == value, f"{preset}: {key}.{inner}"
+        else:
+            assert cfg[key] == expected, f"{preset}: {key}"
+
+
+@pytest.mark.parametrize("method", options("method"))
+def test_method_bundles_set_their_groups(method):
+    cfg = compose_config([f"method={method}"])
+    preset_yaml = OmegaConf.to_container(OmegaConf.load(SOURCE_CONF / "method" / f"{method}.yaml"))
+    for group, values in preset_yaml.items():
+        if group != "defaults":
+            for key, value in values.items():
+                assert cfg[group][key] == value, f"{method}: {group}.{key}"
 
 
 def test_classifier_random_state_follows_the_seed():
