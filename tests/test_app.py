@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +108,42 @@ def test_runs_started_together_get_their_own_directories(tmp_path):
                  for _ in range(2)]
     assert [process.wait(timeout=300) for process in processes] == [0, 0]
     assert len(run_dirs(tmp_path)) == 2
+
+
+@pytest.mark.slow
+def test_a_non_editable_install_finds_its_configs(tmp_path):
+    """``pip install .`` (no -e) ships conf/ as the package runner.conf and the console script runs."""
+    import sysconfig
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+    # The dependencies come from this environment as a plain path (its .pth files, among them
+    # the editable install of cleanrun, are not run), so `runner` is the freshly installed copy.
+    Path(purelib, "zz_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # A copy of the sources: a build/ directory left in the checkout could supply stale files.
+    repo = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"
+    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "outputs", "build", "*.egg-info", "__pycache__", "examples", "benchmarks"))
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(source)],
+        check=True, capture_output=True, timeout=300,
+    )
+    run = subprocess.run(
+        [str(venv / "bin" / "cleanrun"), "dataset=iris", "cv.folds=3", "save_pred_probs=false"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore", "CLEANRUN_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    assert run.returncode == 0, run.stderr
+    installed = subprocess.run(
+        [str(python), "-c", "import runner; print(runner.__file__)"],
+        cwd=tmp_path, check=True, capture_output=True, text=True,
+    ).stdout
+    assert installed.startswith(purelib), installed
+    (metrics,) = tmp_path.glob("outputs/runs/*/*/metrics.json")
+    assert json.loads(metrics.read_text())["dataset"] == "iris"
