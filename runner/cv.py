@@ -72,11 +72,12 @@ def _fit_fold(clf, X, labels, train, holdout, n_classes, fit_kwargs, validation_
     """Fit a clone on the training rows; predicted probabilities of the held-out rows."""
     started = time.perf_counter()
     model = clone(clf)
-    X_holdout = take_rows(X, holdout)
-    extra = validation_func(X_holdout, labels[holdout]) if validation_func is not None else {}
+    # The held-out rows are copied only after the fit unless a validation_func needs them: a
+    # copy alive during the fit would add to the peak memory of every fold.
+    extra = validation_func(take_rows(X, holdout), labels[holdout]) if validation_func is not None else {}
     with threadpool_limits(limits=threads):
         model.fit(take_rows(X, train), labels[train], **fit_kwargs, **extra)
-        probs = model.predict_proba(X_holdout)
+        probs = model.predict_proba(take_rows(X, holdout))
     return align_columns(model, probs, n_classes), time.perf_counter() - started
 
 

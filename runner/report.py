@@ -444,6 +444,8 @@ def _recovery_section(done: pd.DataFrame) -> str:
     if not needed <= set(done.columns):
         return ""
     methods = [c for c in _group_columns(done) if c not in PROBLEM_COLUMNS]
+    # An override every job shares (experiment=recovery, cache_dir=...) names no method.
+    methods = [c for c in methods if done[c].nunique(dropna=False) > 1] or methods
     jobs = done.assign(
         _gain=_numeric(done["test_accuracy"]) - _numeric(done["baseline_test_accuracy"]),
         _lost=_numeric(done["clean_labels_test_accuracy"]) - _numeric(done["baseline_test_accuracy"]),

@@ -425,8 +425,8 @@ def test_recovered_fraction_is_a_ratio_of_sums_per_seed_then_mean_and_std(tmp_pa
         metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
                    "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
         method = reference if cv == "stratified" else cv
-        write_job(sweep, num, [f"dataset={dataset}", "noise.rate=0.2", f"{column}={method}", f"seed={seed}"],
-                  metrics=metrics)
+        write_job(sweep, num, [f"dataset={dataset}", "noise.rate=0.2", f"{column}={method}", f"seed={seed}",
+                               "experiment=recovery"], metrics=metrics)  # a shared override names no method
     text = write_report(sweep).read_text()
     section = text.split("## Recovered accuracy")[1].split("##")[0]
     rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
