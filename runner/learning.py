@@ -282,14 +282,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         training = check_training_set(
             strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, repr(strategy_name)
         )
-        if "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights:
+        strategy_weights = "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights
+        if strategy_weights:
             final_kwargs["sample_weight"] = training.sample_weight
-            weights = np.zeros(len(encoded))
-            weights[training.rows] = training.sample_weight
-            self.label_issues_df["sample_weight"] = weights
-            self.sample_weight = self.label_issues_df["sample_weight"]
-        else:
-            self.sample_weight = None
         self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
 
@@ -299,6 +294,13 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         with threadpool_limits(limits=self.threads_per_fit):
             self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
         self.timings_["final_fit_s"] = time.perf_counter() - fit_started
+        # Recorded after the fit, so that this N-long column adds nothing to its peak memory.
+        self.sample_weight = None
+        if strategy_weights:
+            weights = np.zeros(len(encoded))
+            weights[training.rows] = training.sample_weight
+            self.label_issues_df["sample_weight"] = weights
+            self.sample_weight = self.label_issues_df["sample_weight"]
         self.timings_["total_s"] = time.perf_counter() - started
         self._log(
             "fit: %d of %d examples flagged, final fit on %d rows (%s)",
