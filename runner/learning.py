@@ -282,7 +282,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         training = check_training_set(
             strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, repr(strategy_name)
         )
-        strategy_weights = "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights
+        strategy_weights = (
+            "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights
+        )
         if strategy_weights:
             final_kwargs["sample_weight"] = training.sample_weight
         self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)

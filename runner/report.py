@@ -428,7 +428,9 @@ def _results_section(done: pd.DataFrame, group_columns: list[str]) -> str:
 PROBLEM_COLUMNS = ("dataset", "classifier", "seed", "noise.rate")
 # The reference's configuration (cleanlab's CleanLearning), the baseline of the cost column:
 # swept either as its method bundle or as the groups it sets.
-REFERENCE_METHOD = {"method": "reference", "cv": "stratified", "detection": "prune_by_noise_rate", "strategy": "remove"}
+REFERENCE_METHOD = {
+    "method": "reference", "cv": "stratified", "detection": "prune_by_noise_rate", "strategy": "remove",
+}
 
 
 def _recovery_section(done: pd.DataFrame) -> str:
