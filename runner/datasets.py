@@ -505,19 +505,28 @@ def _encode_features(
     categorical = [c for c in train.columns if c not in numeric]
     train_blocks, test_blocks, names = [], [], []
     if numeric:
-        # keep_empty_features: a column missing everywhere in training stays (as 0) so names and widths agree
-        imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
-        train_blocks.append(imputer.fit_transform(train[numeric].to_numpy(dtype=dtype, na_value=np.nan)))
-        test_blocks.append(imputer.transform(test[numeric].to_numpy(dtype=dtype, na_value=np.nan)))
-        names += [str(n) for n in imputer.get_feature_names_out([str(c) for c in numeric])]
+        train_numeric = train[numeric].to_numpy(dtype=dtype, na_value=np.nan)
+        test_numeric = test[numeric].to_numpy(dtype=dtype, na_value=np.nan)
+        if np.isnan(train_numeric).any() or np.isnan(test_numeric).any():
+            # keep_empty_features: a column missing everywhere in training stays (as 0) so names and widths agree
+            imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
+            train_numeric = imputer.fit_transform(train_numeric)
+            test_numeric = imputer.transform(test_numeric)
+            names += [str(n) for n in imputer.get_feature_names_out([str(c) for c in numeric])]
+        else:  # nothing to impute: the imputer would only copy a large table several times over
+            names += [str(c) for c in numeric]
+        train_blocks.append(train_numeric)
+        test_blocks.append(test_numeric)
     if categorical:
         encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,
                                 sparse_output=False, dtype=dtype)
         train_blocks.append(encoder.fit_transform(_as_levels(train[categorical])))
         test_blocks.append(encoder.transform(_as_levels(test[categorical])))
         names += [str(n) for n in encoder.get_feature_names_out([str(c) for c in categorical])]
-    return (np.hstack(train_blocks).astype(dtype, copy=False), np.hstack(test_blocks).astype(dtype, copy=False),
-            names)
+    def joined(blocks):
+        return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(dtype, copy=False)
+
+    return joined(train_blocks), joined(test_blocks), names
 
 
 def _as_levels(frame: pd.DataFrame) -> np.ndarray:

@@ -225,6 +225,19 @@ def test_load_table_round_trip(tmp_path, table, suffix):
     np.testing.assert_array_equal(X[:, 2], (ids % 2 == 0))
 
 
+def test_load_table_without_missing_values_keeps_the_numbers_as_they_are(tmp_path):
+    """No NaN anywhere: no imputation and no indicator columns, the features are the table's own values."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)).astype(np.float32), columns=["a", "b", "c"])
+    frame["label"] = np.arange(60) % 3
+    frame.to_parquet(tmp_path / "clean.parquet")
+    ds = load_table(path=tmp_path / "clean.parquet", label_column="label", test_size=0.25, seed=0)
+    assert ds.feature_names == ["a", "b", "c"]
+    rows = {tuple(row) for row in frame[["a", "b", "c"]].to_numpy()}
+    assert ds.X_train.dtype == np.float32 and all(tuple(row) in rows for row in ds.X_train)
+    assert len(ds.X_train) + len(ds.X_test) == 60
+
+
 def test_load_table_seed_controls_the_split(tmp_path, table):
     path = write(table, tmp_path / "animals.csv")
     assert_same(load_table(path=path, label_column="animal", seed=5),
