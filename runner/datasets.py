@@ -41,6 +41,7 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -369,10 +370,25 @@ def load_table(
         )
     if name is None:
         name = Path(path).name.split(".")[0]
-    return _dataset_from_frames(
+    dataset = _dataset_from_frames(
         train, test, label_column=label_column, feature_columns=feature_columns, name=name, test_size=test_size,
         seed=seed, max_categories=max_categories, dtype=dtype,
     )
+    del train, test
+    _release_arrow_memory()
+    return dataset
+
+
+def _release_arrow_memory() -> None:
+    """Hand the memory pyarrow kept from reading Parquet back to the system.
+
+    pyarrow's allocator keeps freed buffers for reuse; after a large Parquet file has been
+    turned into arrays that is hundreds of MB that nothing in a run will reuse (1,250,000 x 20
+    float32: ~300 MB).
+    """
+    pyarrow = sys.modules.get("pyarrow")  # imported by pd.read_parquet; nothing to release otherwise
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
 
 
 def load_adult(
