@@ -26,6 +26,7 @@ from runner import artifacts, cache
 from runner.corrupt import no_noise
 from runner.cv import check_fold_sizes
 from runner.learning import CleanLearning
+from runner.parallel import lone_fit_limits
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,8 @@ def run_experiment(
         n_classes=n_classes,
         n_label_issues=int(learner.label_issues_mask.sum()),
     )
-    with threadpool_limits(limits=threads_per_fit):
+    # The baseline and clean-label fits run alone, like the final fit (runner.parallel.lone_fit_limits).
+    with threadpool_limits(limits=lone_fit_limits(threads_per_fit, cv_n_jobs, remote=bool(cv_scheduler_address))):
         metrics.update(_test_scores(learner, dataset))
         if compare_baseline or compare_clean:
             predicted = _reference_fit_predictions(classifier, dataset, given, cache_dir)

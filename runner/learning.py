@@ -44,6 +44,7 @@ from runner.cv import (
     take_rows,
 )
 from runner.detection import ConfidentLearning, Detection
+from runner.parallel import lone_fit_limits
 from runner.strategies import check_training_set, get_strategy
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         fit_started = time.perf_counter()
         self.clf_ = clone(clf).set_params(**(self.final_params or {}))
         self.n_features_in_ = _n_features(X)
-        with threadpool_limits(limits=self.threads_per_fit):
+        # Alone now, the final fit may use the cores the folds had (OpenMP only, same model).
+        limits = lone_fit_limits(self.threads_per_fit, self.n_jobs, remote=bool(self.cv_scheduler_address))
+        with threadpool_limits(limits=limits):
             self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
         self.timings_["final_fit_s"] = time.perf_counter() - fit_started
         # Recorded after the fit, so that this N-long column adds nothing to its peak memory.

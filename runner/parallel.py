@@ -158,6 +158,21 @@ def _local_workers(n_jobs) -> int:
     return int(n_jobs) if n_jobs > 0 else max(1, cores + 1 + int(n_jobs))
 
 
+def lone_fit_limits(threads_per_fit, n_jobs=1, *, remote=False):
+    """threadpoolctl limits of a fit that runs alone, after the folds (the final fit).
+
+    BLAS stays at ``threads_per_fit``: more BLAS threads slow small fits down on small machines
+    and change their results. OpenMP gets the cores the folds had, ``n_jobs x threads_per_fit``
+    (local workers only; ``remote=True``, folds on a cluster, gives none extra): OpenMP learners
+    such as HistGradientBoosting parallelise each histogram over features, so they fit faster
+    and give the same model. None (no cap) stays None.
+    """
+    if threads_per_fit is None:
+        return None
+    workers = 1 if remote or n_jobs is None else min(_local_workers(n_jobs), os.cpu_count() or 1)
+    return {"blas": threads_per_fit, "openmp": threads_per_fit * workers}
+
+
 def check_cores(*, folds=1, threads_per_fit=1, jobs=1, cores=None) -> bool:
     """Warn when ``jobs x folds x threads_per_fit`` exceeds the cores; True when it fits.
 

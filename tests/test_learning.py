@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -16,10 +17,11 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from threadpoolctl import threadpool_limits
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from runner import CleanLearning
 from runner.confident.noise import generate_noise_matrix_from_trace, generate_noisy_labels
+from runner.parallel import lone_fit_limits
 
 cleanlab_classification = pytest.importorskip("cleanlab.classification")
 
@@ -108,6 +110,42 @@ def test_parallel_folds_give_identical_pred_probs():
     parallel = CleanLearning(clf, seed=1, n_jobs=2).fit(X, labels)
     assert parallel.pred_probs.tobytes() == sequential.pred_probs.tobytes()
     np.testing.assert_array_equal(parallel.label_issues_mask, sequential.label_issues_mask)
+
+
+def test_final_fit_takes_the_folds_cores_for_openmp_only_and_gives_the_same_model():
+    # HistGradientBoosting is OpenMP-parallel over features: more threads, same model.
+    X, labels, X_test, *_ = DATASETS["digits"]()
+    clf = HistGradientBoostingClassifier(max_iter=20, random_state=0)
+    sequential = CleanLearning(clf, seed=1, n_jobs=1).fit(X, labels)
+    parallel = CleanLearning(clf, seed=1, n_jobs=2).fit(X, labels)
+    assert parallel.predict_proba(X_test).tobytes() == sequential.predict_proba(X_test).tobytes()
+
+    recorder = CleanLearning(ThreadRecorder(max_iter=300), seed=1, n_jobs=2).fit(X, labels)
+    cores = min(2, os.cpu_count())
+    assert recorder.clf_.threads_["blas"] == 1
+    assert recorder.clf_.threads_.get("openmp", cores) == cores
+
+
+@pytest.mark.parametrize(
+    ("threads", "n_jobs", "remote", "expected"),
+    [
+        (1, 1, False, {"blas": 1, "openmp": 1}),
+        (1, None, False, {"blas": 1, "openmp": 1}),
+        (1, 2, False, {"blas": 1, "openmp": min(2, os.cpu_count())}),
+        (1, 2, True, {"blas": 1, "openmp": 1}),  # folds on a cluster: this machine's cores unknown
+        (None, 2, False, None),
+    ],
+)
+def test_lone_fit_limits(threads, n_jobs, remote, expected):
+    assert lone_fit_limits(threads, n_jobs, remote=remote) == expected
+
+
+class ThreadRecorder(LogisticRegression):
+    """Records the thread counts its fit ran under (the final fit's is the last)."""
+
+    def fit(self, X, y, sample_weight=None):
+        self.threads_ = {pool["user_api"]: pool["num_threads"] for pool in threadpool_info()}
+        return super().fit(X, y, sample_weight)
 
 
 # --------------------------------------------------------------------------------------------
