@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
@@ -27,7 +27,7 @@ def noisy_digits(seed, rate=0.3, n=900):
 def members():
     return [
         LogisticRegression(max_iter=500),
-        HistGradientBoostingClassifier(max_iter=30, random_state=0),
+        ExtraTreesClassifier(n_estimators=50, random_state=0),
         KNeighborsClassifier(n_neighbors=15, weights="distance"),
     ]
 
