@@ -439,8 +439,9 @@ def _recovery_section(done: pd.DataFrame) -> str:
     For one seed, ``sum(test_accuracy - baseline) / sum(clean_labels - baseline)`` over every
     dataset and classifier of the sweep: the share of all the accuracy that noise took away
     which cleaning gave back. A ratio of sums, because a per-job ratio explodes where noise
-    barely hurt. Then mean ± std over seeds. Cost: the mean of cross-validation (as computed,
-    cache or not), detection and final-fit seconds, relative to the reference configuration.
+    barely hurt; the mean of the per-job ratios (jobs that lost accuracy) is shown beside it.
+    Both: then mean ± std over seeds. Cost: the mean of cross-validation (as computed, cache or
+    not), detection and final-fit seconds, relative to the reference configuration.
     """
     needed = {"test_accuracy", "baseline_test_accuracy", "clean_labels_test_accuracy", "noise.rate", "seed"}
     if not needed <= set(done.columns):
@@ -458,19 +459,28 @@ def _recovery_section(done: pd.DataFrame) -> str:
     rows = []
     for key, rows_of_method in _groups(jobs, methods):
         per_seed = rows_of_method.groupby(["noise.rate", "seed"])[["_gain", "_lost"]].sum()
-        recovered = (per_seed["_gain"] / per_seed["_lost"]).replace([np.inf, -np.inf], np.nan)
-        cells = [_format_mean_std(recovered.xs(rate, level="noise.rate")) if rate in recovered.index.get_level_values(0)
-                 else _MISSING for rate in rates]
+        pooled = (per_seed["_gain"] / per_seed["_lost"]).replace([np.inf, -np.inf], np.nan)
+        lost = rows_of_method[rows_of_method["_lost"] > 0]
+        per_job = (lost["_gain"] / lost["_lost"]).groupby([lost["noise.rate"], lost["seed"]]).mean()
+        cells = [_format_mean_std(recovered.xs(rate, level="noise.rate"))
+                 if rate in recovered.index.get_level_values(0) else _MISSING
+                 for recovered in (pooled, per_job) for rate in rates]
         cost = rows_of_method["_cost"].mean() / reference_cost if reference_cost else np.nan
         rows.append([*(_format_value(v) for v in key), *cells, "" if np.isnan(cost) else f"{cost:.2f}×"])
-    header = [*methods, *(f"recovered at noise {rate:g}" for rate in rates), "cost"]
+    header = [
+        *methods, *(f"recovered at noise {rate:g}" for rate in rates),
+        *(f"per-job mean at noise {rate:g}" for rate in rates), "cost",
+    ]
     note = (
         "Share of the test accuracy lost to label noise that cleaning recovered: per seed, "
         "Σ(test_accuracy − baseline_test_accuracy) / Σ(clean_labels_test_accuracy − baseline_test_accuracy) "
         f"over the {jobs['dataset'].nunique() if 'dataset' in jobs else 1} dataset(s) and "
         f"{jobs['classifier'].nunique() if 'classifier' in jobs else 1} classifier(s) of the sweep, "
         "then mean ± std over seeds (1 = as good as training on the true labels, 0 = no better than "
-        "training on the noisy ones). Cost: mean seconds of cross-validation (as computed, cached or "
+        "training on the noisy ones). Per-job mean: the mean over those jobs of each job's own "
+        "(test_accuracy − baseline_test_accuracy) / (clean_labels_test_accuracy − baseline_test_accuracy) "
+        "(jobs that lost accuracy to the noise), then mean ± std over seeds; it swings where noise barely "
+        "hurt. Cost: mean seconds of cross-validation (as computed, cached or "
         "not), detection and final fit per job, relative to the reference configuration "
         "(method=reference, or cv=stratified, detection=prune_by_noise_rate, strategy=remove)."
     )

@@ -435,4 +435,10 @@ def test_recovered_fraction_is_a_ratio_of_sums_per_seed_then_mean_and_std(tmp_pa
     assert f"{statistics.mean(stratified):.3f} ± {statistics.stdev(stratified):.3f}" in rows[reference]
     ensemble = [0.25 / 0.3, 0.2 / 0.3]
     assert f"{statistics.mean(ensemble):.3f} ± {statistics.stdev(ensemble):.3f}" in rows["ensemble"]
+    # cells: method, recovered, per-job mean, cost. Per-job mean: stratified seed 0
+    # (0.1/0.2 + 0.1/0.1) / 2 = 0.75, seed 1 (0 + 0.05/0.1) / 2 = 0.25
+    per_job = {reference: [0.75, 0.25], "ensemble": [(0.75 + 1.0) / 2, (0.5 + 1.0) / 2]}
+    for method, values in per_job.items():
+        cells = [cell.strip() for cell in rows[method].split("|")[1:-1]]
+        assert cells[2] == f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
     assert "3.00×" in rows["ensemble"] and "1.00×" in rows[reference]
