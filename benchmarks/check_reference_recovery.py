@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 from runner.datasets import standardized
+from runner.report import pooled_recovery
 
 
 def reference_jobs(sweep: Path):
@@ -50,9 +51,8 @@ def cleanlab_test_accuracy(cfg) -> float:
 
 
 def recovered(jobs: pd.DataFrame, column: str) -> str:
-    sums = jobs.assign(gain=jobs[column] - jobs.baseline, lost=jobs.clean - jobs.baseline)
-    per_seed = sums.groupby(["rate", "seed"])[["gain", "lost"]].sum()
-    fraction = (per_seed.gain / per_seed.lost).groupby("rate")
+    fraction = pooled_recovery(jobs[column] - jobs.baseline, jobs.clean - jobs.baseline, [jobs.rate, jobs.seed])
+    fraction = fraction.groupby("rate")
     return ", ".join(f"noise {rate:g}: {m:.3f} ± {s:.3f}" for rate, (m, s) in fraction.agg(["mean", "std"]).iterrows())
 
 

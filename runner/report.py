@@ -458,8 +458,9 @@ def _recovery_section(done: pd.DataFrame) -> str:
     reference_cost = _reference_cost(jobs, methods)
     rows = []
     for key, rows_of_method in _groups(jobs, methods):
-        per_seed = rows_of_method.groupby(["noise.rate", "seed"])[["_gain", "_lost"]].sum()
-        pooled = (per_seed["_gain"] / per_seed["_lost"]).replace([np.inf, -np.inf], np.nan)
+        pooled = pooled_recovery(
+            rows_of_method["_gain"], rows_of_method["_lost"], [rows_of_method["noise.rate"], rows_of_method["seed"]]
+        )
         lost = rows_of_method[rows_of_method["_lost"] > 0]
         per_job = (lost["_gain"] / lost["_lost"]).groupby([lost["noise.rate"], lost["seed"]]).mean()
         cells = [_format_mean_std(recovered.xs(rate, level="noise.rate"))
@@ -485,6 +486,16 @@ def _recovery_section(done: pd.DataFrame) -> str:
         "(method=reference, or cv=stratified, detection=prune_by_noise_rate, strategy=remove)."
     )
     return "## Recovered accuracy\n\n" + note + "\n\n" + _markdown_table(header, rows)
+
+
+def pooled_recovery(gain: pd.Series, lost: pd.Series, by) -> pd.Series:
+    """The recovered fraction of each group of ``by`` (e.g. noise rate and seed): ``Σ gain / Σ lost``.
+
+    ``gain`` is each job's test accuracy minus its noisy baseline, ``lost`` the clean-label
+    model's minus the same baseline. A group that lost nothing gives NaN.
+    """
+    sums = pd.DataFrame({"gain": gain, "lost": lost}).groupby(by).sum()
+    return (sums["gain"] / sums["lost"]).replace([np.inf, -np.inf], np.nan)
 
 
 COST_COLUMNS = ("time_cv_compute_s", "time_detect_s", "time_final_fit_s")
