@@ -127,6 +127,7 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         or None,
         detection_rounds=cfg.cv.get("rounds", 1),
         round_mode=cfg.cv.get("round_mode", "drop"),
+        round_mean=cfg.cv.get("round_mean", False),
         final_params=final_fit.get("params"),
         final_fit_kwargs=final_fit.get("fit_kwargs"),
         seed=cfg.seed,
@@ -164,9 +165,10 @@ def summary(metrics: dict, output_dir, *, one_line: bool = False) -> str:
             f"done {Path(output_dir).name}: {metrics['n_label_issues']} issues{detection}, test accuracy "
             f"{metrics['test_accuracy']:.4f} (baseline {metrics.get('baseline_test_accuracy', float('nan')):.4f})"
         )
+    # Detectors other than confident learning have no filter_by: leave out its slot.
+    parts = [metrics["dataset"], metrics["classifier"], metrics.get("filter_by")]
     lines = [
-        f"{metrics['dataset']} · {metrics['classifier']} · {metrics.get('filter_by', '')} → "
-        f"{metrics['strategy']} · seed {metrics['seed']}",
+        f"{' · '.join(part for part in parts if part)} → {metrics['strategy']} · seed {metrics['seed']}",
         f"  label issues found: {metrics['n_label_issues']} of {metrics['n_train']} training labels",
     ]
     if "detection_precision" in metrics or "detection_recall" in metrics:

@@ -24,6 +24,7 @@ from runner.confident.count import (
 )
 from runner.confident.filter import find_label_issues
 from runner.confident.rank import get_label_quality_scores
+from runner.posterior import label_posterior
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,44 @@ class ConfidentLearning:
                 labels, pred_probs, method=self.rank_by, adjust_pred_probs=self.adjust_pred_probs
             ),
             pred_probs=pred_probs,
+            noise_matrix=noise_matrix,
+            inverse_noise_matrix=inverse_noise_matrix,
+            confident_joint=joint,
+            py=py,
+        )
+
+
+@dataclass
+class NoisePosterior:
+    """Flag the rows whose most probable true class, given the row and its label, is not the label.
+
+    The noise matrix is confident learning's estimate (as :class:`ConfidentLearning` makes it);
+    the posterior ``P(true | x, given)`` follows from it and the probabilities of the given labels
+    (:func:`runner.posterior.label_posterior`). The detection's ``pred_probs`` is that posterior, so
+    the ``relabel`` strategy gives each flagged row its most probable true class, and its
+    ``label_quality`` is the posterior probability of the given label. Where the reference only
+    counts how many rows of each label are wrong, the posterior decides row by row, which keeps
+    working when most rows of a class carry another class's label.
+
+    Parameters
+    ----------
+    converge_latent_estimates : bool
+        Make the noise-matrix estimates mutually consistent.
+    """
+
+    converge_latent_estimates: bool = False
+
+    def detect(self, labels, pred_probs) -> Detection:
+        labels = np.asarray(labels)
+        py, noise_matrix, inverse_noise_matrix, joint = estimate_py_and_noise_matrices_from_probabilities(
+            labels, pred_probs, converge_latent_estimates=self.converge_latent_estimates,
+        )
+        posterior = label_posterior(labels, pred_probs, noise_matrix)
+        given = posterior[np.arange(len(labels)), labels]
+        return Detection(
+            label_issues=given < posterior.max(axis=1),
+            label_quality=given,
+            pred_probs=posterior,
             noise_matrix=noise_matrix,
             inverse_noise_matrix=inverse_noise_matrix,
             confident_joint=joint,

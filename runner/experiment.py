@@ -56,6 +56,7 @@ def run_experiment(
     ensemble=None,
     detection_rounds: int = 1,
     round_mode: str = "drop",
+    round_mean: bool = False,
     final_params=None,
     final_fit_kwargs=None,
     seed: int = 0,
@@ -82,7 +83,7 @@ def run_experiment(
         Cross-validation folds, parallel fold fits and their joblib backend.
     cv_scheduler_address : str, optional
         Address of a running Dask scheduler (``cv_backend="dask"``; see :mod:`runner.parallel`).
-    ensemble, detection_rounds, round_mode
+    ensemble, detection_rounds, round_mode, round_mean
         Detection from the mean out-of-fold probabilities of several classifiers, and
         iterative detection (see :class:`~runner.learning.CleanLearning`).
     final_params, final_fit_kwargs : dict, optional
@@ -120,7 +121,7 @@ def run_experiment(
         classifier, seed=seed, cv_n_folds=cv_folds, strategy=strategy, n_jobs=cv_n_jobs, cv_backend=cv_backend,
         cv_scheduler_address=cv_scheduler_address, threads_per_fit=threads_per_fit, detector=detector,
         final_params=final_params, cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype, ensemble=ensemble,
-        detection_rounds=detection_rounds, round_mode=round_mode,
+        detection_rounds=detection_rounds, round_mode=round_mode, round_mean=round_mean,
     )
     learner.fit(dataset.X_train, given, clf_final_kwargs=final_fit_kwargs)
 

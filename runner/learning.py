@@ -108,7 +108,13 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         early when the flags stop changing).
     round_mode : {"drop", "relabel"}, default "drop"
         How those fold models treat the flagged rows: train without them, or train on them
-        with their out-of-fold predicted label.
+        with the label the detection suggests (the argmax of its ``pred_probs``: the
+        out-of-fold prediction, or the posterior's most probable class for
+        :class:`~runner.detection.NoisePosterior`).
+    round_mean : bool, default False
+        After the rounds, detect once more on the mean of every round's out-of-fold
+        probabilities: each round's models saw different labels, and their mean varies less
+        than the last round's alone.
 
     Attributes
     ----------
@@ -171,6 +177,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         ensemble=None,
         detection_rounds=1,
         round_mode="drop",
+        round_mean=False,
         cv_scheduler_address=None,
     ):
         self.clf = clf
@@ -193,6 +200,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.ensemble = ensemble
         self.detection_rounds = detection_rounds
         self.round_mode = round_mode
+        self.round_mean = round_mean
         self.cv_scheduler_address = cv_scheduler_address
 
     # ----------------------------------------------------------------------------------------
@@ -388,9 +396,10 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func)
         detection = self._timed_detection(detector, labels, pred_probs, known)
         # Iterative detection: cross-validate again with fold models that no longer learn the
-        # flagged labels — without those rows ("drop") or with them relabelled to their
-        # out-of-fold prediction ("relabel") — and detect again on every row: cleaner models
-        # give better probabilities. Stop early when the flags stop changing.
+        # flagged labels — without those rows ("drop") or with them relabelled to the label the
+        # detection suggests ("relabel") — and detect again on every row: cleaner models give
+        # better probabilities. Stop early when the flags stop changing.
+        rounds = [pred_probs]
         for _ in range(1, self.detection_rounds):
             if X is None:
                 raise ValueError("detection_rounds > 1 needs X: every round cross-validates again")
@@ -398,11 +407,16 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             if self.round_mode == "drop":
                 retrain = {"train_mask": ~flagged}
             else:
-                retrain = {"train_labels": np.where(flagged, pred_probs.argmax(axis=1), labels)}
+                suggested = pred_probs if detection.pred_probs is None else detection.pred_probs
+                retrain = {"train_labels": np.where(flagged, np.asarray(suggested).argmax(axis=1), labels)}
             pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func, **retrain)
+            rounds.append(pred_probs)
             detection = self._timed_detection(detector, labels, pred_probs, known)
             if np.array_equal(detection.label_issues, flagged):
                 break
+        if self.round_mean and len(rounds) > 1:
+            pred_probs = (sum(rounds) / len(rounds)).astype(pred_probs.dtype, copy=False)
+            detection = self._timed_detection(detector, labels, pred_probs, known)
 
         mask = np.asarray(detection.label_issues, dtype=bool)
         self.ps = np.bincount(labels, minlength=n_classes) / len(labels)
@@ -569,6 +583,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             raise ValueError(f"detection_rounds must be an integer >= 1, got {self.detection_rounds!r}")
         if self.round_mode not in ("drop", "relabel"):
             raise ValueError(f"round_mode must be 'drop' or 'relabel', got {self.round_mode!r}")
+        if not isinstance(self.round_mean, bool):
+            raise ValueError(f"round_mean must be true or false, got {self.round_mean!r}")
         if self.ensemble is not None:
             for member in self.ensemble:
                 if not callable(getattr(member, "predict_proba", None)):
