@@ -163,10 +163,16 @@ class NoisePosterior:
 
     Parameters
     ----------
+    min_examples_per_class : int
+        A class that relabelling would leave with fewer examples than this (or than it is given,
+        if fewer) keeps its given labels: none of its rows is flagged. Under noise that gives a
+        class's label mostly to other classes, the posterior can otherwise move every example
+        out of the class, and no final model could be trained.
     converge_latent_estimates : bool
         Make the noise-matrix estimates mutually consistent.
     """
 
+    min_examples_per_class: int = 10
     converge_latent_estimates: bool = False
 
     def detect(self, labels, pred_probs) -> Detection:
@@ -176,8 +182,9 @@ class NoisePosterior:
         )
         posterior = label_posterior(labels, pred_probs, noise_matrix)
         given = posterior[np.arange(len(labels)), labels]
+        flagged = self._keep_classes(labels, given < posterior.max(axis=1), posterior.argmax(axis=1), posterior.shape[1])
         return Detection(
-            label_issues=given < posterior.max(axis=1),
+            label_issues=flagged,
             label_quality=given,
             pred_probs=posterior,
             noise_matrix=noise_matrix,
@@ -185,6 +192,19 @@ class NoisePosterior:
             confident_joint=joint,
             py=py,
         )
+
+    def _keep_classes(self, labels, flagged, suggested, n_classes):
+        """Unflag the rows of every class that relabelling would leave too small."""
+        floor = np.minimum(self.min_examples_per_class, np.bincount(labels, minlength=n_classes))
+        # Unflagging one class's rows can shrink a class they were moving to: repeat (at most K
+        # times, as a class once restored keeps at least its given rows).
+        for _ in range(n_classes):
+            counts = np.bincount(np.where(flagged, suggested, labels), minlength=n_classes)
+            restore = flagged & np.isin(labels, np.flatnonzero(counts < floor))
+            if not restore.any():
+                break
+            flagged = flagged & ~restore
+        return flagged
 
 
 def _complete_matrices(noise_matrix, inverse_noise_matrix, py, ps):

@@ -221,7 +221,7 @@ def _issue_table(learner, dataset, given) -> pd.DataFrame:
         {
             "index": np.arange(len(given)),
             "given_label": dataset.classes[given],
-            "predicted_label": dataset.classes[learner.pred_probs.argmax(axis=1)],
+            "predicted_label": dataset.classes[frame["predicted_label"].to_numpy()],
             "label_quality": frame["label_quality"].to_numpy(),
             "is_label_issue": frame["is_label_issue"].to_numpy(),
         }

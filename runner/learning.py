@@ -124,8 +124,10 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         The class values, in the order of ``predict_proba``'s columns.
     label_issues_df : pandas.DataFrame
         Per example: ``is_label_issue``, ``label_quality``, ``given_label``,
-        ``predicted_label`` (class values), and ``sample_weight`` when the final fit used
-        weights.
+        ``predicted_label`` (class values; the argmax of the detection's ``pred_probs``, which
+        is the out-of-fold prediction except for detectors such as
+        :class:`~runner.detection.NoisePosterior`), and ``sample_weight`` when the final fit
+        used weights.
     noise_matrix, inverse_noise_matrix, confident_joint, py, ps
         Noise estimates (``P(given | true)``, ``P(true | given)``, counts, priors).
     pred_probs : ndarray of shape (N, K)
@@ -399,7 +401,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         # flagged labels — without those rows ("drop") or with them relabelled to the label the
         # detection suggests ("relabel") — and detect again on every row: cleaner models give
         # better probabilities. Stop early when the flags stop changing.
-        rounds = [pred_probs]
+        # round_mean: a running sum of the rounds' probabilities (a copy only when asked for).
+        rounds_total, n_rounds = (pred_probs.astype(np.float64) if self.round_mean else None), 1
         for _ in range(1, self.detection_rounds):
             if X is None:
                 raise ValueError("detection_rounds > 1 needs X: every round cross-validates again")
@@ -410,12 +413,14 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
                 suggested = pred_probs if detection.pred_probs is None else detection.pred_probs
                 retrain = {"train_labels": np.where(flagged, np.asarray(suggested).argmax(axis=1), labels)}
             pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func, **retrain)
-            rounds.append(pred_probs)
+            if self.round_mean:
+                rounds_total += pred_probs
+                n_rounds += 1
             detection = self._timed_detection(detector, labels, pred_probs, known)
             if np.array_equal(detection.label_issues, flagged):
                 break
-        if self.round_mean and len(rounds) > 1:
-            pred_probs = (sum(rounds) / len(rounds)).astype(pred_probs.dtype, copy=False)
+        if n_rounds > 1:
+            pred_probs = (rounds_total / n_rounds).astype(pred_probs.dtype, copy=False)
             detection = self._timed_detection(detector, labels, pred_probs, known)
 
         mask = np.asarray(detection.label_issues, dtype=bool)
@@ -428,7 +433,10 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         if detection.label_quality is not None:
             frame["label_quality"] = detection.label_quality
         frame["given_label"] = self.classes_[labels]
-        frame["predicted_label"] = self.classes_[pred_probs.argmax(axis=1)]
+        # The label the detection suggests: the out-of-fold prediction, or e.g. the posterior's
+        # most probable true class (NoisePosterior), which is what strategy "relabel" trains on.
+        suggested = pred_probs if detection.pred_probs is None else np.asarray(detection.pred_probs)
+        frame["predicted_label"] = self.classes_[suggested.argmax(axis=1)]
         self.label_issues_df = pd.DataFrame(frame)
         self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
         return detection

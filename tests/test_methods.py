@@ -12,7 +12,8 @@ from sklearn.preprocessing import StandardScaler
 
 import runner.learning as learning
 from runner import CleanLearning
-from runner.detection import Detection
+from runner.detection import ConfidentLearning, Detection, NoisePosterior
+from runner.posterior import label_posterior
 from runner.corrupt import matrix_noise
 from runner.cv import cross_val_pred_probs
 
@@ -107,7 +108,7 @@ def test_rounds_stop_when_the_flags_stop_changing(monkeypatch):
 @pytest.mark.parametrize(
     "options, message",
     [({"detection_rounds": 0}, "detection_rounds"), ({"round_mode": "swap"}, "round_mode"),
-     ({"ensemble": [LogisticRegression(), object()]}, "predict_proba")],
+     ({"ensemble": [LogisticRegression(), object()]}, "predict_proba"), ({"round_mean": "yes"}, "round_mean")],
 )
 def test_bad_method_options_are_refused_before_fitting(options, message):
     X, labels, _ = noisy_digits(seed=0)
@@ -134,3 +135,114 @@ def test_flag_predicted_given_keeps_the_errors_a_heavy_asymmetric_noise_hides(se
     precision, recall = precision_recall(kept.label_issues_mask, truth)
     assert recall > 2 * default_recall and precision > 0.6
     assert kept.score(X, y) > default.score(X, y)
+
+
+def heavy_asymmetric_breast_cancer(seed):
+    from sklearn.datasets import load_breast_cancer
+
+    from runner.confident.noise import generate_noisy_labels
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    return X, generate_noisy_labels(y, np.array([[0.95, 0.65], [0.05, 0.35]]), seed=seed), y
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_posterior_finds_errors_more_precisely_than_the_counts_under_heavy_asymmetric_noise(seed):
+    """Same data as above: the posterior, which knows the estimated noise matrix, decides row by
+    row, where the reference (even keeping its flags) ranks rows within estimated counts."""
+    X, labels, y = heavy_asymmetric_breast_cancer(seed)
+    truth = labels != y
+    clf = LogisticRegression(max_iter=1000)
+    kept = CleanLearning(clf, seed=seed, find_label_issues_kwargs={"flag_predicted_given": True}).fit(X, labels)
+    posterior = CleanLearning(clf, seed=seed, detector=NoisePosterior(), strategy="relabel").fit(X, labels)
+    kept_precision, kept_recall = precision_recall(kept.label_issues_mask, truth)
+    precision, recall = precision_recall(posterior.label_issues_mask, truth)
+    assert precision > kept_precision + 0.05 and recall > kept_recall - 0.03
+    assert posterior.score(X, y) > kept.score(X, y) + 0.02
+
+
+def test_the_posterior_detection_flags_and_suggests_the_most_probable_true_class():
+    X, labels, _ = noisy_digits(seed=0, rate=0.3)
+    pred_probs = cross_val_pred_probs(LogisticRegression(max_iter=500), X, labels, seed=0)
+    detection = NoisePosterior().detect(labels, pred_probs)
+    reference = ConfidentLearning().detect(labels, pred_probs)
+    np.testing.assert_allclose(detection.noise_matrix, reference.noise_matrix)
+    posterior = label_posterior(labels, pred_probs, reference.noise_matrix)
+    np.testing.assert_allclose(detection.pred_probs, posterior)
+    np.testing.assert_array_equal(detection.label_issues, posterior.argmax(axis=1) != labels)
+    np.testing.assert_allclose(detection.label_quality, posterior[np.arange(len(labels)), labels])
+
+
+def test_relabel_rounds_train_on_the_label_the_detection_suggests():
+    X, labels, _ = noisy_digits(seed=1, rate=0.3)
+    clf = LogisticRegression(max_iter=500)
+    first = cross_val_pred_probs(clf, X, labels, seed=1)
+    detection = NoisePosterior().detect(labels, first)
+    second = CleanLearning(
+        clf, seed=1, detector=NoisePosterior(), detection_rounds=2, round_mode="relabel"
+    ).fit(X, labels)
+    suggested = np.where(detection.label_issues, detection.pred_probs.argmax(axis=1), labels)
+    expected = cross_val_pred_probs(clf, X, labels, seed=1, train_labels=suggested)
+    np.testing.assert_allclose(second.pred_probs, expected, rtol=0, atol=1e-12)
+
+
+def test_round_mean_detects_on_the_mean_of_every_rounds_probabilities():
+    X, labels, _ = noisy_digits(seed=2, rate=0.3)
+    clf = LogisticRegression(max_iter=500)
+    options = dict(seed=2, detector=NoisePosterior(), detection_rounds=2, round_mode="relabel")
+    last = CleanLearning(clf, **options).fit(X, labels)
+    mean = CleanLearning(clf, round_mean=True, **options).fit(X, labels)
+    first = cross_val_pred_probs(clf, X, labels, seed=2)
+    np.testing.assert_allclose(mean.pred_probs, (first + last.pred_probs) / 2, rtol=0, atol=1e-12)
+    expected = NoisePosterior().detect(labels, mean.pred_probs).label_issues
+    np.testing.assert_array_equal(mean.label_issues_mask, expected)
+
+
+def test_ensemble_posterior_recovers_more_than_the_ensemble_rounds_at_heavy_noise():
+    """method=ensemble_posterior against method=ensemble_iterative on 40% noise, over three seeds
+    (it is not better on every seed: seed 2 of these goes the other way)."""
+    scores = {"iterative": [], "posterior": []}
+    for seed in (0, 1, 2):
+        X, labels, truth_labels = noisy_digits(seed, rate=0.4)
+        clf = LogisticRegression(max_iter=500)
+        rounds = dict(seed=seed, ensemble=members(), detection_rounds=3, round_mode="relabel")
+        iterative = CleanLearning(clf, find_label_issues_kwargs={"flag_predicted_given": True}, **rounds)
+        posterior = CleanLearning(clf, detector=NoisePosterior(), strategy="relabel", round_mean=True, **rounds)
+        scores["iterative"].append(iterative.fit(X, labels).score(X, truth_labels))
+        scores["posterior"].append(posterior.fit(X, labels).score(X, truth_labels))
+    assert np.mean(scores["posterior"]) > np.mean(scores["iterative"]) + 0.01
+
+
+def test_the_issue_table_shows_the_label_the_posterior_suggests():
+    X, labels, _ = noisy_digits(seed=0, rate=0.3)
+    cl = CleanLearning(LogisticRegression(max_iter=500), seed=0, detector=NoisePosterior(), strategy="relabel")
+    cl.fit(X, labels)
+    posterior = NoisePosterior().detect(labels, cl.pred_probs).pred_probs
+    np.testing.assert_array_equal(cl.label_issues_df["predicted_label"], posterior.argmax(axis=1))
+    # ... which is not always the out-of-fold prediction
+    assert np.any(posterior.argmax(axis=1) != cl.pred_probs.argmax(axis=1))
+
+
+def test_the_posterior_never_relabels_a_class_out_of_existence():
+    """iris, 40% matrix noise, seed 2 (the `experiment=recovery` ensemble on held-out data): the
+    posterior moves every example labelled 2 to another class unless the class keeps its labels."""
+    from runner.datasets import load_sklearn, standardized
+
+    dataset = standardized(load_sklearn(name="iris", seed=2))
+    labels = matrix_noise(dataset.y_train, 3, rate=0.4, seed=2).labels
+    ensemble = [
+        LogisticRegression(max_iter=1000, random_state=2),
+        ExtraTreesClassifier(n_estimators=100, random_state=2),
+        KNeighborsClassifier(n_neighbors=15, weights="distance"),
+    ]
+    options = dict(seed=2, ensemble=ensemble, detection_rounds=3, round_mode="relabel", round_mean=True, strategy="relabel")
+    with pytest.raises(ValueError, match=r"left classes \[2\] with no training examples"):
+        CleanLearning(LogisticRegression(max_iter=1000), detector=NoisePosterior(min_examples_per_class=0), **options).fit(
+            dataset.X_train, labels
+        )
+    cl = CleanLearning(LogisticRegression(max_iter=1000), detector=NoisePosterior(), **options)
+    cl.fit(dataset.X_train, labels)
+    trained_on = np.where(cl.label_issues_mask, cl.label_issues_df["predicted_label"], labels)
+    assert np.bincount(trained_on, minlength=3).min() >= 10
+    assert cl.score(dataset.X_test, dataset.y_test) > 0.85
