@@ -1,8 +1,9 @@
 """Detectors: from out-of-fold probabilities to the examples whose labels look wrong.
 
-A detector has one method, ``detect(labels, pred_probs) -> Detection``. The built-in one is
+A detector has one method, ``detect(labels, pred_probs) -> Detection``. The built-in ones are
 :class:`ConfidentLearning` (the reference's detection: confident joint, noise matrices,
-``find_label_issues`` with any ``filter_by``, label-quality scores); another detector only has
+``find_label_issues`` with any ``filter_by``, label-quality scores) and :class:`NoisePosterior`
+(each row's most probable true class under the estimated noise matrix); another detector only has
 to return the same :class:`Detection` — the noise estimates are optional, and strategies that
 need them (``remove``'s re-weighting) do without.
 """
@@ -175,6 +176,14 @@ class NoisePosterior:
     min_examples_per_class: int = 10
     converge_latent_estimates: bool = False
 
+    def __post_init__(self):
+        # Refused at instantiation, before any cross-validation is paid for.
+        if not isinstance(self.min_examples_per_class, int) or self.min_examples_per_class < 0:
+            raise ValueError(
+                f"detection 'posterior': min_examples_per_class must be an integer >= 0, "
+                f"got {self.min_examples_per_class!r}"
+            )
+
     def detect(self, labels, pred_probs) -> Detection:
         labels = np.asarray(labels)
         py, noise_matrix, inverse_noise_matrix, joint = estimate_py_and_noise_matrices_from_probabilities(
@@ -182,7 +191,8 @@ class NoisePosterior:
         )
         posterior = label_posterior(labels, pred_probs, noise_matrix)
         given = posterior[np.arange(len(labels)), labels]
-        flagged = self._keep_classes(labels, given < posterior.max(axis=1), posterior.argmax(axis=1), posterior.shape[1])
+        flagged = given < posterior.max(axis=1)
+        flagged = self._keep_classes(labels, flagged, posterior.argmax(axis=1), posterior.shape[1])
         return Detection(
             label_issues=flagged,
             label_quality=given,

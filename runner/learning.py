@@ -410,8 +410,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             if self.round_mode == "drop":
                 retrain = {"train_mask": ~flagged}
             else:
-                suggested = pred_probs if detection.pred_probs is None else detection.pred_probs
-                retrain = {"train_labels": np.where(flagged, np.asarray(suggested).argmax(axis=1), labels)}
+                retrain = {"train_labels": np.where(flagged, _suggested_labels(detection, pred_probs), labels)}
             pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func, **retrain)
             if self.round_mean:
                 rounds_total += pred_probs
@@ -433,10 +432,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         if detection.label_quality is not None:
             frame["label_quality"] = detection.label_quality
         frame["given_label"] = self.classes_[labels]
-        # The label the detection suggests: the out-of-fold prediction, or e.g. the posterior's
-        # most probable true class (NoisePosterior), which is what strategy "relabel" trains on.
-        suggested = pred_probs if detection.pred_probs is None else np.asarray(detection.pred_probs)
-        frame["predicted_label"] = self.classes_[suggested.argmax(axis=1)]
+        frame["predicted_label"] = self.classes_[_suggested_labels(detection, pred_probs)]
         self.label_issues_df = pd.DataFrame(frame)
         self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
         return detection
@@ -681,6 +677,14 @@ def encode_labels(labels, width=None):
     if len(classes) < 2:
         raise ValueError(f"labels contain only one class ({classes[0]!r}); at least 2 classes are needed")
     return classes, codes
+
+
+def _suggested_labels(detection: Detection, pred_probs: np.ndarray) -> np.ndarray:
+    """The label the detection suggests for every row: the argmax of its ``pred_probs`` (the
+    out-of-fold prediction, or e.g. NoisePosterior's most probable true class, which is what
+    strategy "relabel" trains on), else of the out-of-fold probabilities."""
+    suggestion = pred_probs if detection.pred_probs is None else np.asarray(detection.pred_probs)
+    return suggestion.argmax(axis=1)
 
 
 def _width(pred_probs, noise_matrix, inverse_noise_matrix):

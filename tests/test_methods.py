@@ -224,6 +224,11 @@ def test_the_issue_table_shows_the_label_the_posterior_suggests():
     assert np.any(posterior.argmax(axis=1) != cl.pred_probs.argmax(axis=1))
 
 
+def test_a_negative_class_floor_is_refused_at_instantiation():
+    with pytest.raises(ValueError, match="min_examples_per_class"):
+        NoisePosterior(min_examples_per_class=-1)
+
+
 def test_the_posterior_never_relabels_a_class_out_of_existence():
     """iris, 40% matrix noise, seed 2 (the `experiment=recovery` ensemble on held-out data): the
     posterior moves every example labelled 2 to another class unless the class keeps its labels."""
