@@ -25,6 +25,7 @@ from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 from runner.datasets import standardized
+from runner.experiment import apply_noise
 from runner.report import pooled_recovery
 
 
@@ -42,7 +43,7 @@ def cleanlab_test_accuracy(cfg) -> float:
     dataset = instantiate(cfg.dataset)
     if cfg.standardize:
         dataset = standardized(dataset)
-    noisy = instantiate(cfg.noise)(dataset.y_train, dataset.n_classes, seed=cfg.seed).labels
+    noisy = apply_noise(instantiate(cfg.noise), dataset, cfg.seed).labels
     learner = CleanLearning(instantiate(cfg.classifier), seed=cfg.seed, cv_n_folds=cfg.cv.folds)
     with threadpool_limits(limits=cfg.threads_per_fit), warnings.catch_warnings():
         warnings.simplefilter("ignore")

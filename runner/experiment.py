@@ -9,6 +9,7 @@ from the config and calls these two.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import platform
 import subprocess
@@ -57,6 +58,8 @@ def run_experiment(
     detection_rounds: int = 1,
     round_mode: str = "drop",
     round_mean: bool = False,
+    validate_cleaning: bool = False,
+    validation_min_z: float = 0.0,
     final_params=None,
     final_fit_kwargs=None,
     seed: int = 0,
@@ -86,6 +89,8 @@ def run_experiment(
     ensemble, detection_rounds, round_mode, round_mean
         Detection from the mean out-of-fold probabilities of several classifiers, and
         iterative detection (see :class:`~runner.learning.CleanLearning`).
+    validate_cleaning, validation_min_z
+        Keep the cleaned training set only if it wins on held-out given labels (:mod:`runner.guard`).
     final_params, final_fit_kwargs : dict, optional
         Hyperparameters and ``fit`` kwargs of the final fit only.
     seed : int
@@ -112,7 +117,7 @@ def run_experiment(
     started = time.perf_counter()
     names = names or {}
     n_classes = dataset.n_classes
-    corruption = noise(dataset.y_train, n_classes, seed=seed)
+    corruption = apply_noise(noise, dataset, seed)
     given = np.asarray(corruption.labels)
     # Fail before any fitting: cross-validation needs every class in every fold.
     check_fold_sizes(given, cv_folds, dataset.classes)
@@ -122,6 +127,7 @@ def run_experiment(
         cv_scheduler_address=cv_scheduler_address, threads_per_fit=threads_per_fit, detector=detector,
         final_params=final_params, cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype, ensemble=ensemble,
         detection_rounds=detection_rounds, round_mode=round_mode, round_mean=round_mean,
+        validate_cleaning=validate_cleaning, validation_min_z=validation_min_z,
     )
     learner.fit(dataset.X_train, given, clf_final_kwargs=final_fit_kwargs)
 
@@ -140,6 +146,14 @@ def run_experiment(
         n_classes=n_classes,
         n_label_issues=int(learner.label_issues_mask.sum()),
     )
+    check = learner.cleaning_check_
+    if check is not None:
+        metrics.update(
+            cleaning_used=check.use_cleaning,
+            holdout_accuracy_kept=check.kept_accuracy,
+            holdout_accuracy_cleaned=check.cleaned_accuracy,
+            holdout_accuracy_standard_error=check.standard_error,
+        )
     # The baseline and clean-label fits run alone, like the final fit (runner.parallel.lone_fit_limits).
     with threadpool_limits(limits=lone_fit_limits(threads_per_fit, cv_n_jobs, remote=bool(cv_scheduler_address))):
         metrics.update(_test_scores(learner, dataset))
@@ -184,6 +198,13 @@ def run_experiment(
         matrices={name: matrix for name, matrix in matrices.items() if matrix is not None},
         pred_probs=learner.pred_probs,
     )
+
+
+def apply_noise(noise, dataset, seed):
+    """Apply a noise option; instance-dependent ones (a ``features`` keyword) see the training features."""
+    if "features" in inspect.signature(noise).parameters:
+        return noise(dataset.y_train, dataset.n_classes, seed=seed, features=dataset.X_train)
+    return noise(dataset.y_train, dataset.n_classes, seed=seed)
 
 
 def _reference_fit_predictions(classifier, dataset, labels, cache_dir) -> np.ndarray:

@@ -44,8 +44,9 @@ from runner.cv import (
     take_rows,
 )
 from runner.detection import ConfidentLearning, Detection
+from runner.guard import check_cleaning
 from runner.parallel import lone_fit_limits
-from runner.strategies import check_training_set, get_strategy
+from runner.strategies import TrainingSet, check_training_set, get_strategy
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,16 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         After the rounds, detect once more on the mean of every round's out-of-fold
         probabilities: each round's models saw different labels, and their mean varies less
         than the last round's alone.
+    validate_cleaning : bool, default False
+        Use the strategy's training set only if it earns its place (:mod:`runner.guard`):
+        cross-validate ``clf`` once more on the cleaned rows of each training fold and compare
+        its held-out accuracy on the given labels with that of ``clf`` trained on every row
+        (the first cross-validation's). When cleaning does not win, the final fit trains on
+        every row as given; the label issues are reported either way. The check ignores the
+        strategy's sample weights. Costs one more cross-validation.
+    validation_min_z : float, default 0.0
+        With ``validate_cleaning``: how many standard errors of the paired held-out difference
+        cleaning must win by.
 
     Attributes
     ----------
@@ -138,6 +149,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         and the final fit.
     cv_cache_hit_ : bool or None
         Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
+    cleaning_check_ : runner.guard.CleaningCheck or None
+        With ``validate_cleaning``: the held-out comparison, and whether cleaning was used.
     n_features_in_ : int or None
         Number of features of 2-D ``X``.
     """
@@ -155,6 +168,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     clf_kwargs = None
     clf_final_kwargs = None
     pred_probs = None
+    cleaning_check_ = None
+    _first_pred_probs = None
 
     def __init__(
         self,
@@ -181,6 +196,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         round_mode="drop",
         round_mean=False,
         cv_scheduler_address=None,
+        validate_cleaning=False,
+        validation_min_z=0.0,
     ):
         self.clf = clf
         self.seed = seed
@@ -204,6 +221,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.round_mode = round_mode
         self.round_mean = round_mean
         self.cv_scheduler_address = cv_scheduler_address
+        self.validate_cleaning = validate_cleaning
+        self.validation_min_z = validation_min_z
 
     # ----------------------------------------------------------------------------------------
     # fit
@@ -293,6 +312,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         training = check_training_set(
             strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, repr(strategy_name)
         )
+        self.cleaning_check_ = None
+        if self.validate_cleaning:
+            training = self._validated(training, X, encoded, clf, clf_kwargs, pred_probs, sample_weight)
         strategy_weights = (
             "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights
         )
@@ -396,6 +418,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.cv_cache_hit_ = None
         if pred_probs is None:
             pred_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, validation_func)
+        # The uncleaned model's held-out predictions, for validate_cleaning (not a copy).
+        self._first_pred_probs = pred_probs if not self.ensemble else None
         detection = self._timed_detection(detector, labels, pred_probs, known)
         # Iterative detection: cross-validate again with fold models that no longer learn the
         # flagged labels — without those rows ("drop") or with them relabelled to the label the
@@ -437,10 +461,35 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
         return detection
 
-    def _cv_pred_probs(self, clf, X, labels, clf_kwargs, validation_func, **retrain):
+    def _validated(self, training, X, labels, clf, clf_kwargs, given_pred_probs, sample_weight):
+        """The strategy's training set if held-out given labels say it beats every row, else every row."""
+        if X is None:
+            raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
+        kept_probs = given_pred_probs if given_pred_probs is not None else self._first_pred_probs
+        if kept_probs is None:  # an ensemble detected: clf's own held-out predictions are needed
+            kept_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, None, members=[clf])
+        train_mask = np.zeros(len(labels), dtype=bool)
+        train_mask[training.rows] = True
+        train_labels = labels.copy()
+        train_labels[training.rows] = training.labels
+        cleaned_probs = self._cv_pred_probs(
+            clf, X, labels, clf_kwargs, None, members=[clf], train_mask=train_mask, train_labels=train_labels
+        )
+        self.cleaning_check_ = check = check_cleaning(
+            labels, kept_probs, cleaned_probs, min_z=self.validation_min_z
+        )
+        self._log(
+            "validate_cleaning: held-out accuracy on the given labels %.4f with every row, %.4f cleaned: %s",
+            check.kept_accuracy, check.cleaned_accuracy, "cleaning used" if check.use_cleaning else "every row kept",
+        )
+        if check.use_cleaning:
+            return training
+        return TrainingSet(np.arange(len(labels)), labels, sample_weight)
+
+    def _cv_pred_probs(self, clf, X, labels, clf_kwargs, validation_func, members=None, **retrain):
         """Out-of-fold probabilities of ``clf`` — or the mean over the ``ensemble`` members'."""
         started = time.perf_counter()
-        members = list(self.ensemble) if self.ensemble else [clf]
+        members = members or (list(self.ensemble) if self.ensemble else [clf])
         total, hits = None, []
         for member in members:
             probs, hit, seconds = cached_cross_val_pred_probs(

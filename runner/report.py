@@ -351,6 +351,7 @@ def _render_report(summary: pd.DataFrame, done: pd.DataFrame, sweep: Path, plots
     sections = [_header(summary, sweep), _failed_section(summary)]
     if len(done):
         sections.append(_recovery_section(done))
+        sections.append(_no_harm_section(done))
         sections.append(_results_section(done, _group_columns(done)))
         sections.append(_plots_section(plots, sweep))
     else:
@@ -486,6 +487,67 @@ def _recovery_section(done: pd.DataFrame) -> str:
         "(method=reference, or cv=stratified, detection=prune_by_noise_rate, strategy=remove)."
     )
     return "## Recovered accuracy\n\n" + note + "\n\n" + _markdown_table(header, rows)
+
+
+#: A method does harm in a cell where its mean test accuracy is this far below the noisy baseline's.
+HARM_THRESHOLD = 0.01
+# The cells of the do-no-harm check: one problem each, averaged over seeds.
+CELL_COLUMNS = ("dataset", "noise", "noise.rate", "classifier")
+
+
+def _no_harm_section(done: pd.DataFrame) -> str:
+    """Per method: its cells (dataset, noise kind, rate, classifier) against the noisy baseline.
+
+    A cell's accuracy is the mean over its seeds; a method does harm in a cell when that mean
+    is more than :data:`HARM_THRESHOLD` below the mean of the model trained on the noisy
+    labels. Cost: the median over jobs of each job's cost over the reference job of the same
+    cell and seed. Then every cell, with the baseline, the clean-label model and each method.
+    """
+    needed = {"method", "test_accuracy", "baseline_test_accuracy", "clean_labels_test_accuracy", "seed"}
+    if not needed <= set(done.columns) or done["method"].nunique() < 2:
+        return ""
+    cells = [c for c in CELL_COLUMNS if c in done.columns]
+    jobs = done.assign(
+        _accuracy=_numeric(done["test_accuracy"]), _baseline=_numeric(done["baseline_test_accuracy"]),
+        _clean=_numeric(done["clean_labels_test_accuracy"]),
+        _cost=sum(_numeric(done[c]).fillna(0) for c in COST_COLUMNS if c in done.columns),
+    )
+    by_cell = jobs.groupby([*cells, "method"], dropna=False)[["_accuracy", "_baseline", "_clean"]].mean()
+    by_cell["_delta"] = by_cell["_accuracy"] - by_cell["_baseline"]
+    reference_cost = jobs[jobs["method"] == "reference"].set_index([*cells, "seed"])["_cost"]
+    summary_rows = []
+    for method, rows in by_cell.groupby(level="method", sort=False):
+        worst = rows["_delta"].idxmin()
+        harmed = int((rows["_delta"] < -HARM_THRESHOLD).sum())
+        own = jobs[jobs["method"] == method].set_index([*cells, "seed"])["_cost"]
+        ratio = (own / reference_cost.reindex(own.index)).median() if len(reference_cost) else np.nan
+        summary_rows.append([
+            method, str(len(rows)), str(harmed), f"{rows['_delta'].mean() * 100:+.2f}",
+            f"{rows['_delta'].min() * 100:+.2f} ({', '.join(_format_value(v) for v in worst[:-1])})",
+            _MISSING if np.isnan(ratio) else f"{ratio:.2f}×",
+        ])
+    summary = _markdown_table(
+        ["method", "cells", f"cells > {HARM_THRESHOLD * 100:g} pt below baseline", "mean Δ (pt)",
+         "worst Δ (pt) and cell", "cost (median per job)"], summary_rows,
+    )
+    methods = list(dict.fromkeys(jobs["method"]))
+    table = by_cell.unstack("method")
+    cell_rows = [
+        [*(_format_value(v) for v in key), f"{row[('_baseline', methods[0])]:.3f}", f"{row[('_clean', methods[0])]:.3f}",
+         *(f"{row[('_accuracy', m)]:.3f} ({(row[('_accuracy', m)] - row[('_baseline', m)]) * 100:+.1f})"
+           for m in methods)]
+        for key, row in table.iterrows()
+    ]
+    note = (
+        f"Each cell ({', '.join(cells)}) averages its seeds. Δ = mean test accuracy − mean test accuracy of the "
+        f"same classifier trained on the noisy labels, in points; a method does harm in a cell where Δ < "
+        f"−{HARM_THRESHOLD * 100:g}. Cost: per job, (cross-validation as computed + detection + final fit) over "
+        "the reference job of the same cell and seed; the median over jobs."
+    )
+    return (
+        "## Do no harm\n\n" + note + "\n\n" + summary + "\n\n"
+        + _markdown_table([*cells, "noisy baseline", "clean labels", *(f"{m} (Δ pt)" for m in methods)], cell_rows)
+    )
 
 
 def pooled_recovery(gain: pd.Series, lost: pd.Series, by) -> pd.Series:

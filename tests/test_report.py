@@ -442,3 +442,34 @@ def test_recovered_fraction_is_a_ratio_of_sums_per_seed_then_mean_and_std(tmp_pa
         cells = [cell.strip() for cell in rows[method].split("|")[1:-1]]
         assert cells[2] == f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
     assert "3.00×" in rows["ensemble"] and "1.00×" in rows[reference]
+
+
+def test_no_harm_checks_every_cell_against_its_noisy_baseline_and_costs_per_matched_job(tmp_path):
+    """Two cells x two methods x two seeds, numbers chosen by hand."""
+    sweep = tmp_path / "sweep"
+    # (dataset, method, seed) -> (test, baseline, clean, cost seconds)
+    jobs = {
+        ("digits", "reference", 0): (0.90, 0.80, 1.00, 2.0),
+        ("digits", "reference", 1): (0.80, 0.80, 1.00, 4.0),
+        ("digits", "recommended", 0): (0.95, 0.80, 1.00, 3.0),
+        ("digits", "recommended", 1): (0.85, 0.80, 1.00, 8.0),
+        ("wine", "reference", 0): (0.55, 0.60, 0.70, 1.0),
+        ("wine", "reference", 1): (0.60, 0.62, 0.70, 1.0),
+        ("wine", "recommended", 0): (0.60, 0.60, 0.70, 1.5),
+        ("wine", "recommended", 1): (0.61, 0.62, 0.70, 1.5),
+    }
+    for num, ((dataset, method, seed), (test, baseline, clean, cost)) in enumerate(jobs.items()):
+        metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
+                   "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
+        write_job(sweep, num, [f"dataset={dataset}", "noise=instance", "noise.rate=0.4", f"method={method}",
+                               f"seed={seed}"], metrics=metrics)
+    section = write_report(sweep).read_text().split("## Do no harm")[1].split("\n## ")[0]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in section.splitlines() if line.startswith("| ")}
+    # reference on wine: mean 0.575 vs baseline 0.61 -> -3.5 points, one harmed cell of two
+    assert rows["reference"][1:5] == ["2", "1", f"{((0.05 - 0.035) / 2) * 100:+.2f}", "-3.50 (wine, instance, 0.4)"]
+    # recommended: digits 0.90 vs 0.80 (+10), wine 0.605 vs 0.61 (-0.5): no harm beyond 1 point
+    assert rows["recommended"][1:4] == ["2", "0", f"{((0.10 - 0.005) / 2) * 100:+.2f}"]
+    # cost per job over its reference job: 1.5, 2, 1.5, 1.5 -> median 1.5
+    assert rows["recommended"][5] == "1.50×" and rows["reference"][5] == "1.00×"
+    assert rows["wine"][3:] == ["0.610", "0.700", "0.575 (-3.5)", "0.605 (-0.5)"]

@@ -1,0 +1,127 @@
+"""validate_cleaning (runner.guard): cleaning is kept only when held-out given labels say it helps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+from runner import CleanLearning
+from runner.corrupt import Corruption, matrix_noise
+from runner.cv import cross_val_pred_probs
+from runner.datasets import Dataset
+from runner.detection import Detection
+from runner.experiment import run_experiment
+from runner.guard import check_cleaning
+
+
+def noisy_digits(seed=0, rate=0.3, n=900):
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:n])
+    return X, matrix_noise(y[:n], 10, rate=rate, seed=seed).labels, y[:n]
+
+
+def one_hot(predicted, n_classes=3):
+    return np.eye(n_classes)[predicted]
+
+
+def test_check_cleaning_compares_paired_held_out_accuracy_on_the_given_labels():
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    kept = one_hot([0, 1, 2, 0, 1, 2, 1, 2, 0, 1])  # right on the first 6
+    cleaned = one_hot([0, 1, 2, 0, 1, 2, 0, 1, 0, 1])  # right on the first 8
+    check = check_cleaning(labels, kept, cleaned)
+    assert (check.kept_accuracy, check.cleaned_accuracy) == (0.6, 0.8)
+    difference = np.array([0] * 6 + [1, 1, 0, 0], dtype=float)
+    assert check.standard_error == pytest.approx(difference.std(ddof=1) / np.sqrt(10))
+    assert check.gain == pytest.approx(0.2) and check.use_cleaning
+    # 0.2 is 1.5 standard errors (0.1333): a stricter rule keeps every row
+    assert check_cleaning(labels, kept, cleaned, min_z=1.4).use_cleaning
+    assert not check_cleaning(labels, kept, cleaned, min_z=1.6).use_cleaning
+
+
+def test_a_tie_or_a_loss_keeps_every_row():
+    labels = np.array([0, 1, 2, 0])
+    probs = one_hot([0, 1, 2, 1])
+    assert not check_cleaning(labels, probs, probs).use_cleaning
+    assert not check_cleaning(labels, probs, one_hot([0, 1, 0, 1])).use_cleaning
+    with pytest.raises(ValueError, match="min_z must be at least 0"):
+        check_cleaning(labels, probs, probs, min_z=-1)
+
+
+def test_the_cleaned_models_are_the_folds_trained_on_the_strategys_rows():
+    X, labels, _ = noisy_digits()
+    clf = LogisticRegression(max_iter=500)
+    guarded = CleanLearning(clf, seed=0, validate_cleaning=True).fit(X, labels)
+    plain = CleanLearning(clf, seed=0).fit(X, labels)
+    kept = cross_val_pred_probs(clf, X, labels, seed=0)
+    cleaned = cross_val_pred_probs(clf, X, labels, seed=0, train_mask=~plain.label_issues_mask)
+    check = guarded.cleaning_check_
+    assert check.kept_accuracy == np.mean(kept.argmax(1) == labels)
+    assert check.cleaned_accuracy == np.mean(cleaned.argmax(1) == labels)
+    # 30% noise on digits: removing the flagged rows wins, and the final model is the reference's
+    assert check.use_cleaning
+    np.testing.assert_array_equal(guarded.clf_.coef_, plain.clf_.coef_)
+
+
+class ZerosAreOnes:
+    """A bad detector: every row labelled 0 but 12 (all correct, in this test) is "really" a 1."""
+
+    def detect(self, labels, pred_probs):
+        flagged = labels == 0
+        flagged[np.flatnonzero(flagged)[:12]] = False
+        suggested = pred_probs.copy()
+        suggested[flagged] = np.eye(pred_probs.shape[1])[1]
+        return Detection(label_issues=flagged, pred_probs=suggested)
+
+
+def test_harmful_cleaning_is_refused_and_the_final_model_trains_on_every_row():
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:900])
+    y = y[:900]
+    clf = LogisticRegression(max_iter=500)
+    options = dict(seed=0, detector=ZerosAreOnes(), strategy="relabel")
+    reckless = CleanLearning(clf, **options).fit(X, y)
+    guarded = CleanLearning(clf, **options, validate_cleaning=True).fit(X, y)
+    assert not guarded.cleaning_check_.use_cleaning
+    assert guarded.cleaning_check_.cleaned_accuracy < guarded.cleaning_check_.kept_accuracy - 0.05
+    with threadpool_limits(limits=1):  # the final fit's cap: BLAS threads change LogisticRegression's result
+        every_row = clone(clf).fit(X, y)
+    np.testing.assert_array_equal(guarded.clf_.coef_, every_row.coef_)
+    assert not np.array_equal(reckless.clf_.coef_, every_row.coef_)
+    # the issues are still reported
+    np.testing.assert_array_equal(guarded.label_issues_mask, reckless.label_issues_mask)
+
+
+def test_with_an_ensemble_the_kept_model_is_the_classifiers_own_cross_validation():
+    X, labels, _ = noisy_digits(n=500)
+    clf = LogisticRegression(max_iter=300)
+    guarded = CleanLearning(
+        clf, seed=0, ensemble=[LogisticRegression(C=0.1, max_iter=300), clf], validate_cleaning=True
+    ).fit(X, labels)
+    kept = cross_val_pred_probs(clf, X, labels, seed=0)
+    assert guarded.cleaning_check_.kept_accuracy == np.mean(kept.argmax(1) == labels)
+
+
+def test_the_choice_never_reads_the_test_split_or_the_true_training_labels():
+    X, labels, truth = noisy_digits(n=800)
+    rng = np.random.default_rng(0)
+
+    def given_labels(y_train, n_classes, *, seed):
+        return Corruption(labels[:600].copy(), None)  # the same given labels whatever the truth
+
+    def dataset(y_train, y_test):
+        return Dataset(X_train=X[:600], y_train=y_train, X_test=X[600:], y_test=y_test,
+                       classes=np.arange(10), feature_names=[f"f{i}" for i in range(64)], name="digits")
+
+    runs = [
+        run_experiment(dataset(y_train, y_test), LogisticRegression(max_iter=300), noise=given_labels,
+                       validate_cleaning=True, compare_baseline=False)
+        for y_train, y_test in [(truth[:600], truth[600:]), (rng.permutation(truth[:600]), rng.permutation(truth[600:]))]
+    ]
+    for key in ("cleaning_used", "holdout_accuracy_kept", "holdout_accuracy_cleaned", "n_label_issues"):
+        assert runs[0].metrics[key] == runs[1].metrics[key]
+    assert runs[0].metrics["test_accuracy"] != runs[1].metrics["test_accuracy"]  # the test labels did differ

