@@ -1,19 +1,21 @@
 """How method=recommended was chosen: the candidates on the development datasets only.
 
-Reads a finished ``experiment=robustness_dev`` sweep (methods ``reference``, ``guarded_remove``,
-``guarded_posterior``, all with ``cv.validation_min_z=0``) and replays each guarded candidate's
-decision at stricter thresholds ``min_z``: a job whose held-out gain on the given labels is not
-above ``min_z`` standard errors trains on every row, which is the noisy baseline model. Prints,
-per candidate and threshold, the do-no-harm count over cells (dataset, noise kind, rate,
-classifier), the worst cell, and the pooled recovered fraction per noise kind and rate.
+Reads finished ``experiment=robustness_dev`` sweeps (methods ``reference``, ``guarded_remove``,
+``guarded_posterior``, run with ``cv.validation_min_z=0``) and replays each guarded candidate's
+decision at stricter thresholds ``min_z``: a job whose held-out gain is not above ``min_z``
+standard errors trains on every row, which is the noisy baseline model. Prints, per candidate and
+threshold, the do-no-harm count over cells (dataset, noise kind, rate, classifier), the worst
+cell, and the pooled recovered fraction per noise kind and rate. A sweep's jobs are labelled
+with its directory's name, so that runs of the same method under two criteria stay apart.
 
-    python benchmarks/choose_recommended.py outputs/multirun/robustness_dev
+    python benchmarks/choose_recommended.py outputs/multirun/robustness_dev outputs/multirun/robustness_dev2
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -49,9 +51,14 @@ def describe(name: str, jobs: pd.DataFrame, accuracy: pd.Series) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir")
+    parser.add_argument("sweep_dirs", nargs="+")
     args = parser.parse_args(argv)
-    done = collect(args.sweep_dir)
+    sweeps = []
+    for sweep_dir in args.sweep_dirs:
+        jobs = collect(sweep_dir)
+        jobs["method"] = jobs["method"].where(jobs["method"] == "reference", jobs["method"] + f" ({Path(sweep_dir).name})")
+        sweeps.append(jobs)
+    done = pd.concat(sweeps, ignore_index=True)
     done = done[done["status"] == "done"]
     numeric = [c for c in done.columns if c.startswith(("test_", "baseline_", "clean_", "holdout_"))]
     done[numeric] = done[numeric].apply(pd.to_numeric, errors="coerce")

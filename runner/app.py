@@ -130,6 +130,7 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         round_mean=cfg.cv.get("round_mean", False),
         validate_cleaning=cfg.cv.get("validate_cleaning", False),
         validation_min_z=cfg.cv.get("validation_min_z", 0.0),
+        validation_criterion=cfg.cv.get("validation_criterion", "corrected"),
         final_params=final_fit.get("params"),
         final_fit_kwargs=final_fit.get("fit_kwargs"),
         seed=cfg.seed,

@@ -112,6 +112,7 @@ def cross_val_pred_probs(
     dtype=np.float64,
     train_mask=None,
     train_labels=None,
+    train_weights=None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities of every example.
 
@@ -149,6 +150,8 @@ def cross_val_pred_probs(
     train_labels : ndarray of shape (N,), optional
         Labels the fold models train on, when not ``labels`` (iterative detection may relabel
         the rows it flagged); the folds are still drawn from ``labels``.
+    train_weights : ndarray of shape (N,), optional
+        ``sample_weight`` of each row when it trains a fold model.
 
     Returns
     -------
@@ -170,8 +173,11 @@ def cross_val_pred_probs(
             if train_mask is not None:
                 train = train[train_mask[train]]
             holdouts.append(holdout)
+            kwargs = dict(fit_kwargs or {})
+            if train_weights is not None:
+                kwargs["sample_weight"] = train_weights[train]
             yield delayed(_fit_fold)(
-                clf, X, fit_labels, train, holdout, n_classes, fit_kwargs or {}, validation_func, threads_per_fit
+                clf, X, fit_labels, train, holdout, n_classes, kwargs, validation_func, threads_per_fit
             )
 
     pred_probs = np.empty((len(labels), n_classes), dtype=dtype)
@@ -212,6 +218,8 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options) ->
         clf, X, labels, purpose="out-of-fold pred_probs", n_folds=options.get("n_folds", 5),
         seed=options.get("seed"), fit_kwargs=options.get("fit_kwargs") or {}, dtype=np.dtype(dtype).str,
         train_mask=options.get("train_mask"), train_labels=options.get("train_labels"),
+        # only when given: the keys of every unweighted cross-validation stay as they were
+        **({"train_weights": options["train_weights"]} if options.get("train_weights") is not None else {}),
     )
     shape = (len(labels), int(labels.max()) + 1)
     cached = cache.load(directory, key, shape, dtype)

@@ -60,6 +60,7 @@ def run_experiment(
     round_mean: bool = False,
     validate_cleaning: bool = False,
     validation_min_z: float = 0.0,
+    validation_criterion: str = "corrected",
     final_params=None,
     final_fit_kwargs=None,
     seed: int = 0,
@@ -89,7 +90,7 @@ def run_experiment(
     ensemble, detection_rounds, round_mode, round_mean
         Detection from the mean out-of-fold probabilities of several classifiers, and
         iterative detection (see :class:`~runner.learning.CleanLearning`).
-    validate_cleaning, validation_min_z
+    validate_cleaning, validation_min_z, validation_criterion
         Keep the cleaned training set only if it wins on held-out given labels (:mod:`runner.guard`).
     final_params, final_fit_kwargs : dict, optional
         Hyperparameters and ``fit`` kwargs of the final fit only.
@@ -128,6 +129,7 @@ def run_experiment(
         final_params=final_params, cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype, ensemble=ensemble,
         detection_rounds=detection_rounds, round_mode=round_mode, round_mean=round_mean,
         validate_cleaning=validate_cleaning, validation_min_z=validation_min_z,
+        validation_criterion=validation_criterion,
     )
     learner.fit(dataset.X_train, given, clf_final_kwargs=final_fit_kwargs)
 
@@ -153,6 +155,8 @@ def run_experiment(
             holdout_accuracy_kept=check.kept_accuracy,
             holdout_accuracy_cleaned=check.cleaned_accuracy,
             holdout_accuracy_standard_error=check.standard_error,
+            holdout_given_accuracy_kept=learner.cleaning_checks_["given"].kept_accuracy,
+            holdout_given_accuracy_cleaned=learner.cleaning_checks_["given"].cleaned_accuracy,
         )
     # The baseline and clean-label fits run alone, like the final fit (runner.parallel.lone_fit_limits).
     with threadpool_limits(limits=lone_fit_limits(threads_per_fit, cv_n_jobs, remote=bool(cv_scheduler_address))):

@@ -121,11 +121,15 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         cross-validate ``clf`` once more on the cleaned rows of each training fold and compare
         its held-out accuracy on the given labels with that of ``clf`` trained on every row
         (the first cross-validation's). When cleaning does not win, the final fit trains on
-        every row as given; the label issues are reported either way. The check ignores the
-        strategy's sample weights. Costs one more cross-validation.
+        every row as given; the label issues are reported either way. Costs one more
+        cross-validation.
     validation_min_z : float, default 0.0
         With ``validate_cleaning``: how many standard errors of the paired held-out difference
         cleaning must win by.
+    validation_criterion : {"corrected", "given"}, default "corrected"
+        How a held-out prediction is scored: against the given label corrected by the
+        estimated noise matrix (an estimate of accuracy on the true labels), or against the
+        given label itself (see :mod:`runner.guard`).
 
     Attributes
     ----------
@@ -151,6 +155,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
     cleaning_check_ : runner.guard.CleaningCheck or None
         With ``validate_cleaning``: the held-out comparison, and whether cleaning was used.
+    cleaning_checks_ : dict
+        With ``validate_cleaning``: the comparison under each criterion computed (``"given"``
+        always), for reports.
     n_features_in_ : int or None
         Number of features of 2-D ``X``.
     """
@@ -169,6 +176,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     clf_final_kwargs = None
     pred_probs = None
     cleaning_check_ = None
+    cleaning_checks_ = None
     _first_pred_probs = None
 
     def __init__(
@@ -198,6 +206,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         cv_scheduler_address=None,
         validate_cleaning=False,
         validation_min_z=0.0,
+        validation_criterion="corrected",
     ):
         self.clf = clf
         self.seed = seed
@@ -223,6 +232,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.cv_scheduler_address = cv_scheduler_address
         self.validate_cleaning = validate_cleaning
         self.validation_min_z = validation_min_z
+        self.validation_criterion = validation_criterion
 
     # ----------------------------------------------------------------------------------------
     # fit
@@ -314,7 +324,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         )
         self.cleaning_check_ = None
         if self.validate_cleaning:
-            training = self._validated(training, X, encoded, clf, clf_kwargs, pred_probs, sample_weight)
+            training = self._validated(training, X, encoded, clf, clf_kwargs, pred_probs, sample_weight, takes_weights)
         strategy_weights = (
             "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights
         )
@@ -461,8 +471,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
         return detection
 
-    def _validated(self, training, X, labels, clf, clf_kwargs, given_pred_probs, sample_weight):
-        """The strategy's training set if held-out given labels say it beats every row, else every row."""
+    def _validated(self, training, X, labels, clf, clf_kwargs, given_pred_probs, sample_weight, takes_weights):
+        """The strategy's training set if held-out rows say it beats every row (runner.guard), else every row."""
         if X is None:
             raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
         kept_probs = given_pred_probs if given_pred_probs is not None else self._first_pred_probs
@@ -472,14 +482,23 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         train_mask[training.rows] = True
         train_labels = labels.copy()
         train_labels[training.rows] = training.labels
-        cleaned_probs = self._cv_pred_probs(
-            clf, X, labels, clf_kwargs, None, members=[clf], train_mask=train_mask, train_labels=train_labels
-        )
-        self.cleaning_check_ = check = check_cleaning(
-            labels, kept_probs, cleaned_probs, min_z=self.validation_min_z
-        )
+        retrain = {"train_mask": train_mask, "train_labels": train_labels}
+        if training.sample_weight is not None and takes_weights:
+            retrain["train_weights"] = np.ones(len(labels))
+            retrain["train_weights"][training.rows] = training.sample_weight
+        cleaned_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, None, members=[clf], **retrain)
+        criterion = self.validation_criterion
+        if criterion == "corrected" and self.noise_matrix is None:
+            self._log("validate_cleaning: the detector estimated no noise matrix; scoring on the given labels")
+            criterion = "given"
+        self.cleaning_checks_ = {
+            name: check_cleaning(labels, kept_probs, cleaned_probs, noise_matrix=self.noise_matrix,
+                                 criterion=name, min_z=self.validation_min_z)
+            for name in dict.fromkeys([criterion, "given"])
+        }
+        self.cleaning_check_ = check = self.cleaning_checks_[criterion]
         self._log(
-            "validate_cleaning: held-out accuracy on the given labels %.4f with every row, %.4f cleaned: %s",
+            "validate_cleaning (%s): held-out accuracy %.4f with every row, %.4f cleaned: %s", criterion,
             check.kept_accuracy, check.cleaned_accuracy, "cleaning used" if check.use_cleaning else "every row kept",
         )
         if check.use_cleaning:
