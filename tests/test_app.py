@@ -234,3 +234,33 @@ def test_the_config_digest_sees_a_data_file_by_name_and_content(tmp_path, monkey
     assert config_hash(compose_config(["dataset=csv", "dataset.path=csv.csv"])) == absolute
     Path(table).write_text(Path(table).read_text().replace("a", "c"))
     assert config_hash(compose_config(["dataset=csv", f"dataset.path={table}"])) != absolute
+
+
+@pytest.mark.slow
+def test_a_cache_that_cannot_be_written_does_not_fail_the_run(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    result = cleanrun(tmp_path, "dataset=iris", "cv.folds=3", f"cache_dir={tmp_path / 'a_file' / 'cache'}")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "a_file/cache" in warnings[0] and "cannot be written" in warnings[0]
+    (run_dir,) = run_dirs(tmp_path)
+    assert (run_dir / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_tampered_cache_entries_are_named_and_recomputed(tmp_path):
+    overrides = ("dataset=iris", "cv.folds=3", f"cache_dir={tmp_path / 'cache'}")
+    assert cleanrun(tmp_path, *overrides).returncode == 0
+    entries = sorted((tmp_path / "cache").glob("*.npy"))
+    for entry in entries:  # the out-of-fold probabilities and the baseline's predictions
+        array = np.load(entry)
+        np.save(entry, np.full_like(array, 0.5) if array.ndim == 2 else np.full_like(array, 99))
+    assert {np.load(entry).ndim for entry in entries} == {1, 2}
+    again = cleanrun(tmp_path, *overrides)
+    assert again.returncode == 0, again.stderr
+    warnings = [line for line in again.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == len(entries), warnings  # one per tampered entry, naming it
+    assert all(any(str(entry) in warning for warning in warnings) for entry in entries)
+    first, second = run_dirs(tmp_path)
+    assert comparable(second) == comparable(first)
+    assert json.loads((second / "metrics.json").read_text())["cv_cache_hit"] is False
