@@ -80,6 +80,7 @@ CONFIG_RANGES = {
     "strategy.issue_weight": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
 }
 CONFIG_FLAGS = ("standardize", "compare_baseline", "compare_clean", "save_pred_probs")
+_ABSENT = object()
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -94,12 +95,9 @@ def check_config(cfg: DictConfig) -> None:
         if not isinstance(value, bool):
             raise ValueError(f"config value {key}={value!r} must be true or false")
     for key, (allowed, test) in CONFIG_RANGES.items():
-        node = cfg
-        *parents, name = key.split(".")
-        for parent in parents:
-            node = node.get(parent) if isinstance(node, DictConfig) else None
-        if isinstance(node, DictConfig) and name in node and not test(node[name]):
-            raise ValueError(f"config value {key}={node[name]!r} must be {allowed}")
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is not _ABSENT and not test(value):
+            raise ValueError(f"config value {key}={value!r} must be {allowed}")
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -154,6 +152,8 @@ def _build(group: str, node):
 def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentResult:
     """Run the experiment a config describes and write its artifacts to ``output_dir``.
 
+    An earlier attempt's ``metrics.json`` / ``failure.json`` in ``output_dir`` is removed first.
+
     Parameters
     ----------
     cfg : DictConfig
@@ -163,6 +163,8 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     choices : dict, optional
         The chosen option of every group (Hydra's ``runtime.choices``), for display names.
     """
+    # What an earlier attempt left must not pass for this attempt's outcome.
+    artifacts.clear_outcome(output_dir)
     check_config(cfg)
     _check_cores(cfg)
     choices = choices or {}
@@ -265,8 +267,6 @@ def main(cfg: DictConfig):
         if done is not None and done.get("config_hash") == config_hash(cfg):
             log.info("job %s is already done with this config: skipped (resume)", hydra_config.job.num)
             return done.get("test_accuracy")
-    # What an earlier attempt left must not pass for this attempt's outcome.
-    artifacts.clear_outcome(output_dir)
     try:
         result = run(cfg, output_dir, _choices(hydra_config))
     except Exception as error:

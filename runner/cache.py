@@ -104,7 +104,9 @@ def content_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def load(cache_dir: Path, key: str, shape, dtype, check: Callable[[np.ndarray], None] | None = None) -> np.ndarray | None:
+def load(
+    cache_dir: Path, key: str, shape, dtype, check: Callable[[np.ndarray], None] | None = None
+) -> np.ndarray | None:
     """The cached array, or None when absent or unusable (an unusable entry is deleted).
 
     ``check(array)`` raises ValueError when the values are not what the entry must hold

@@ -18,6 +18,7 @@ from runner.app import check_config, config_hash
 from tests.test_configs import compose_config
 
 RUN_SPECIFIC = ("time_", "cv_cache_hit")  # metrics that may differ between identical runs
+SLOW = pytest.mark.slow
 
 
 def cleanrun(cwd, *overrides, config_path=None, timeout=300):
@@ -95,15 +96,17 @@ def write_tables(directory: Path) -> dict:
         (["dataset=csv", "dataset.path=/no/such/file.csv"], "/no/such/file.csv"),
         (["dataset=csv", "dataset.path={csv}", "dataset.label_column=nope"], "nope"),
         (["dataset=iris", "cv.folds=abc"], "cv.folds"),
-        pytest.param(["dataset=csv"], "dataset.path is mandatory", marks=pytest.mark.slow),
-        pytest.param(["dataset=iris", "noise.rate=abc"], "noise.rate='abc' must be a number", marks=pytest.mark.slow),
-        pytest.param(["dataset=csv", "dataset.path={header_only}"], "header_only.csv' has no rows", marks=pytest.mark.slow),
-        pytest.param(["dataset=csv", "dataset.path={empty}"], "empty.csv' is empty", marks=pytest.mark.slow),
-        pytest.param(["dataset=csv", "dataset.path={a_directory}"], "a_directory' is a directory", marks=pytest.mark.slow),
-        pytest.param(["dataset=csv", "dataset.path={inf}"], "Feature column 'x'", marks=pytest.mark.slow),
-        pytest.param(["dataset=csv", "dataset.path={inf}", "standardize=false"], "Feature column 'x'", marks=pytest.mark.slow),
-        pytest.param(["dataset=csv", "dataset.path={one_class}", "noise=none"], "one class only (0)", marks=pytest.mark.slow),
-        pytest.param(["dataset=iris", "pred_probs_dtype=int8"], "pred_probs_dtype='int8' must be float32 or float64", marks=pytest.mark.slow),
+        (["dataset=iris", "cv.folds=45"], "at least cv_n_folds=45"),
+        pytest.param(["dataset=csv"], "dataset.path is mandatory", marks=SLOW),
+        pytest.param(["dataset=iris", "noise.rate=abc"], "noise.rate='abc' must be a number", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={header_only}"], "header_only.csv' has no rows", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={empty}"], "empty.csv' is empty", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={a_directory}"], "a_directory' is a directory", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={inf}"], "Feature column 'x'", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={inf}", "standardize=false"], "Feature column 'x'", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={one_class}", "noise=none"], "one class only (0)", marks=SLOW),
+        pytest.param(["dataset=iris", "pred_probs_dtype=int8"],
+                     "pred_probs_dtype='int8' must be float32 or float64", marks=SLOW),
     ],
 )
 def test_bad_input_gives_one_error_line_on_stderr_and_no_metrics(tmp_path, overrides, message):

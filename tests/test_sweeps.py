@@ -18,13 +18,19 @@ from tests.test_app import RUN_SPECIFIC
 SMALL_SWEEP = ["dataset=iris", "cv.folds=3", "strategy=remove,weight,none"]
 
 
-def sweep(cwd, *overrides, wait=True, timeout=600):
-    command = [sys.executable, "-m", "runner", "-m", *overrides]
+def sweep(cwd, *overrides, wait=True, timeout=600, program=("-m", "runner")):
+    command = [sys.executable, *program, "-m", *overrides]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("CLEANRUN_CACHE_DIR", None)
     if not wait:
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def workdir(parent: Path, name: str) -> Path:
+    """A fresh working directory for one sweep."""
+    (parent / name).mkdir()
+    return parent / name
 
 
 def sweep_dir(cwd) -> Path:
@@ -65,12 +71,10 @@ def test_cache_hits_and_a_failing_job_is_reported(tmp_path):
 
 def test_resume_after_a_kill_runs_only_the_rest(tmp_path):
     overrides = ["dataset=digits", "cv.folds=3", "strategy=remove,none", "seed=0,1,2"]
-    reference = tmp_path / "reference"
-    reference.mkdir()
+    reference = workdir(tmp_path, "reference")
     assert sweep(reference, *overrides).returncode == 0
 
-    killed = tmp_path / "killed"
-    killed.mkdir()
+    killed = workdir(tmp_path, "killed")
     process = sweep(killed, *overrides, wait=False)
     deadline = time.time() + 300
     while not list(killed.glob("outputs/multirun/*/*/2/metrics.json")):
@@ -159,17 +163,12 @@ def comparable_metrics(job_dir: Path) -> dict:
 @pytest.mark.slow
 def test_a_sweep_killed_while_writing_artifacts_resumes_to_identical_results(tmp_path):
     overrides = ["dataset=iris", "cv.folds=3", "strategy=remove,none", "seed=0,1"]
-    reference = tmp_path / "reference"
-    reference.mkdir()
+    reference = workdir(tmp_path, "reference")
     assert sweep(reference, *overrides).returncode == 0
 
-    killed = tmp_path / "killed"
-    killed.mkdir()
+    killed = workdir(tmp_path, "killed")
     (killed / "slow_artifacts.py").write_text(SLOW_ARTIFACTS)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    env.pop("CLEANRUN_CACHE_DIR", None)
-    process = subprocess.Popen([sys.executable, "slow_artifacts.py", "-m", *overrides], cwd=killed, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = sweep(killed, *overrides, wait=False, program=("slow_artifacts.py",))
     deadline = time.time() + 300
     job = None
     while job is None:
