@@ -50,33 +50,91 @@ warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/.*' is validated 
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Numbers the config may hold, checked before any work: key -> (what is allowed, test). A key an
+# option does not have (noise.rate with noise=none) is not checked.
+CONFIG_RANGES = {
+    "seed": ("an integer in [0, 2**32 - 1]", lambda v: _is_int(v) and 0 <= v < 2**32),
+    "cv.folds": ("an integer >= 2", lambda v: _is_int(v) and v >= 2),
+    "cv.n_jobs": ("null or a non-zero integer (-1 = all cores)", lambda v: v is None or (_is_int(v) and v != 0)),
+    "cv.rounds": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "cv.validate_cleaning": ("true or false", lambda v: isinstance(v, bool)),
+    "cv.validation_min_z": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
+    "cv.validation_criterion": ("corrected or given", lambda v: v in ("corrected", "given")),
+    "threads_per_fit": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "pred_probs_dtype": ("float32 or float64", lambda v: v in ("float32", "float64")),
+    "noise.rate": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
+    "noise.frac_zero_noise_rates": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
+    # 0 is left to the loader (what an empty test split means is its decision).
+    "dataset.test_size": (
+        "a fraction in [0, 1) or a number of rows",
+        lambda v: (_is_int(v) and v >= 0) or (_is_number(v) and 0 <= v < 1),
+    ),
+    "dataset.max_categories": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "detection.frac_noise": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
+    "detection.min_examples_per_class": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "strategy.issue_weight": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
+}
+CONFIG_FLAGS = ("standardize", "compare_baseline", "compare_clean", "save_pred_probs")
+_ABSENT = object()
+
+
 def check_config(cfg: DictConfig) -> None:
-    """Refuse ill-typed top-level values before any work, naming the key."""
-    expectations = {
-        "seed": int,
-        "cv.folds": int,
-        "standardize": bool,
-        "compare_baseline": bool,
-        "compare_clean": bool,
-        "save_pred_probs": bool,
-    }
-    for key, kind in expectations.items():
+    """Refuse a missing, ill-typed or out-of-range value before any work, naming the key."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise ValueError(
+            f"config value {missing[0]} is mandatory and not set: add {missing[0]}=... to the command line"
+        )
+    for key in CONFIG_FLAGS:
         value = OmegaConf.select(cfg, key)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ValueError(f"config value {key}={value!r} must be {'an integer' if kind is int else 'true or false'}")
-    if cfg.cv.folds < 2:
-        raise ValueError(f"cv.folds must be at least 2, got {cfg.cv.folds}")
-    for key in ("cv.n_jobs", "threads_per_fit"):
-        value = OmegaConf.select(cfg, key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise ValueError(f"config value {key}={value!r} must be an integer or null")
+        if not isinstance(value, bool):
+            raise ValueError(f"config value {key}={value!r} must be true or false")
+    for key, (allowed, test) in CONFIG_RANGES.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT)
+        if value is not _ABSENT and not test(value):
+            raise ValueError(f"config value {key}={value!r} must be {allowed}")
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """A digest of the resolved config (without ``resume``): equal configs, equal runs."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    plain.pop("resume", None)
+    """A digest of what determines a run's results: equal digests, equal results.
+
+    Settings that only say how a run runs (:data:`runner.artifacts.RUN_SETTINGS`: ``cache_dir``,
+    ``resume``, ...) are left out, and a data file counts by its name and content, not by the
+    path it was reached by: resuming with another cache or from another directory skips the
+    finished jobs, and a data file edited since reruns them.
+    """
+    plain = {
+        key: value
+        for key, value in OmegaConf.to_container(cfg, resolve=True).items()
+        if not artifacts.is_run_setting(key)
+    }
+    dataset = plain.get("dataset")
+    for key in ("path", "test_path"):
+        if isinstance(dataset, dict) and isinstance(dataset.get(key), str):
+            dataset[key] = _file_identity(dataset[key])
     return hashlib.blake2b(OmegaConf.to_yaml(OmegaConf.create(plain)).encode(), digest_size=12).hexdigest()
+
+
+def _file_identity(path: str) -> str:
+    """A data file's name and content digest; the path itself when it is not a readable file."""
+    try:
+        with open(Path(path).expanduser(), "rb") as stream:
+            return f"{Path(path).name} {hashlib.file_digest(stream, 'blake2b').hexdigest()}"
+    except OSError:
+        return path
+
+
+def below_warning():
+    """Logging filter of the stdout handler (conf/hydra/job_logging): warnings and errors go to stderr."""
+    return lambda record: record.levelno < logging.WARNING
 
 
 def _build(group: str, node):
@@ -97,6 +155,8 @@ def _build(group: str, node):
 def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentResult:
     """Run the experiment a config describes and write its artifacts to ``output_dir``.
 
+    An earlier attempt's ``metrics.json`` / ``failure.json`` in ``output_dir`` is removed first.
+
     Parameters
     ----------
     cfg : DictConfig
@@ -106,6 +166,8 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     choices : dict, optional
         The chosen option of every group (Hydra's ``runtime.choices``), for display names.
     """
+    # What an earlier attempt left must not pass for this attempt's outcome.
+    artifacts.clear_outcome(output_dir)
     check_config(cfg)
     _check_cores(cfg)
     choices = choices or {}
@@ -211,7 +273,6 @@ def main(cfg: DictConfig):
         if done is not None and done.get("config_hash") == config_hash(cfg):
             log.info("job %s is already done with this config: skipped (resume)", hydra_config.job.num)
             return done.get("test_accuracy")
-    (output_dir / artifacts.FAILURE).unlink(missing_ok=True)  # from an earlier attempt
     try:
         result = run(cfg, output_dir, _choices(hydra_config))
     except Exception as error:

@@ -3,6 +3,8 @@
 Every file is written under a temporary name in the same directory and renamed into place, so
 a killed run never leaves a half-written file that looks complete; ``metrics.json`` is written
 last, so its presence means the run finished. A failed run writes ``failure.json`` instead.
+A run first clears what an earlier attempt left in its directory (:func:`clear_outcome`), so
+the one of the two it holds belongs to its last attempt.
 
 Files: ``label_issues.csv``, ``confident_joint.csv``, ``noise_matrix.csv``,
 ``inverse_noise_matrix.csv``, ``true_noise_matrix.csv`` (injected noise only),
@@ -25,6 +27,10 @@ METRICS = "metrics.json"
 FAILURE = "failure.json"
 LABEL_ISSUES = "label_issues.csv"
 PRED_PROBS = "pred_probs.npy"
+# Top-level config keys (and groups) that say how a run runs, not what it computes: they change
+# no number of metrics.json, so resume and the sweep report ignore them (``tracking`` is where
+# experiment-tracking settings go, ``hydra`` the launcher's).
+RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "hydra")
 # Large issue tables are written in chunks so the text never has to exist in memory at once.
 CSV_CHUNK_ROWS = 200_000
 
@@ -86,6 +92,25 @@ def write_failure(run_dir: Path, error: BaseException) -> None:
             "traceback": "".join(traceback.format_exception(type(error), error, error.__traceback__)),
         },
     )
+
+
+def clear_outcome(run_dir: Path) -> None:
+    """Remove an earlier attempt's ``metrics.json`` / ``failure.json`` and its half-written files.
+
+    Called before a run starts: a rerun that fails must not leave the last attempt's metrics
+    beside its failure, as if it had finished. A temporary file is what a killed attempt was
+    writing when it died (:func:`atomic_path`).
+    """
+    run_dir = Path(run_dir)
+    for name in (METRICS, FAILURE):
+        (run_dir / name).unlink(missing_ok=True)
+    for temporary in run_dir.glob(".*.tmp"):
+        temporary.unlink(missing_ok=True)
+
+
+def is_run_setting(key: str) -> bool:
+    """True for a config key of :data:`RUN_SETTINGS` or under one (``tracking.uri``)."""
+    return any(key == name or key.startswith(f"{name}.") or key.startswith(f"{name}/") for name in RUN_SETTINGS)
 
 
 def read_metrics(run_dir: Path) -> dict | None:

@@ -5,8 +5,12 @@ final-fit overrides needs the same out-of-fold ``pred_probs`` every time. The ke
 everything that determines them: the features and the (noisy) labels, the classifier's
 parameters, the fit kwargs, the folds and seed, the dtype and the library versions. Entries
 are ``.npy`` files written under a temporary name and renamed, so concurrent jobs can share a
-cache directory; an entry that does not load, or has the wrong shape, is discarded and
-recomputed.
+cache directory. Beside each entry, ``<key>.json`` records a digest of its content (and what
+computing it cost); an entry that does not load, has the wrong shape, does not match its digest
+or fails the caller's check of its values is discarded with a warning and recomputed.
+
+A cache is an optimisation: a directory that cannot be written (read-only, full, or an entry
+that cannot be deleted) is reported once and the run goes on without storing to it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import os
 import pickle
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -27,6 +32,9 @@ from runner.artifacts import write_array, write_json
 log = logging.getLogger(__name__)
 
 ENV_CACHE_DIR = "CLEANRUN_CACHE_DIR"
+
+# Cache directories this process could not write to: warned about once, then only read.
+_unwritable: set[Path] = set()
 
 
 def _library_versions() -> str:
@@ -88,8 +96,22 @@ def resolve_cache_dir(cache_dir) -> Path | None:
     return Path(cache_dir) if cache_dir else None
 
 
-def load(cache_dir: Path, key: str, shape, dtype) -> np.ndarray | None:
-    """The cached array, or None when absent or unusable (an unusable entry is deleted)."""
+def content_digest(array: np.ndarray) -> str:
+    """A digest of an array's dtype, shape and bytes."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.blake2b(f"{array.dtype.str}{array.shape}".encode(), digest_size=20)
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def load(
+    cache_dir: Path, key: str, shape, dtype, check: Callable[[np.ndarray], None] | None = None
+) -> np.ndarray | None:
+    """The cached array, or None when absent or unusable (an unusable entry is deleted).
+
+    ``check(array)`` raises ValueError when the values are not what the entry must hold
+    (probabilities, class codes, ...).
+    """
     path = cache_dir / f"{key}.npy"
     if not path.exists():
         return None
@@ -97,9 +119,15 @@ def load(cache_dir: Path, key: str, shape, dtype) -> np.ndarray | None:
         array = np.load(path, allow_pickle=False)
         if array.shape != tuple(shape) or array.dtype != np.dtype(dtype) or not np.isfinite(array).all():
             raise ValueError(f"unexpected content: shape {array.shape}, dtype {array.dtype}")
+        recorded = _record(cache_dir, key).get("digest")
+        if recorded != content_digest(array):
+            raise ValueError("its content does not match the digest recorded when it was stored"
+                             if recorded else "no content digest was recorded with it")
+        if check is not None:
+            check(array)
     except (OSError, ValueError, EOFError) as error:
-        log.warning("discarding corrupt cache entry %s (%s)", path, error)
-        path.unlink(missing_ok=True)
+        log.warning("discarding cache entry %s and recomputing it (%s)", path, error)
+        _discard(cache_dir, key)
         return None
     return array
 
@@ -107,17 +135,56 @@ def load(cache_dir: Path, key: str, shape, dtype) -> np.ndarray | None:
 def store(cache_dir: Path, key: str, array: np.ndarray, *, seconds: float | None = None) -> None:
     """Write an entry atomically (a temporary file in the same directory, then a rename).
 
-    ``seconds``, what computing the entry cost, is kept beside it so that a run served from
-    the cache can still report the cost of its method.
+    Its content digest, and ``seconds`` (what computing it cost, so that a run served from the
+    cache can still report the cost of its method), go to ``<key>.json``, written first: a
+    reader that finds the entry also finds its digest. A directory that cannot be written is
+    reported once (see the module docstring) and the entry is not stored.
     """
+    if cache_dir in _unwritable:
+        return
+    record = {"digest": content_digest(array)}
     if seconds is not None:
-        write_json(cache_dir / f"{key}.json", {"seconds": seconds})
-    write_array(cache_dir / f"{key}.npy", array)
+        record["seconds"] = seconds
+    try:
+        write_json(cache_dir / f"{key}.json", record)
+        write_array(cache_dir / f"{key}.npy", array)
+    except OSError as error:
+        _cannot_write(cache_dir, error)
 
 
 def compute_seconds(cache_dir: Path, key: str) -> float | None:
     """What computing a cached entry cost, when recorded."""
     try:
-        return float(json.loads((cache_dir / f"{key}.json").read_text())["seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return float(_record(cache_dir, key)["seconds"])
+    except (KeyError, TypeError, ValueError):
         return None
+
+
+def _record(cache_dir: Path, key: str) -> dict:
+    """What was recorded beside an entry (empty when nothing readable was)."""
+    try:
+        record = json.loads((cache_dir / f"{key}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _discard(cache_dir: Path, key: str) -> None:
+    """Delete an entry and its record; a directory that does not allow it is reported once."""
+    if cache_dir in _unwritable:
+        return
+    try:
+        for suffix in (".npy", ".json"):
+            (cache_dir / f"{key}{suffix}").unlink(missing_ok=True)
+    except OSError as error:
+        _cannot_write(cache_dir, error)
+
+
+def _cannot_write(cache_dir: Path, error: OSError) -> None:
+    if cache_dir not in _unwritable:
+        _unwritable.add(cache_dir)
+        log.warning(
+            "cache directory %s cannot be written (%s: %s); going on without storing to it — "
+            "set cache_dir to a writable directory, or cache_dir=null to turn the cache off",
+            cache_dir, type(error).__name__, error.strerror or error,
+        )

@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 from runner import cache
 from runner.parallel import fold_backend
 from runner.confident.count import compute_confident_joint, estimate_latent
+from runner.confident._validation import check_pred_probs
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options) ->
         **({"train_weights": options["train_weights"]} if options.get("train_weights") is not None else {}),
     )
     shape = (len(labels), int(labels.max()) + 1)
-    cached = cache.load(directory, key, shape, dtype)
+    cached = cache.load(directory, key, shape, dtype, check=check_pred_probs)
     if cached is not None:
         log.info("out-of-fold pred_probs from the cache (%s)", key[:12])
         seconds = cache.compute_seconds(directory, key)

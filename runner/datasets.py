@@ -160,6 +160,13 @@ class Dataset:
             object.__setattr__(self, f"y_{split}", y.astype(np.int64, copy=False))
         if self.X_test.shape[0] == 0:
             raise ValueError("The test split is empty; evaluation needs held-out rows (raise test_size).")
+        if n_classes < 2:
+            raise ValueError(
+                f"Dataset {self.name!r} has one class only ({classes[0].item()!r}); label-noise detection "
+                "needs at least 2 classes: check the label column."
+            )
+        for split in ("train", "test"):
+            _refuse_infinite(getattr(self, f"X_{split}"), self.feature_names, f"{self.name!r} ({split} split)")
         missing = np.flatnonzero(np.bincount(self.y_train, minlength=n_classes) == 0)
         if missing.size:
             raise ValueError(
@@ -182,6 +189,21 @@ class Dataset:
             f"Dataset(name={self.name!r}, n_train={self.X_train.shape[0]}, n_test={self.X_test.shape[0]}, "
             f"n_features={self.n_features}, n_classes={self.n_classes}, dtype={self.X_train.dtype})"
         )
+
+
+def _refuse_infinite(X: np.ndarray, feature_names: list[str], where: str) -> None:
+    """Refuse a feature column holding inf, naming it (no classifier accepts one)."""
+    # Column sums first, without a temporary of X's size: only a column whose sum is not finite
+    # (an inf, a NaN or an overflow) is searched for an inf.
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspects = np.flatnonzero(~np.isfinite(X.sum(axis=0, dtype=np.float64)))
+    for column in suspects:
+        rows = np.flatnonzero(np.isinf(X[:, column]))
+        if rows.size:
+            raise ValueError(
+                f"Feature column {feature_names[column]!r} of dataset {where} holds {rows.size} infinite "
+                f"value(s) (first at row {rows[0]} of the split); replace or drop them (an empty cell is imputed)."
+            )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -603,21 +625,30 @@ def _drop_unlabelled(frame: pd.DataFrame, label_column: str, what: str) -> pd.Da
 def _read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV or Parquet file, by extension (compressed CSV allowed)."""
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"Dataset path '{path}' is a directory; give the path of a CSV or Parquet file in it.")
     if not path.is_file():
         raise FileNotFoundError(f"Dataset file not found: '{path}' (absolute: '{path.absolute()}').")
     suffixes = [s.lower() for s in path.suffixes if s.lower() not in _COMPRESSION_SUFFIXES]
     suffix = suffixes[-1] if suffixes else ""
     if suffix in _CSV_SUFFIXES:
-        return pd.read_csv(path)
-    if suffix in _PARQUET_SUFFIXES:
         try:
-            return pd.read_parquet(path)
+            frame = pd.read_csv(path)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"Dataset file '{path}' is empty: it needs a header line and rows.") from None
+    elif suffix in _PARQUET_SUFFIXES:
+        try:
+            frame = pd.read_parquet(path)
         except ImportError as err:
             raise ImportError(f"Reading Parquet file '{path}' needs pyarrow: {_EXTRA_HINT}.") from err
-    raise ValueError(
-        f"Unsupported file type for '{path}'; use one of "
-        f"{sorted(_CSV_SUFFIXES | _PARQUET_SUFFIXES)} (CSV may be compressed, e.g. .csv.gz)."
-    )
+    else:
+        raise ValueError(
+            f"Unsupported file type for '{path}'; use one of "
+            f"{sorted(_CSV_SUFFIXES | _PARQUET_SUFFIXES)} (CSV may be compressed, e.g. .csv.gz)."
+        )
+    if frame.empty:
+        raise ValueError(f"Dataset file '{path}' has no rows (columns: {[str(c) for c in frame.columns]}).")
+    return frame
 
 
 def _packaged_file(package: str, *parts: str, dataset: str) -> Path:

@@ -218,13 +218,24 @@ def _reference_fit_predictions(classifier, dataset, labels, cache_dir) -> np.nda
     directory = cache.resolve_cache_dir(cache_dir)
     if directory is not None:
         key = cache.cache_key(classifier, dataset.X_train, labels, purpose="reference fit", X_test=dataset.X_test)
-        predicted = cache.load(directory, key, (len(dataset.y_test),), np.int64)
+        shape, check = (len(dataset.y_test),), _class_codes(dataset.n_classes)
+        predicted = cache.load(directory, key, shape, np.int64, check=check)
         if predicted is not None:
             return predicted
     predicted = np.asarray(clone(classifier).fit(dataset.X_train, labels).predict(dataset.X_test), dtype=np.int64)
     if directory is not None:
         cache.store(directory, key, predicted)
     return predicted
+
+
+def _class_codes(n_classes: int):
+    """A cache-entry check: predictions must be class codes 0..K-1."""
+
+    def check(predicted: np.ndarray) -> None:
+        if predicted.size and (predicted.min() < 0 or predicted.max() >= n_classes):
+            raise ValueError(f"predictions outside the class codes 0..{n_classes - 1}")
+
+    return check
 
 
 def _test_scores(learner, dataset) -> dict:

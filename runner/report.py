@@ -2,8 +2,9 @@
 
 A *sweep directory* is what ``cleanrun -m ...`` leaves under ``outputs/multirun/<date>/<time>/``:
 one *job directory* per job (``0/``, ``1/``, ...), each with Hydra's ``.hydra/overrides.yaml``
-and, from our app, either ``metrics.json`` (the job is *done*), ``failure.json`` (it *failed*)
-or neither (it is *incomplete*: killed, still running, or its metrics file is unreadable).
+and, from our app, either ``metrics.json`` (the job is *done*), ``failure.json`` (it *failed*,
+whatever else the directory holds) or neither (it is *incomplete*: killed, still running, or its
+metrics file is unreadable).
 
 * :func:`collect` reads a sweep into a DataFrame, one row per job: the job's overrides as
   columns, its status, and its scalar metrics;
@@ -33,7 +34,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 
-from runner.artifacts import FAILURE, METRICS, atomic_path, read_matrix
+from runner.artifacts import FAILURE, METRICS, atomic_path, is_run_setting, read_matrix
 
 log = logging.getLogger(__name__)
 
@@ -165,14 +166,15 @@ def _union_keys(dicts) -> list[str]:
 def _read_job(job_dir: Path) -> dict:
     """One job's name, overrides, status, error message and scalar metrics."""
     job = {"job": job_dir.name, "overrides": _read_overrides(job_dir), "error": "", "metrics": {}}
-    metrics = _read_json(job_dir / METRICS)
     failure = _read_json(job_dir / FAILURE)
-    if metrics is not None:
-        job["status"] = "done"
-        job["metrics"] = {k: v for k, v in metrics.items() if _is_scalar(v)}
-    elif failure is not None:
+    metrics = _read_json(job_dir / METRICS)
+    # A failure wins: metrics beside it can only be an earlier attempt's.
+    if failure is not None:
         job["status"] = "failed"
         job["error"] = str(failure.get("error", "unknown error (failure.json has no 'error')"))
+    elif metrics is not None:
+        job["status"] = "done"
+        job["metrics"] = {k: v for k, v in metrics.items() if _is_scalar(v)}
     else:
         job["status"] = "incomplete"
     return job
@@ -198,10 +200,6 @@ def _is_scalar(value) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-# Overrides that say how a sweep ran, not what it measured: not columns of the summary.
-NOT_AN_EXPERIMENT_SETTING = {"resume"}
-
-
 def _read_overrides(job_dir: Path) -> dict:
     """The job's overrides as ``{key: parsed value}``, from ``.hydra/overrides.yaml``."""
     path = job_dir / ".hydra" / "overrides.yaml"
@@ -214,7 +212,8 @@ def _read_overrides(job_dir: Path) -> dict:
         log.warning("Ignoring %s: expected a list of overrides", path)
         return {}
     parsed = dict(_parse_override(str(text)) for text in overrides)
-    return {key: value for key, value in parsed.items() if key not in NOT_AN_EXPERIMENT_SETTING}
+    # Overrides that say how a sweep ran, not what it measured (cache_dir, resume, ...): no columns.
+    return {key: value for key, value in parsed.items() if not is_run_setting(key)}
 
 
 def _parse_override(text: str) -> tuple[str, object]:
@@ -348,19 +347,31 @@ def _groups(done: pd.DataFrame, columns: list[str]):
 
 def _render_report(summary: pd.DataFrame, done: pd.DataFrame, sweep: Path, plots: list[Path]) -> str:
     """The whole markdown text of ``report.md``."""
-    sections = [_header(summary, sweep), _failed_section(summary)]
+    shared = shared_columns(summary)
+    sections = [_header(summary, sweep, shared), _failed_section(summary, shared)]
     if len(done):
         sections.append(_recovery_section(done))
         sections.append(_no_harm_section(done))
-        sections.append(_results_section(done, _group_columns(done)))
+        sections.append(_results_section(done, [c for c in _group_columns(done) if c not in shared]))
         sections.append(_plots_section(plots, sweep))
     else:
         sections.append("No job has finished successfully, so there is nothing to aggregate.")
     return "\n\n".join(section for section in sections if section) + "\n"
 
 
-def _header(summary: pd.DataFrame, sweep: Path) -> str:
-    """Title, sweep directory and job counts."""
+def shared_columns(summary: pd.DataFrame) -> list[str]:
+    """The override columns with one value for every job of a :func:`collect` frame.
+
+    The report lists them once, in its header, rather than in every row of its tables.
+    """
+    return [
+        c for c in override_columns(summary)
+        if len(summary) and summary[c].notna().all() and summary[c].nunique() == 1
+    ]
+
+
+def _header(summary: pd.DataFrame, sweep: Path, shared: list[str]) -> str:
+    """Title, sweep directory, job counts and the settings every job shares."""
     counts = summary["status"].value_counts()
     lines = [
         "# Sweep report",
@@ -370,6 +381,8 @@ def _header(summary: pd.DataFrame, sweep: Path) -> str:
         f"Jobs: {len(summary)} — {counts.get('done', 0)} done, {counts.get('failed', 0)} failed, "
         f"{counts.get('incomplete', 0)} incomplete.",
     ]
+    if shared:
+        lines += ["", "Every job: " + " ".join(f"`{c}={_format_value(summary[c].iloc[0])}`" for c in shared)]
     incomplete = summary.loc[summary["status"] == "incomplete", "job"].tolist()
     if incomplete:
         lines += [
@@ -380,12 +393,12 @@ def _header(summary: pd.DataFrame, sweep: Path) -> str:
     return "\n".join(lines)
 
 
-def _failed_section(summary: pd.DataFrame) -> str:
-    """A table of the failed jobs, or nothing when none failed."""
+def _failed_section(summary: pd.DataFrame, shared: list[str]) -> str:
+    """A table of the failed jobs (their overrides but the shared ones), or nothing when none failed."""
     failed = summary[summary["status"] == "failed"]
     if failed.empty:
         return ""
-    columns = override_columns(summary)
+    columns = [c for c in override_columns(summary) if c not in shared]
     rows = [
         [row["job"], _overrides_text(row, columns), _shorten(row["error"])]
         for _, row in failed.iterrows()

@@ -9,12 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from runner import artifacts
+from runner.app import check_config, config_hash
+from tests.test_configs import compose_config
 
 RUN_SPECIFIC = ("time_", "cv_cache_hit")  # metrics that may differ between identical runs
+SLOW = pytest.mark.slow
 
 
 def cleanrun(cwd, *overrides, config_path=None, timeout=300):
@@ -73,6 +77,19 @@ def test_same_config_same_results_and_rerun_from_saved_config(tmp_path):
     assert comparable(rerun_dir) == comparable(one)
 
 
+def write_tables(directory: Path) -> dict:
+    """Good and broken input tables, by name, for the bad-input cases."""
+    good = pd.DataFrame({"x": range(40), "y": [i % 7 for i in range(40)], "label": ["a", "b"] * 20})
+    paths = {name: directory / f"{name}.csv" for name in ("csv", "header_only", "empty", "inf", "one_class")}
+    good.to_csv(paths["csv"], index=False)
+    good.head(0).to_csv(paths["header_only"], index=False)
+    paths["empty"].write_text("")
+    good.assign(x=good["x"].astype(float).where(good.index != 5, np.inf)).to_csv(paths["inf"], index=False)
+    good.assign(label=0).to_csv(paths["one_class"], index=False)
+    (directory / "a_directory").mkdir()
+    return {**{name: str(path) for name, path in paths.items()}, "a_directory": str(directory / "a_directory")}
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -80,20 +97,76 @@ def test_same_config_same_results_and_rerun_from_saved_config(tmp_path):
         (["dataset=csv", "dataset.path={csv}", "dataset.label_column=nope"], "nope"),
         (["dataset=iris", "cv.folds=abc"], "cv.folds"),
         (["dataset=iris", "cv.folds=45"], "at least cv_n_folds=45"),
+        pytest.param(["dataset=csv"], "dataset.path is mandatory", marks=SLOW),
+        pytest.param(["dataset=iris", "noise.rate=abc"], "noise.rate='abc' must be a number", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={header_only}"], "header_only.csv' has no rows", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={empty}"], "empty.csv' is empty", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={a_directory}"], "a_directory' is a directory", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={inf}"], "Feature column 'x'", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={inf}", "standardize=false"], "Feature column 'x'", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={one_class}", "noise=none"], "one class only (0)", marks=SLOW),
+        pytest.param(["dataset=iris", "pred_probs_dtype=int8"],
+                     "pred_probs_dtype='int8' must be float32 or float64", marks=SLOW),
     ],
 )
-def test_bad_input_gives_one_error_line_and_no_metrics(tmp_path, overrides, message):
-    csv = tmp_path / "table.csv"
-    pd.DataFrame({"x": range(40), "label": ["a", "b"] * 20}).to_csv(csv, index=False)
-    result = cleanrun(tmp_path, *(o.format(csv=csv) for o in overrides))
+def test_bad_input_gives_one_error_line_on_stderr_and_no_metrics(tmp_path, overrides, message):
+    tables = write_tables(tmp_path)
+    result = cleanrun(tmp_path, *(o.format(**tables) for o in overrides))
     assert result.returncode != 0
-    output = result.stdout + result.stderr
-    errors = [line for line in output.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and message in errors[0], output
-    assert "Traceback" not in output
+    errors = [line for line in result.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and message in errors[0], result.stdout + result.stderr
+    assert "ERROR" not in result.stdout and "Traceback" not in result.stdout + result.stderr
+    assert "np.int64" not in errors[0]
+    assert "fitted in" not in result.stdout, "refused only after fitting"
     (run_dir,) = run_dirs(tmp_path)
     assert not (run_dir / "metrics.json").exists()
     assert json.loads((run_dir / "failure.json").read_text())["error"]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("seed=-1", "seed=-1 must be an integer in [0, 2**32 - 1]"),
+        ("cv.folds=1", "cv.folds=1 must be an integer >= 2"),
+        ("cv.n_jobs=0", "cv.n_jobs=0 must be null or a non-zero integer"),
+        ("cv.rounds=0", "cv.rounds=0 must be an integer >= 1"),
+        ("cv.validate_cleaning=maybe", "cv.validate_cleaning='maybe' must be true or false"),
+        ("cv.validation_min_z=-1", "cv.validation_min_z=-1 must be a number >= 0"),
+        ("cv.validation_criterion=other", "cv.validation_criterion='other' must be corrected or given"),
+        ("threads_per_fit=0", "threads_per_fit=0 must be null or an integer >= 1"),
+        ("pred_probs_dtype=float16", "pred_probs_dtype='float16' must be float32 or float64"),
+        ("noise.rate=1.5", "noise.rate=1.5 must be a number in [0, 1)"),
+        ("noise.rate=true", "noise.rate=True must be a number"),
+        ("noise.frac_zero_noise_rates=2", "noise.frac_zero_noise_rates=2 must be a number in [0, 1]"),
+        ("dataset.test_size=1.5", "dataset.test_size=1.5 must be a fraction in [0, 1) or a number of rows"),
+        ("detection.frac_noise=0", "detection.frac_noise=0 must be a number in (0, 1]"),
+        ("detection.frac_noise=1.01", "detection.frac_noise=1.01 must be a number in (0, 1]"),
+        ("detection.min_examples_per_class=-1", "detection.min_examples_per_class=-1 must be an integer >= 0"),
+        ("strategy=weight strategy.issue_weight=-0.5", "strategy.issue_weight=-0.5 must be a number >= 0"),
+        ("save_pred_probs=maybe", "save_pred_probs='maybe' must be true or false"),
+    ],
+)
+def test_out_of_range_config_values_are_refused_naming_key_and_range(override, message):
+    with pytest.raises(ValueError) as error:
+        check_config(compose_config(["dataset=iris", *override.split()]))
+    assert message in str(error.value)
+
+
+def test_in_range_config_values_pass():
+    for overrides in (["threads_per_fit=null", "cv.n_jobs=-1", "detection.frac_noise=1.0"],
+                      ["noise=none", "pred_probs_dtype=float32", "dataset.test_size=30", "seed=4294967295"],
+                      ["cv.validate_cleaning=true", "cv.validation_min_z=1.5", "cv.validation_criterion=given"]):
+        check_config(compose_config(["dataset=iris", *overrides]))
+
+
+def test_a_failed_rerun_into_a_run_directory_leaves_no_earlier_metrics(tmp_path):
+    run_dir = tmp_path / "run"
+    assert cleanrun(tmp_path, "dataset=iris", "cv.folds=3", f"hydra.run.dir={run_dir}").returncode == 0
+    assert (run_dir / "metrics.json").is_file()
+    failed = cleanrun(tmp_path, "dataset=iris", "cv.folds=3", "noise.rate=0.9", f"hydra.run.dir={run_dir}")
+    assert failed.returncode != 0 and "noise.rate" in failed.stderr
+    assert not (run_dir / "metrics.json").exists(), "the earlier attempt's metrics pass for this one's"
+    assert "noise.rate" in json.loads((run_dir / "failure.json").read_text())["error"]
 
 
 def test_unknown_option_lists_the_choices(tmp_path):
@@ -147,3 +220,54 @@ def test_a_non_editable_install_finds_its_configs(tmp_path):
     assert installed.startswith(purelib), installed
     (metrics,) = tmp_path.glob("outputs/runs/*/*/metrics.json")
     assert json.loads(metrics.read_text())["dataset"] == "iris"
+
+
+def test_the_config_digest_ignores_settings_that_change_no_result(tmp_path, monkeypatch):
+    base = ["dataset=iris", "cv.folds=3"]
+    digest = config_hash(compose_config(base))
+    for other in (["cache_dir=/elsewhere"], ["cache_dir=null"], ["save_pred_probs=false"], ["resume=/a/sweep"],
+                  ["+tracking.uri=file:/tmp/mlruns"]):
+        assert config_hash(compose_config(base + other)) == digest, other
+    monkeypatch.setenv("CLEANRUN_CACHE_DIR", str(tmp_path / "cache"))
+    assert config_hash(compose_config(base)) == digest
+    for other in (["seed=1"], ["cv.folds=4"], ["threads_per_fit=2"], ["strategy=weight"]):
+        assert config_hash(compose_config(base + other)) != digest, other
+
+
+def test_the_config_digest_sees_a_data_file_by_name_and_content(tmp_path, monkeypatch):
+    table = write_tables(tmp_path)["csv"]
+    monkeypatch.chdir(tmp_path)
+    absolute = config_hash(compose_config(["dataset=csv", f"dataset.path={table}"]))
+    assert config_hash(compose_config(["dataset=csv", "dataset.path=csv.csv"])) == absolute
+    Path(table).write_text(Path(table).read_text().replace("a", "c"))
+    assert config_hash(compose_config(["dataset=csv", f"dataset.path={table}"])) != absolute
+
+
+@pytest.mark.slow
+def test_a_cache_that_cannot_be_written_does_not_fail_the_run(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    result = cleanrun(tmp_path, "dataset=iris", "cv.folds=3", f"cache_dir={tmp_path / 'a_file' / 'cache'}")
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1 and "a_file/cache" in warnings[0] and "cannot be written" in warnings[0]
+    (run_dir,) = run_dirs(tmp_path)
+    assert (run_dir / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_tampered_cache_entries_are_named_and_recomputed(tmp_path):
+    overrides = ("dataset=iris", "cv.folds=3", f"cache_dir={tmp_path / 'cache'}")
+    assert cleanrun(tmp_path, *overrides).returncode == 0
+    entries = sorted((tmp_path / "cache").glob("*.npy"))
+    for entry in entries:  # the out-of-fold probabilities and the baseline's predictions
+        array = np.load(entry)
+        np.save(entry, np.full_like(array, 0.5) if array.ndim == 2 else np.full_like(array, 99))
+    assert {np.load(entry).ndim for entry in entries} == {1, 2}
+    again = cleanrun(tmp_path, *overrides)
+    assert again.returncode == 0, again.stderr
+    warnings = [line for line in again.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == len(entries), warnings  # one per tampered entry, naming it
+    assert all(any(str(entry) in warning for warning in warnings) for entry in entries)
+    first, second = run_dirs(tmp_path)
+    assert comparable(second) == comparable(first)
+    assert json.loads((second / "metrics.json").read_text())["cv_cache_hit"] is False

@@ -195,14 +195,41 @@ def test_collect_parses_override_values(sweep):
 
 def test_collect_parses_overrides_as_hydra_does(tmp_path):
     write_job(tmp_path, 0, ["+lr=1e-3", "++flag=false", "name='a b'", "layers=[1,2]", "db@backup=mysql",
-                            "~cache_dir"])
+                            "~debug"])
     row = collect(tmp_path).iloc[0]
     assert row["lr"] == 0.001 and isinstance(row["lr"], float)
     assert isinstance(row["flag"], (bool, np.bool_)) and not row["flag"]
     assert row["name"] == "a b"
     assert row["layers"] == "[1,2]"  # lists keep their text so that they can be grouped by
     assert row["db@backup"] == "mysql"
-    assert row["cache_dir"] == "(deleted)"
+    assert row["debug"] == "(deleted)"
+
+
+def test_a_job_with_a_failure_counts_as_failed_whatever_else_it_holds(tmp_path):
+    metrics = fake_metrics("digits", 0.1, "remove", 0)
+    write_job(tmp_path, 0, ["seed=0"], metrics=metrics, failure="ValueError: bad rerun")
+    write_job(tmp_path, 1, ["seed=1"], metrics=metrics)
+    summary = collect(tmp_path)
+    assert list(summary["status"]) == ["failed", "done"]
+    assert summary.loc[0, "error"] == "ValueError: bad rerun"
+    assert pd.isna(summary.loc[0, "test_accuracy"])  # the earlier attempt's metrics are not shown
+    assert "2 — 1 done, 1 failed, 0 incomplete" in write_report(tmp_path).read_text()
+
+
+def test_run_settings_are_no_columns_and_shared_settings_head_the_report(tmp_path):
+    for num, (strategy, seed) in enumerate(itertools.product(STRATEGIES, SEEDS)):
+        overrides = [f"strategy={strategy}", f"seed={seed}", "dataset=wine", "cv.folds=3",
+                     f"cache_dir=/tmp/cache{num}", f"save_pred_probs={num % 2 == 0}".lower(),
+                     "resume=/somewhere", f"+tracking.uri=file:/tmp/mlruns{num}"]
+        write_job(tmp_path, num, overrides, metrics=fake_metrics("wine", 0.1, strategy, seed))
+    summary = collect(tmp_path)
+    assert report.override_columns(summary) == ["strategy", "seed", "dataset", "cv.folds"]
+    text = write_report(tmp_path).read_text()
+    assert "Every job: `dataset=wine` `cv.folds=3`" in text
+    rows = markdown_table(text, "strategy")
+    assert [row["strategy"] for row in rows] == list(STRATEGIES)  # grouped by strategy only
+    assert {"dataset", "cv.folds"}.isdisjoint(rows[0])
+    assert "cache_dir" not in text and "tracking" not in text
 
 
 def test_collect_warns_when_there_is_no_job(tmp_path, caplog):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,13 +18,19 @@ from tests.test_app import RUN_SPECIFIC
 SMALL_SWEEP = ["dataset=iris", "cv.folds=3", "strategy=remove,weight,none"]
 
 
-def sweep(cwd, *overrides, wait=True, timeout=600):
-    command = [sys.executable, "-m", "runner", "-m", *overrides]
+def sweep(cwd, *overrides, wait=True, timeout=600, program=("-m", "runner")):
+    command = [sys.executable, *program, "-m", *overrides]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("CLEANRUN_CACHE_DIR", None)
     if not wait:
         return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def workdir(parent: Path, name: str) -> Path:
+    """A fresh working directory for one sweep."""
+    (parent / name).mkdir()
+    return parent / name
 
 
 def sweep_dir(cwd) -> Path:
@@ -64,12 +71,10 @@ def test_cache_hits_and_a_failing_job_is_reported(tmp_path):
 
 def test_resume_after_a_kill_runs_only_the_rest(tmp_path):
     overrides = ["dataset=digits", "cv.folds=3", "strategy=remove,none", "seed=0,1,2"]
-    reference = tmp_path / "reference"
-    reference.mkdir()
+    reference = workdir(tmp_path, "reference")
     assert sweep(reference, *overrides).returncode == 0
 
-    killed = tmp_path / "killed"
-    killed.mkdir()
+    killed = workdir(tmp_path, "killed")
     process = sweep(killed, *overrides, wait=False)
     deadline = time.time() + 300
     while not list(killed.glob("outputs/multirun/*/*/2/metrics.json")):
@@ -90,3 +95,99 @@ def test_resume_after_a_kill_runs_only_the_rest(tmp_path):
         comparable(pd.read_csv(directory / "summary.csv")),
         comparable(pd.read_csv(sweep_dir(reference) / "summary.csv")),
     )
+
+
+@pytest.mark.slow
+def test_a_failed_rerun_of_a_finished_sweep_is_failed_not_done(tmp_path):
+    overrides = ["dataset=iris", "cv.folds=3", "seed=0,1", "compare_baseline=false"]
+    assert sweep(tmp_path, *overrides).returncode == 0
+    directory = sweep_dir(tmp_path)
+    rerun = sweep(tmp_path, *overrides, "noise.rate=0.9", f"hydra.sweep.dir={directory}", f"resume={directory}")
+    assert rerun.returncode != 0, "a sweep whose jobs all failed must not exit 0"
+    for job in ("0", "1"):
+        assert not (directory / job / "metrics.json").exists(), f"job {job} keeps the earlier attempt's metrics"
+        assert (directory / job / "failure.json").is_file()
+    summary = pd.read_csv(directory / "summary.csv")
+    assert list(summary["status"]) == ["failed", "failed"]
+    assert "2 — 0 done, 2 failed" in (directory / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_resuming_with_another_cache_skips_the_finished_jobs(tmp_path):
+    overrides = ["dataset=iris", "cv.folds=3", "seed=0,1", "strategy=remove,none"]
+    assert sweep(tmp_path, *overrides, f"cache_dir={tmp_path / 'one'}").returncode == 0
+    directory = sweep_dir(tmp_path)
+    before = pd.read_csv(directory / "summary.csv")
+    resumed = sweep(tmp_path, *overrides, f"cache_dir={tmp_path / 'two'}", "save_pred_probs=false",
+                    f"resume={directory}")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (resumed.stdout + resumed.stderr).count("skipped (resume)") == 4
+    assert not (tmp_path / "two").exists(), "a finished job ran again"
+    pd.testing.assert_frame_equal(comparable(pd.read_csv(directory / "summary.csv")), comparable(before))
+    report = (directory / "report.md").read_text()
+    assert "cache_dir" not in report and "save_pred_probs" not in report
+    assert "Every job: `dataset=iris` `cv.folds=3`" in report
+
+
+# Run a sweep whose every artifact file pauses under its temporary name before the rename, so
+# that a kill lands while a job is writing its artifacts; used only by the fault-injection test.
+SLOW_ARTIFACTS = """
+import time
+from contextlib import contextmanager
+
+from runner import artifacts
+from runner.app import main
+
+_atomic_path = artifacts.atomic_path
+
+
+@contextmanager
+def atomic_path_slowly(path):
+    with _atomic_path(path) as temporary:
+        yield temporary
+        time.sleep(0.4)
+
+
+artifacts.atomic_path = atomic_path_slowly
+main()
+"""
+ARTIFACTS = ("label_issues.csv", "confident_joint.csv", "noise_matrix.csv", "inverse_noise_matrix.csv",
+             "true_noise_matrix.csv", "pred_probs.npy")
+
+
+def comparable_metrics(job_dir: Path) -> dict:
+    metrics = json.loads((job_dir / "metrics.json").read_text())
+    return {key: value for key, value in metrics.items() if not key.startswith((*RUN_SPECIFIC, "versions"))}
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_while_writing_artifacts_resumes_to_identical_results(tmp_path):
+    overrides = ["dataset=iris", "cv.folds=3", "strategy=remove,none", "seed=0,1"]
+    reference = workdir(tmp_path, "reference")
+    assert sweep(reference, *overrides).returncode == 0
+
+    killed = workdir(tmp_path, "killed")
+    (killed / "slow_artifacts.py").write_text(SLOW_ARTIFACTS)
+    process = sweep(killed, *overrides, wait=False, program=("slow_artifacts.py",))
+    deadline = time.time() + 300
+    job = None
+    while job is None:
+        assert process.poll() is None and time.time() < deadline, "the sweep ended before it could be killed"
+        # Job 2 between its first artifact and its metrics: a file under its temporary name.
+        job = next((d for d in killed.glob("outputs/multirun/*/*/2") if list(d.glob(".*.tmp"))), None)
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (job / "metrics.json").exists() and list(job.glob(".*.tmp"))
+    directory = job.parent
+
+    resumed = sweep(killed, *overrides, f"resume={directory}")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.stdout.count("skipped (resume)") + resumed.stderr.count("skipped (resume)") == 2
+    expected = sweep_dir(reference)
+    for number in range(4):
+        ours, theirs = directory / str(number), expected / str(number)
+        assert comparable_metrics(ours) == comparable_metrics(theirs), number
+        for name in ARTIFACTS:
+            assert (ours / name).read_bytes() == (theirs / name).read_bytes(), (number, name)
+        assert not list(ours.glob(".*.tmp")), "a killed attempt's temporary file is left behind"
