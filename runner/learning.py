@@ -482,6 +482,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         return {name: value for name, value in current.items() if not (name in added and added[name] is value)}
 
     def get_params(self, deep=True):
+        """The parameters as set: ``find_label_issues_kwargs`` without what detection stored in it."""
         params = super().get_params(deep=deep)
         params["find_label_issues_kwargs"] = self._given_detection_kwargs()
         return params
