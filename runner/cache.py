@@ -80,6 +80,16 @@ def cache_key(clf, X, labels, **settings) -> str:
     return digest.hexdigest()
 
 
+def can_fingerprint(clf) -> bool:
+    """Whether :func:`cache_key` can name ``clf``'s settings: it needs ``get_params``.
+
+    Without it (hand-written, Keras or PyTorch classifiers) nothing reliable names what the
+    object computes; a pickle would hold state that does not matter and miss the code that
+    does, so a stale entry could be served. Such classifiers are not cached.
+    """
+    return callable(getattr(clf, "get_params", None))
+
+
 def _describe(value) -> str:
     if isinstance(value, dict):
         return repr(sorted((name, _describe(item)) for name, item in value.items()))

@@ -104,7 +104,7 @@ def check_dataset(result, name: str) -> Dataset:
     return result
 
 
-def check_detection(detection, n_samples: int, n_classes: int, name: str) -> Detection:
+def check_detection(detection, n_samples: int, n_classes: int, name: str, *, labels=None) -> Detection:
     """Refuse a detector's result that breaks the contract, naming the detector and the breach.
 
     Parameters
@@ -117,6 +117,9 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str) -> Det
         K, the number of columns of the ``pred_probs`` it was given.
     name : str
         The detector's name, for the messages.
+    labels : ndarray of shape (N,), optional
+        The labels it was given. A class none of them holds has no distribution to estimate:
+        its column of a noise matrix may be all zeros (as confident learning leaves it).
 
     Returns
     -------
@@ -132,7 +135,8 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str) -> Det
         If ``label_issues`` or ``label_quality`` does not have shape (N,); ``label_quality``
         holds a value outside ``[0, 1]`` or NaN; ``pred_probs`` is not (N, K); a noise
         matrix, the confident joint or ``py`` has the wrong shape, a negative or non-finite
-        entry, or (noise matrices) columns that do not sum to 1.
+        entry, or (noise matrices) columns that do not sum to 1 (or to 0, for a class absent
+        from ``labels``).
     """
     if not isinstance(detection, Detection):
         raise TypeError(
@@ -157,6 +161,9 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str) -> Det
         if shape != (n_samples, n_classes):
             raise ValueError(f"detector {name} returned pred_probs of shape {shape}, not ({n_samples}, {n_classes})")
     square = (n_classes, n_classes)
+    absent = np.zeros(n_classes, dtype=bool)
+    if labels is not None:
+        absent = np.bincount(np.asarray(labels), minlength=n_classes)[:n_classes] == 0
     for field, shape, columns_sum_to_one in (
         ("noise_matrix", square, True),
         ("inverse_noise_matrix", square, True),
@@ -171,10 +178,12 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str) -> Det
             raise ValueError(f"detector {name} returned {field} of shape {array.shape}, not {shape}")
         if not np.all(np.isfinite(array)) or array.min(initial=0) < 0:
             raise ValueError(f"detector {name} returned {field} with negative, NaN or infinite entries")
-        if columns_sum_to_one and not np.allclose(array.sum(axis=0), 1, rtol=0, atol=SUM_TOLERANCE):
+        sums = array.sum(axis=0)
+        distributions = np.isclose(sums, 1, rtol=0, atol=SUM_TOLERANCE) | (absent & (sums == 0))
+        if columns_sum_to_one and not distributions.all():
             raise ValueError(
                 f"detector {name} returned a {field} whose columns do not sum to 1 (each column is a "
-                "distribution; see runner.detection.Detection)"
+                "distribution, or all zeros for a class no label holds; see runner.detection.Detection)"
             )
     return detection
 

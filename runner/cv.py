@@ -1,7 +1,10 @@
 """Out-of-fold predicted probabilities: K stratified folds, fitted in parallel, threads pinned.
 
-Every example's row of ``pred_probs`` comes from a clone of the classifier that never saw it.
-Folds are drawn exactly as the reference draws them
+Every example's row of ``pred_probs`` comes from a copy of the classifier that never saw it,
+with one exception, the reference's: a class with fewer examples than folds can be missing from
+a training fold; that fold then also trains on the first of the class's held-out examples (with
+a warning), and that example's row is set to certainty in its own label. Folds are drawn
+exactly as the reference draws them
 (``StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(labels, labels)``), so the
 same seed gives the same folds. Fold fits run through joblib (``n_jobs``, any joblib backend)
 and each runs under a BLAS/OpenMP thread cap: on small machines multi-threaded BLAS is much
@@ -14,8 +17,10 @@ The reference's cross-validation helpers are here under their names
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
+import warnings
 from typing import NamedTuple
 
 import numpy as np
@@ -51,28 +56,74 @@ def take_rows(X, rows):
 
 
 def check_fold_sizes(labels: np.ndarray, n_folds: int, classes=None) -> None:
-    """Refuse classes with fewer examples than folds, naming them (before any fitting).
+    """Refuse what stratified cross-validation cannot do, naming it (before any fitting).
 
-    Stratified folds need every class in every held-out fold, so that every training fold
-    still contains it and every classifier sees all classes.
+    Fewer than 2 folds, fewer examples than folds, or a class without a single example (of
+    ``classes``, or of ``0..labels.max()``) cannot be cross-validated. A class with fewer
+    examples than folds can: :func:`cross_val_pred_probs` lends it a held-out example where a
+    training fold lacks it, as the reference does.
     """
     if n_folds < 2:
         raise ValueError(f"cross-validation needs at least 2 folds, got cv_n_folds={n_folds}")
-    counts = np.bincount(labels)
-    small = np.flatnonzero(counts < n_folds)
-    if small.size:
-        names = (classes if classes is not None else np.arange(len(counts))).tolist()
-        detail = ", ".join(f"{names[k]!r} has {counts[k]}" for k in small)
+    if len(labels) < n_folds:
         raise ValueError(
-            f"every class needs at least cv_n_folds={n_folds} examples for stratified "
-            f"cross-validation: class {detail}; use fewer folds, or drop or merge the rare class"
+            f"cross-validation with cv_n_folds={n_folds} needs at least {n_folds} examples, got "
+            f"{len(labels)}; use fewer folds"
+        )
+    names = classes if classes is not None else np.arange(int(np.max(labels)) + 1)
+    empty = np.flatnonzero(np.bincount(labels, minlength=len(names)) == 0)
+    if empty.size:
+        listed = ", ".join(repr(name) for name in np.asarray(names)[empty].tolist())
+        raise ValueError(
+            f"class {listed} has no training example, so no model can learn it; drop the class "
+            "or give it labelled examples"
         )
 
 
+def fresh_copy(clf):
+    """An unfitted copy of ``clf``: ``sklearn.clone``, or a deep copy of what it cannot clone.
+
+    ``clone`` needs ``get_params`` (scikit-learn's estimator API); Keras or PyTorch wrappers and
+    hand-written classes often lack it. A deep copy carries whatever state ``clf`` holds, so
+    such a classifier should be passed unfitted.
+    """
+    try:
+        return clone(clf)
+    except (TypeError, RuntimeError) as error:
+        name = type(clf).__name__
+        if name not in _DEEP_COPIED:
+            _DEEP_COPIED.add(name)
+            log.info("sklearn.clone cannot copy %s (%s); using copy.deepcopy instead", name, error)
+        return copy.deepcopy(clf)
+
+
+_DEEP_COPIED: set = set()  # classifiers whose fallback was logged (once per class and process)
+
+
+def lend_missing_classes(train, holdout, labels, n_classes: int, eligible=None):
+    """``(train, lent)``: the training rows plus ``lent``, one held-out row per class they lack.
+
+    A class with fewer examples than folds can be absent from a training fold, and a model that
+    never saw a class cannot predict it. As in the reference, the fold then also trains on the
+    first held-out example of every class it lacks (classes in increasing order); that example
+    is then no longer out-of-fold, and :func:`cross_val_pred_probs` sets its row to certainty in
+    its label. A class with no held-out example either stays missing. ``eligible`` (bool, N)
+    restricts the rows that may train at all (iterative detection drops the flagged ones).
+    """
+    missing = np.flatnonzero(np.bincount(labels[train], minlength=n_classes) == 0)
+    if not missing.size:
+        return train, train[:0]
+    if eligible is not None:
+        holdout = holdout[eligible[holdout]]
+    held = labels[holdout]
+    lent = np.array([holdout[np.argmax(held == k)] for k in missing if np.any(held == k)], dtype=train.dtype)
+    return np.concatenate([train, lent]), lent
+
+
 def _fit_fold(clf, X, labels, train, holdout, n_classes, fit_kwargs, validation_func, threads):
-    """Fit a clone on the training rows; predicted probabilities of the held-out rows."""
+    """Fit a copy on the training rows; predicted probabilities of the held-out rows."""
     started = time.perf_counter()
-    model = clone(clf)
+    model = fresh_copy(clf)
     # The held-out rows are copied only after the fit unless a validation_func needs them: a
     # copy alive during the fit would add to the peak memory of every fold.
     extra = validation_func(take_rows(X, holdout), labels[holdout]) if validation_func is not None else {}
@@ -120,11 +171,14 @@ def cross_val_pred_probs(
     Parameters
     ----------
     clf : estimator
-        Any classifier with ``fit`` and ``predict_proba``; cloned for every fold.
+        Any classifier with ``fit`` and ``predict_proba``; copied for every fold
+        (:func:`fresh_copy`).
     X : array-like of shape (N, ...)
         Features (arrays, DataFrames, sparse matrices).
     labels : ndarray of shape (N,)
-        Integers ``0..K-1``, every class with at least ``n_folds`` examples.
+        Integers ``0..K-1``, every class with at least one example. A class with fewer
+        examples than folds works as in the reference (:func:`lend_missing_classes`, with a
+        ``UserWarning``).
     n_folds : int
         Number of stratified folds.
     seed : int, optional
@@ -165,7 +219,7 @@ def cross_val_pred_probs(
     if validation_func is not None and not callable(validation_func):
         raise TypeError("validation_func must be callable")
     folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
-    holdouts = []  # of the folds dispatched so far, in order
+    holdouts, lent_rows = [], []  # of the folds dispatched so far, in order
 
     def tasks():
         # Folds are drawn lazily: a fold's training indices (8 bytes a row) exist only while it
@@ -173,7 +227,9 @@ def cross_val_pred_probs(
         for train, holdout in folds.split(labels, labels):
             if train_mask is not None:
                 train = train[train_mask[train]]
+            train, lent = lend_missing_classes(train, holdout, fit_labels, n_classes, train_mask)
             holdouts.append(holdout)
+            lent_rows.append(lent)
             kwargs = dict(fit_kwargs or {})
             if train_weights is not None:
                 kwargs["sample_weight"] = train_weights[train]
@@ -191,6 +247,21 @@ def cross_val_pred_probs(
             pred_probs[holdouts[fold]] = probs
             holdouts[fold] = None
             log.info("fold %d/%d fitted in %.1f s", fold + 1, n_folds, seconds)
+    lent = np.concatenate(lent_rows)
+    if lent.size:
+        # Their fold saw them: what it predicts is no out-of-fold estimate. Certainty in the
+        # label they trained with stands in (never flagged), as in the reference.
+        pred_probs[lent] = 0
+        pred_probs[lent, fit_labels[lent]] = 1
+        classes = np.unique(fit_labels[lent]).tolist()
+        warnings.warn(
+            f"classes {classes} (label codes) have too few examples for {n_folds}-fold "
+            f"cross-validation: {lent.size} held-out example(s) were added to the training folds "
+            "that lacked their class, so these examples are trained on in one fold and "
+            "predicted there too; their pred_probs rows are set to certainty in their label",
+            UserWarning,
+            stacklevel=2,
+        )
     return pred_probs
 
 
@@ -206,11 +277,15 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options) ->
     """:func:`cross_val_pred_probs` through the on-disk cache.
 
     ``cache_dir`` None falls back to ``$CLEANRUN_CACHE_DIR``; with neither, nothing is cached.
-    A ``validation_func`` cannot be fingerprinted, so it bypasses the cache. ``seconds`` is the
+    A ``validation_func`` cannot be fingerprinted, so it bypasses the cache, and so does a
+    classifier without ``get_params`` (:func:`runner.cache.can_fingerprint`). ``seconds`` is the
     cost of the computation even on a cache hit (NaN when it was not recorded).
     """
     started = time.perf_counter()
     directory = cache.resolve_cache_dir(cache_dir)
+    if directory is not None and not cache.can_fingerprint(clf):
+        log.info("out-of-fold pred_probs not cached: %s has no get_params to key them by", type(clf).__name__)
+        directory = None
     if directory is None or options.get("validation_func") is not None:
         return OutOfFold(cross_val_pred_probs(clf, X, labels, **options), False, time.perf_counter() - started)
     labels = np.asarray(labels)

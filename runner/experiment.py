@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from runner import artifacts, cache
 from runner.corrupt import no_noise
-from runner.cv import check_fold_sizes
+from runner.cv import check_fold_sizes, fresh_copy
 from runner.learning import CleanLearning
 from runner.parallel import lone_fit_limits
 
@@ -120,7 +119,8 @@ def run_experiment(
     n_classes = dataset.n_classes
     corruption = apply_noise(noise, dataset, seed)
     given = np.asarray(corruption.labels)
-    # Fail before any fitting: cross-validation needs every class in every fold.
+    # Fail before any fitting: no model can learn a class without a training example (a class
+    # with fewer examples than folds is cross-validated as in the reference).
     check_fold_sizes(given, cv_folds, dataset.classes)
 
     learner = CleanLearning(
@@ -216,13 +216,17 @@ def _reference_fit_predictions(classifier, dataset, labels, cache_dir) -> np.nda
     (the baseline) or the true ones (the oracle). Cached like the CV: a sweep over strategies
     or detection methods needs the same references every time."""
     directory = cache.resolve_cache_dir(cache_dir)
+    if directory is not None and not cache.can_fingerprint(classifier):
+        directory = None  # logged by the cross-validation's cache (runner.cv)
     if directory is not None:
         key = cache.cache_key(classifier, dataset.X_train, labels, purpose="reference fit", X_test=dataset.X_test)
         shape, check = (len(dataset.y_test),), _class_codes(dataset.n_classes)
         predicted = cache.load(directory, key, shape, np.int64, check=check)
         if predicted is not None:
             return predicted
-    predicted = np.asarray(clone(classifier).fit(dataset.X_train, labels).predict(dataset.X_test), dtype=np.int64)
+    model = fresh_copy(classifier)
+    model.fit(dataset.X_train, labels)
+    predicted = np.asarray(model.predict(dataset.X_test), dtype=np.int64)
     if directory is not None:
         cache.store(directory, key, predicted)
     return predicted

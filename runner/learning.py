@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy import sparse
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.utils import get_tags
 from sklearn.utils.multiclass import type_of_target
@@ -40,6 +40,7 @@ from runner.cv import (
     cached_cross_val_pred_probs,
     check_fold_sizes,
     default_classifier,
+    fresh_copy,
     n_samples_of,
     take_rows,
 )
@@ -71,7 +72,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         For K=2: the class that is known to contain no label errors.
     find_label_issues_kwargs : dict, optional
         Passed to :func:`runner.confident.find_label_issues` (``min_examples_per_class``
-        defaults to 10 here).
+        defaults to 10 here). After detection the attribute holds these defaults and the
+        estimated ``confident_joint`` too, as in the reference; ``get_params`` (and ``clone``)
+        still give what was set, and the next ``fit`` starts fresh.
     label_quality_scores_kwargs : dict, optional
         Passed to :func:`runner.confident.get_label_quality_scores`.
     verbose : bool, default False
@@ -270,7 +273,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         label_issues : DataFrame, bool mask or int indices, optional
             Skip detection and use these issues.
         sample_weight : array-like of shape (N,), optional
-            Weights of the final fit (the classifier must accept them).
+            Weights of the final fit (the classifier must accept them): finite; negative
+            weights reach the classifier as given, except with a strategy that scales the
+            weights (``weight``, ``soft_weight``), which needs them ``>= 0``.
         clf_kwargs : dict, optional
             Extra ``fit`` kwargs of every fit (cross-validation and final).
         clf_final_kwargs : dict, optional
@@ -292,6 +297,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         final_kwargs = {**clf_kwargs, **(clf_final_kwargs or {})}
         strategy = get_strategy(self.strategy)
         strategy_name = self.strategy if isinstance(self.strategy, str) else type(strategy).__name__
+        if self.final_params and not callable(getattr(clf, "set_params", None)):
+            raise ValueError(f"final_params need a classifier with set_params; {type(clf).__name__} has none")
         takes_weights = has_fit_parameter(clf, "sample_weight")
         if sample_weight is not None and not takes_weights:
             raise ValueError(
@@ -306,8 +313,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         encoded = self._encode(labels, width)
         _check_same_length(X, encoded, "X", "labels")
         if sample_weight is not None:
-            sample_weight = np.asarray(sample_weight, dtype=np.float64)
-            _check_same_length(sample_weight, encoded, "sample_weight", "labels")
+            sample_weight = _checked_sample_weight(sample_weight, len(encoded), strategy, strategy_name)
 
         if label_issues is None:
             detection = self._detect(
@@ -319,8 +325,11 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             self.timings_, self.cv_cache_hit_ = {}, None
             detection = self._given_issues(label_issues, labels, encoded, pred_probs)
 
+        # The caller's negative weights pass through to the classifier, as in the reference
+        # (strategies that scale weights refused them above).
         training = check_training_set(
-            strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, repr(strategy_name)
+            strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, repr(strategy_name),
+            allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
         )
         self.cleaning_check_ = None
         if self.validate_cleaning:
@@ -334,7 +343,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
 
         fit_started = time.perf_counter()
-        self.clf_ = clone(clf).set_params(**(self.final_params or {}))
+        self.clf_ = fresh_copy(clf)
+        if self.final_params:
+            self.clf_.set_params(**self.final_params)
         self.n_features_in_ = _n_features(X)
         # Alone now, the final fit may use the cores the folds had (OpenMP only, same model).
         limits = lone_fit_limits(self.threads_per_fit, self.n_jobs, remote=bool(self.cv_scheduler_address))
@@ -468,6 +479,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         frame["given_label"] = self.classes_[labels]
         frame["predicted_label"] = self.classes_[_suggested_labels(detection, pred_probs)]
         self.label_issues_df = pd.DataFrame(frame)
+        if self.detector is None:
+            self._store_detection_kwargs(detection.confident_joint)
         self._log("detection: %d of %d examples flagged", mask.sum(), len(labels))
         return detection
 
@@ -505,6 +518,43 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             return training
         return TrainingSet(np.arange(len(labels)), labels, sample_weight)
 
+    def _store_detection_kwargs(self, confident_joint):
+        """Leave in ``find_label_issues_kwargs`` what the detection used, as the reference does.
+
+        That is the defaults merged in and the estimated ``confident_joint`` (unless the caller
+        gave one or chose ``filter_by="confident_learning"``): code written for the reference
+        reads it there. The caller's own value is kept aside: ``get_params`` (hence ``clone``)
+        and the next ``fit`` use it, so a second fit still starts fresh.
+        """
+        given = self._given_detection_kwargs()
+        merged = {"min_examples_per_class": ConfidentLearning.min_examples_per_class, **(given or {})}
+        if "confident_joint" not in merged and merged.get("filter_by") != "confident_learning":
+            merged["confident_joint"] = confident_joint
+        added = {name: value for name, value in merged.items() if name not in (given or {})}
+        self.find_label_issues_kwargs = merged
+        self._stored_detection_kwargs = (merged, dict(merged), given, added)
+
+    def _given_detection_kwargs(self):
+        """``find_label_issues_kwargs`` as the caller set them, without what detection stored.
+
+        A dict replaced (``set_params``) is the caller's; one changed in place keeps the
+        caller's changes but loses the entries detection added.
+        """
+        current = self.find_label_issues_kwargs
+        stored = self.__dict__.get("_stored_detection_kwargs")
+        if stored is None or current is not stored[0]:
+            return current
+        _, snapshot, given, added = stored
+        if current.keys() == snapshot.keys() and all(current[name] is value for name, value in snapshot.items()):
+            return given
+        return {name: value for name, value in current.items() if not (name in added and added[name] is value)}
+
+    def get_params(self, deep=True):
+        """The parameters as set: ``find_label_issues_kwargs`` without what detection stored in it."""
+        params = super().get_params(deep=deep)
+        params["find_label_issues_kwargs"] = self._given_detection_kwargs()
+        return params
+
     def _cv_pred_probs(self, clf, X, labels, clf_kwargs, validation_func, members=None, **retrain):
         """Out-of-fold probabilities of ``clf`` — or the mean over the ``ensemble`` members'."""
         started = time.perf_counter()
@@ -529,7 +579,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     def _timed_detection(self, detector, labels, pred_probs, known):
         started = time.perf_counter()
         detection = check_detection(
-            detector.detect(labels, pred_probs, **known), len(labels), self.num_classes, type(detector).__name__
+            detector.detect(labels, pred_probs, **known), len(labels), self.num_classes, type(detector).__name__,
+            labels=labels,
         )
         self.timings_["detect_s"] += time.perf_counter() - started
         return detection
@@ -540,7 +591,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             if not callable(getattr(self.detector, "detect", None)):
                 raise TypeError(f"a detector needs a detect(labels, pred_probs) method: {self.detector!r}")
             return self.detector
-        options = dict(self.find_label_issues_kwargs or {})
+        options = dict(self._given_detection_kwargs() or {})
         for name in FORBIDDEN_DETECTION_KWARGS:
             if name in options:
                 raise ValueError(f"find_label_issues_kwargs may not contain {name!r}")
@@ -776,6 +827,26 @@ def _labels_or_y(labels, y):
 def _n_features(X):
     shape = getattr(X, "shape", None)
     return int(shape[1]) if shape is not None and len(shape) == 2 else None
+
+
+def _checked_sample_weight(sample_weight, n_samples, strategy, strategy_name) -> np.ndarray:
+    """The caller's ``sample_weight`` as float64 (N,), refused here, naming the caller's input."""
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight passed to fit must be numbers, one weight per example") from None
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight passed to fit must have shape ({n_samples},), one weight per label; got {weights.shape}"
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight passed to fit contains NaN or infinite values")
+    if strategy.requires_sample_weight and weights.min() < 0:
+        raise ValueError(
+            f"sample_weight passed to fit has negative values; strategy {strategy_name!r} scales the "
+            "weights and needs them >= 0 (or use strategy 'remove', which passes them to the classifier)"
+        )
+    return weights
 
 
 def _check_same_length(a, labels, name_a, name_labels):

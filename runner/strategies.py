@@ -46,7 +46,8 @@ class TrainingSet:
     labels : ndarray of int, shape (M,)
         The label of each row, encoded ``0..K-1`` (a strategy may change labels: ``relabel``).
     sample_weight : ndarray of shape (M,), optional
-        Finite, non-negative weights; None = unweighted.
+        Finite, non-negative weights (negative only where the caller's own weights are);
+        None = unweighted.
     """
 
     rows: np.ndarray
@@ -297,7 +298,9 @@ def get_strategy(strategy) -> Strategy:
     return strategy
 
 
-def check_training_set(result, given_labels: np.ndarray, n_classes: int, name: str) -> TrainingSet:
+def check_training_set(
+    result, given_labels: np.ndarray, n_classes: int, name: str, *, allow_negative_weights: bool = False
+) -> TrainingSet:
     """Refuse a strategy's result that breaks the contract, naming the strategy and the breach.
 
     Parameters
@@ -310,6 +313,10 @@ def check_training_set(result, given_labels: np.ndarray, n_classes: int, name: s
         K.
     name : str
         The strategy's name, for the messages.
+    allow_negative_weights : bool
+        Accept negative weights: the caller's own weights were negative, and a strategy that
+        carries them to the final fit passes them on (a class then needs a row of non-zero
+        weight).
 
     Returns
     -------
@@ -353,9 +360,10 @@ def check_training_set(result, given_labels: np.ndarray, n_classes: int, name: s
             raise ValueError(f"strategy {name} returned sample weights that are not numbers") from None
         if weights.shape != rows.shape:
             raise ValueError(f"strategy {name} returned {weights.size} sample weights for {rows.size} rows")
-        if not np.all(np.isfinite(weights)) or weights.min(initial=0) < 0:
+        if not np.all(np.isfinite(weights)) or (weights.min(initial=0) < 0 and not allow_negative_weights):
             raise ValueError(f"strategy {name} returned negative, NaN or infinite sample weights")
-    support = np.bincount(labels, weights=weights, minlength=n_classes)
+    support_weights = (weights != 0) if weights is not None and allow_negative_weights else weights
+    support = np.bincount(labels, weights=support_weights, minlength=n_classes)
     present = np.bincount(given_labels, minlength=n_classes) > 0
     empty = np.flatnonzero(present & (support <= 0))
     if empty.size:

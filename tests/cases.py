@@ -67,6 +67,19 @@ def without_class(labels, pred_probs, klass):
     return labels, pred_probs
 
 
+def with_rare_classes(labels, sizes):
+    """Keep only the first ``sizes[k]`` examples of each class k; the others join the next class.
+
+    Classes with fewer examples than cross-validation folds (``{3: 1}``: a singleton class).
+    """
+    labels = labels.copy()
+    n_classes = labels.max() + 1
+    for klass, size in sizes.items():
+        rows = np.flatnonzero(labels == klass)[size:]
+        labels[rows] = (klass + 1) % n_classes
+    return labels
+
+
 def synthetic_cases():
     """``{name: (labels, pred_probs)}`` covering sizes, dtypes, ties and awkward classes."""
     cases = {}

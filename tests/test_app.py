@@ -96,7 +96,7 @@ def write_tables(directory: Path) -> dict:
         (["dataset=csv", "dataset.path=/no/such/file.csv"], "/no/such/file.csv"),
         (["dataset=csv", "dataset.path={csv}", "dataset.label_column=nope"], "nope"),
         (["dataset=iris", "cv.folds=abc"], "cv.folds"),
-        (["dataset=iris", "cv.folds=45"], "at least cv_n_folds=45"),
+        (["dataset=iris", "cv.folds=200"], "cv_n_folds=200 needs at least 200 examples"),
         pytest.param(["dataset=csv"], "dataset.path is mandatory", marks=SLOW),
         pytest.param(["dataset=iris", "noise.rate=abc"], "noise.rate='abc' must be a number", marks=SLOW),
         pytest.param(["dataset=csv", "dataset.path={header_only}"], "header_only.csv' has no rows", marks=SLOW),
@@ -167,6 +167,48 @@ def test_a_failed_rerun_into_a_run_directory_leaves_no_earlier_metrics(tmp_path)
     assert failed.returncode != 0 and "noise.rate" in failed.stderr
     assert not (run_dir / "metrics.json").exists(), "the earlier attempt's metrics pass for this one's"
     assert "noise.rate" in json.loads((run_dir / "failure.json").read_text())["error"]
+
+
+def test_a_class_rarer_than_folds_runs(tmp_path):
+    """SPEC §4.7: 2 examples of class c and 5 folds train as in the reference (only a class with
+    no training example at all is refused)."""
+    rng = np.random.default_rng(0)
+    labels = np.array(["a"] * 20 + ["b"] * 20 + ["c"] * 2)
+    frame = pd.DataFrame({"x": rng.normal(size=42) + 3 * (labels == "b") - 3 * (labels == "c"), "label": labels})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame.to_csv(tmp_path / "test.csv", index=False)
+    result = cleanrun(
+        tmp_path, "dataset=csv", f"dataset.path={tmp_path / 'train.csv'}", f"dataset.test_path={tmp_path / 'test.csv'}",
+        "noise=none", "cv.folds=5", "compare_baseline=false",
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = run_dirs(tmp_path)
+    issues = pd.read_csv(run_dir / "label_issues.csv")
+    assert (issues["given_label"] == "c").sum() == 2
+    assert not issues.loc[issues["given_label"] == "c", "is_label_issue"].any()  # n_k <= 10: never pruned
+
+
+def test_the_runner_refuses_a_class_left_without_training_examples_before_fitting():
+    """Noise can take every label of a class away: no model could learn it."""
+    from sklearn.linear_model import LogisticRegression
+
+    from runner.corrupt import Corruption
+    from runner.datasets import load_sklearn
+    from runner.experiment import run_experiment
+
+    fits = []
+
+    class Recording(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            fits.append(len(y))
+            return super().fit(X, y, sample_weight)
+
+    def take_class_away(labels, n_classes, *, seed=0):
+        return Corruption(np.where(labels == 1, 0, labels), None)
+
+    with pytest.raises(ValueError, match=r"class 'class_1' has no training example"):
+        run_experiment(load_sklearn(name="wine"), Recording(), noise=take_class_away)
+    assert fits == []
 
 
 def test_unknown_option_lists_the_choices(tmp_path):

@@ -4,8 +4,9 @@ Each test runs the reference and cleanrun on the same input and asserts both beh
 documents what the reference does (accepts NaN, accepts unnormalised rows, a bare
 AssertionError, a crash, a silently ignored wrong-shaped matrix, reseeding numpy's global RNG,
 ...) and what we do instead. SPEC intro items 1, 4 and 5, plus the differences named in the
-docstrings of runner/confident. Items 2, 3 and 6 (CleanLearning refits, label encoding,
-thread pinning) are tested with CleanLearning.
+docstrings of runner/confident, and README item 10 (cross-validation on few examples per class).
+Items 2, 3 and 6 (CleanLearning refits, label encoding, thread pinning) are tested with
+CleanLearning.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from cleanlab import filter as ref_filter  # noqa: E402
 from cleanlab import rank as ref_rank  # noqa: E402
 from cleanlab.benchmarking import noise_generation as ref_noise  # noqa: E402
 
+from cleanlab.classification import CleanLearning as ReferenceCleanLearning  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+from runner import CleanLearning  # noqa: E402
 from runner.confident import (  # noqa: E402
     calibrate_confident_joint,
     find_label_issues,
@@ -29,6 +34,7 @@ from runner.confident import (  # noqa: E402
     generate_noise_matrix_from_trace,
     get_label_quality_scores,
     num_label_issues,
+    randomly_distribute_N_balls_into_K_bins,
 )
 from tests.cases import make_pred_probs  # noqa: E402
 
@@ -140,6 +146,13 @@ def test_wrong_shaped_confident_joint_for_num_label_issues():
         num_label_issues(LABELS, PRED_PROBS, **kwargs)
 
 
+def test_balls_that_do_not_fit_in_the_bins(restore_global_rng):
+    theirs = ref_noise.randomly_distribute_N_balls_into_K_bins(N=10, K=3, max_balls_per_bin=2)
+    assert theirs.sum() < 10  # cleanlab: 6 of the 10 balls, silently
+    with pytest.raises(ValueError, match="cannot fit N = 10 balls into 3 bins"):
+        randomly_distribute_N_balls_into_K_bins(10, 3, max_balls_per_bin=2)
+
+
 def test_n_jobs_below_one():
     with pytest.raises(AssertionError):
         reference(ref_filter.find_label_issues, LABELS, PRED_PROBS, n_jobs=0)
@@ -190,6 +203,24 @@ def test_multi_label_is_not_supported():
     assert reference(ref_filter.find_label_issues, multi_labels, pred_probs, multi_label=True).shape == (100,)
     with pytest.raises(NotImplementedError, match="single-label"):
         find_label_issues(multi_labels, pred_probs, multi_label=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-validation runs whenever stratified folds can be drawn
+
+
+def test_few_examples_per_class_on_average_still_cross_validate():
+    """cleanlab refuses when N / K < cv_n_folds, though every class has examples in every
+    training fold; we refuse only what cannot work (fewer examples than folds, an empty class)."""
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [6, 4, 4])  # 14 / 3 < 5 folds
+    X = rng.normal(size=(14, 2)) + 2 * labels[:, None]
+    with pytest.raises(ValueError, match="Need more data from each class"):
+        reference(ReferenceCleanLearning(LogisticRegression(), cv_n_folds=5).fit, X, labels)
+    cl = CleanLearning(LogisticRegression(), cv_n_folds=5).fit(X, labels)
+    assert cl.pred_probs.shape == (14, 3)
+    with pytest.raises(ValueError, match="needs at least 15 examples"):
+        CleanLearning(LogisticRegression(), cv_n_folds=15).fit(X, labels)
 
 
 # --------------------------------------------------------------------------------------------

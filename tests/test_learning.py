@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 
@@ -21,7 +22,9 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from runner import CleanLearning
 from runner.confident.noise import generate_noise_matrix_from_trace, generate_noisy_labels
+from runner.detection import NoisePosterior
 from runner.parallel import lone_fit_limits
+from tests.cases import make_pred_probs, with_rare_classes, without_class
 
 cleanlab_classification = pytest.importorskip("cleanlab.classification")
 
@@ -51,12 +54,14 @@ CLASSIFIERS = {
 }
 
 
-def both_fits(clf, X, labels, **fit_kwargs):
+def both_fits(clf, X, labels, cv_n_folds=5, **fit_kwargs):
     """Ours and the reference's CleanLearning fitted on the same data under the same thread cap."""
     with threadpool_limits(1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ours = CleanLearning(clone(clf), seed=0).fit(X, labels, **fit_kwargs)
-        reference = cleanlab_classification.CleanLearning(clone(clf), seed=0).fit(X, labels, **fit_kwargs)
+        ours = CleanLearning(clone(clf), seed=0, cv_n_folds=cv_n_folds).fit(X, labels, **fit_kwargs)
+        reference = cleanlab_classification.CleanLearning(clone(clf), seed=0, cv_n_folds=cv_n_folds).fit(
+            X, labels, **fit_kwargs
+        )
     return ours, reference
 
 
@@ -101,6 +106,152 @@ def test_parity_with_given_pred_probs_noise_matrix_and_label_issues():
     assert_same_fit(*both_fits(clf, X, labels, label_issues=first.get_label_issues()), X_test)
     weights = np.linspace(0.5, 2, len(labels))
     assert_same_fit(*both_fits(clf, X, labels, sample_weight=weights), X_test, given_weights=weights)
+
+
+@pytest.mark.parametrize("n_folds", [5, 10])
+@pytest.mark.parametrize("n_rare", [1, 2, "folds - 1"])
+def test_parity_with_a_class_rarer_than_folds(n_rare, n_folds):
+    """SPEC §4.7: a class with fewer examples than folds trains, as in the reference."""
+    X, labels, X_test, _, _ = DATASETS["wine"]()
+    n_rare = n_folds - 1 if n_rare == "folds - 1" else n_rare
+    labels = with_rare_classes(labels, {0: n_rare})
+    ours, reference = both_fits(LogisticRegression(max_iter=300), X, labels, cv_n_folds=n_folds)
+    assert_same_fit(ours, reference, X_test)
+    np.testing.assert_array_equal(ours.confident_joint, reference.confident_joint)
+    for column in ("label_quality", "predicted_label"):
+        np.testing.assert_array_equal(ours.label_issues_df[column].to_numpy(), reference.label_issues_df[column].to_numpy())
+    rare = labels == 0
+    assert not ours.label_issues_mask[rare].any()  # n_k <= min_examples_per_class: never pruned
+    if n_rare == 1:  # lent to its own fold's training part: certain of its label
+        assert ours.label_issues_df["label_quality"].to_numpy()[rare] == [1.0]
+
+
+def test_a_class_rarer_than_folds_in_every_cross_validation_path(tmp_path):
+    X, labels, *_ = DATASETS["wine"]()
+    labels = with_rare_classes(labels, {0: 1})
+    clf = LogisticRegression(max_iter=300)
+    paths = (
+        {}, {"ensemble": [clf, KNeighborsClassifier()]}, {"detection_rounds": 2},
+        {"detection_rounds": 2, "round_mode": "relabel", "round_mean": True}, {"n_jobs": 2},
+        {"n_jobs": 2, "cv_backend": "threading"}, {"cv_cache_dir": tmp_path},
+    )
+    for options in paths:
+        with pytest.warns(UserWarning, match="too few examples for 5-fold cross-validation"):
+            cl = CleanLearning(clf, seed=0, **options).fit(X, labels)
+        assert cl.pred_probs[labels == 0].tolist() == [[1.0, 0.0, 0.0]], options
+    cached = CleanLearning(clf, seed=0, cv_cache_dir=tmp_path).fit(X, labels)
+    assert cached.cv_cache_hit_ and cached.pred_probs.tobytes() == cl.pred_probs.tobytes()
+
+
+def test_find_label_issues_with_a_class_no_label_holds():
+    """A pred_probs column nobody is labelled with: every built-in detector passes the contract,
+    and confident learning agrees with the reference for every filter_by."""
+    labels, pred_probs = without_class(*make_pred_probs(600, 4, seed=3)[:2], 2)
+    for filter_by in ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
+                      "predicted_neq_given", "low_normalized_margin", "low_self_confidence"):
+        kwargs = {"find_label_issues_kwargs": {"filter_by": filter_by}}
+        ours = CleanLearning(**kwargs)
+        frame = ours.find_label_issues(labels=labels, pred_probs=pred_probs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = cleanlab_classification.CleanLearning(**kwargs)
+            expected = reference.find_label_issues(labels=labels, pred_probs=pred_probs)
+        np.testing.assert_array_equal(frame["is_label_issue"].to_numpy(), expected["is_label_issue"].to_numpy())
+        np.testing.assert_array_equal(ours.confident_joint, reference.confident_joint)
+        for name in ("noise_matrix", "inverse_noise_matrix", "py"):
+            np.testing.assert_allclose(getattr(ours, name), getattr(reference, name), rtol=0, atol=1e-12)
+        assert ours.noise_matrix[:, 2].sum() == 0 and ours.inverse_noise_matrix[:, 2].sum() == 0
+    for options in ({"converge_latent_estimates": True}, {"detector": NoisePosterior()}):
+        frame = CleanLearning(**options).find_label_issues(labels=labels, pred_probs=pred_probs)
+        assert frame["is_label_issue"].any()
+
+
+def test_the_estimated_confident_joint_is_left_in_find_label_issues_kwargs():
+    """As in the reference; get_params, clone and the next fit still see what was set."""
+    labels, pred_probs, _ = make_pred_probs(300, 3, seed=0)
+    given = {"filter_by": "both"}
+    ours = CleanLearning(find_label_issues_kwargs=given)
+    ours.find_label_issues(labels=labels, pred_probs=pred_probs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = cleanlab_classification.CleanLearning(find_label_issues_kwargs=dict(given))
+        reference.find_label_issues(labels=labels, pred_probs=pred_probs)
+    assert ours.find_label_issues_kwargs.keys() == reference.find_label_issues_kwargs.keys()
+    assert ours.find_label_issues_kwargs["min_examples_per_class"] == 10
+    assert ours.find_label_issues_kwargs["confident_joint"] is ours.confident_joint
+    np.testing.assert_array_equal(ours.confident_joint, reference.find_label_issues_kwargs["confident_joint"])
+    assert given == {"filter_by": "both"}  # the caller's dict is not changed
+    assert ours.get_params()["find_label_issues_kwargs"] is given
+    assert clone(ours).find_label_issues_kwargs == given
+    # A change made in place is the caller's; the entries detection added are not.
+    ours.find_label_issues_kwargs["filter_by"] = "prune_by_class"
+    assert ours.get_params()["find_label_issues_kwargs"] == {"filter_by": "prune_by_class"}
+    # filter_by="confident_learning" ignores a confident joint: none is stored (as in the reference).
+    plain = CleanLearning(find_label_issues_kwargs={"filter_by": "confident_learning"})
+    plain.find_label_issues(labels=labels, pred_probs=pred_probs)
+    assert "confident_joint" not in plain.find_label_issues_kwargs
+
+
+def test_negative_sample_weights_reach_the_classifier_as_in_the_reference():
+    X, labels, X_test, _, _ = DATASETS["wine"]()
+    weights = np.random.default_rng(0).standard_normal(len(labels))
+    ours, reference = both_fits(LogisticRegression(max_iter=300), X, labels, sample_weight=weights)
+    assert_same_fit(ours, reference, X_test, given_weights=weights)
+    np.testing.assert_allclose(ours.clf_.coef_, reference.clf.coef_, rtol=0, atol=1e-12)
+
+
+class NoParams:
+    """A classifier outside scikit-learn's API: fit / predict_proba / predict, no get_params."""
+
+    def __init__(self):
+        self.model = LogisticRegression(max_iter=300)
+
+    def fit(self, X, y):
+        self.model.fit(X, y)
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X)
+
+    def predict(self, X):
+        return self.model.predict(X)
+
+
+def test_a_classifier_without_get_params_is_deep_copied(tmp_path, caplog):
+    X, labels, X_test, _, _ = DATASETS["wine"]()
+    caplog.set_level(logging.INFO, logger="runner")
+    clf = NoParams()
+    with threadpool_limits(1):
+        cl = CleanLearning(clf, seed=0, cv_cache_dir=tmp_path).fit(X, labels)
+        expected = CleanLearning(LogisticRegression(max_iter=300), seed=0).fit(X, labels)
+    assert "copy.deepcopy" in caplog.text and "not cached" in caplog.text
+    assert not list(tmp_path.iterdir())  # no cache entry: no get_params to key it by
+    assert not hasattr(clf.model, "coef_")  # the caller's object is not fitted
+    np.testing.assert_array_equal(cl.label_issues_mask, expected.label_issues_mask)
+    np.testing.assert_array_equal(cl.predict(X_test), expected.predict(X_test))
+
+
+def test_any_object_with_fit_and_predict_works_with_given_pred_probs():
+    """cleanlab's test_no_fit_sample_weight: no get_params, a fit without sample_weight."""
+    X, labels, X_test, _, _ = DATASETS["wine"]()
+    pred_probs = CleanLearning(LogisticRegression(max_iter=300), seed=0).fit(X, labels).pred_probs
+
+    class Struct:
+        def fit(self, X, y):
+            pass
+
+        def predict_proba(self):
+            pass
+
+        def predict(self, X):
+            return np.zeros(len(X), dtype=int)
+
+    ours = CleanLearning(Struct()).fit(X, labels, pred_probs=pred_probs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = cleanlab_classification.CleanLearning(Struct()).fit(X, labels, pred_probs=pred_probs)
+    np.testing.assert_array_equal(ours.label_issues_mask, reference.label_issues_mask)
+    assert ours.sample_weight is None and reference.sample_weight is None  # fit takes no sample_weight
+    np.testing.assert_array_equal(ours.predict(X_test), reference.predict(X_test))
 
 
 def test_parallel_folds_give_identical_pred_probs():
@@ -306,7 +457,10 @@ class NoWeightsClassifier(CountingClassifier):
         (lambda X, y: CleanLearning(LinearSVC()).fit(X, y), "predict_proba"),
         (lambda X, y: CleanLearning(NoWeightsClassifier(), strategy="weight").fit(X, y), "sample_weight"),
         (lambda X, y: CleanLearning(NoWeightsClassifier()).fit(X, y, sample_weight=np.ones(len(y))), "sample_weight"),
-        (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.where(np.arange(len(y)) < 3, 7, y)), r"class 7 has 3"),
+        (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=500).fit(X, y), "at least 500 examples"),
+        (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=2).fit(X, y, sample_weight=np.ones(3)), r"sample_weight passed to fit must have shape"),
+        (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=2).fit(X, y, sample_weight=np.full(len(y), np.nan)), "NaN"),
+        (lambda X, y: CleanLearning(CountingClassifier(), strategy="weight").fit(X, y, sample_weight=-np.ones(len(y))), r"sample_weight passed to fit has negative values; strategy 'weight'"),
         (lambda X, y: CleanLearning(CountingClassifier()).fit(X[:-1], y), "different lengths"),
         (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.zeros(len(y), dtype=int)), "only one class"),
         (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.where(np.arange(len(y)) == 5, np.nan, y)), "missing"),

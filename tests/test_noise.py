@@ -427,6 +427,35 @@ def test_balls_sum_to_n_within_bounds(K, low, extra, fill, seed):
     assert balls.min() >= low and balls.max() <= high
 
 
+@pytest.mark.parametrize("m", [0.0, 1.0, 2.5])
+def test_zero_random_probabilities_are_an_empty_array(m):
+    theirs = _reference(reference.generate_n_rand_probabilities_that_sum_to_m, 0, m, global_seed=0)
+    ours = generate_n_rand_probabilities_that_sum_to_m(0, m, seed=0)
+    assert ours.shape == theirs.shape == (0,)
+
+
+@pytest.mark.parametrize(
+    "N, K, low, high",
+    [(10, 10, 2, None), (10, 10, 3, 3), (10, 3, 4, None), (10, 4, 3, None), (7, 3, 3, 5)],
+)
+def test_a_minimum_above_n_over_k_gives_the_most_even_split(N, K, low, high):
+    """No split meets the minimum: the reference splits as evenly as possible; so do we, with a warning."""
+    rng = np.random.default_rng(0)
+    with pytest.warns(UserWarning, match="min_balls_per_bin"):
+        ours = np.array([randomly_distribute_N_balls_into_K_bins(N, K, max_balls_per_bin=high,
+                                                                 min_balls_per_bin=low, seed=rng) for _ in range(300)])
+    theirs = _reference(
+        lambda: np.array([reference.randomly_distribute_N_balls_into_K_bins(N, K, max_balls_per_bin=high,
+                                                                            min_balls_per_bin=low) for _ in range(300)]),
+        global_seed=0,
+    )
+    for draws in (ours, theirs):
+        assert np.all(draws.sum(axis=1) == N)
+        assert set(np.unique(draws)) == ({N // K, N // K + 1} if N % K else {N // K})
+    # Which bins get the remainder is random, the same for every bin.
+    np.testing.assert_allclose(ours.mean(axis=0), N / K, atol=0.2)
+
+
 def test_balls_without_bounds_can_fill_any_bin():
     rng = np.random.default_rng(0)
     draws = np.array([randomly_distribute_N_balls_into_K_bins(6, 3, seed=rng) for _ in range(3000)])
@@ -505,7 +534,7 @@ def test_generate_noisy_labels_rejects_bad_inputs(true_labels, noise_matrix, mat
         (generate_n_rand_probabilities_that_sum_to_m, (3, 1.0), dict(min_prob=0.4), "min_prob"),
         (generate_n_rand_probabilities_that_sum_to_m, (3, -1.0), {}, "m must be >= 0"),
         (randomly_distribute_N_balls_into_K_bins, (10, 3), dict(max_balls_per_bin=3), "cannot fit"),
-        (randomly_distribute_N_balls_into_K_bins, (10, 3), dict(min_balls_per_bin=4), "min_balls_per_bin"),
+        (randomly_distribute_N_balls_into_K_bins, (10, 3), dict(min_balls_per_bin=-1), "min_balls_per_bin"),
         (randomly_distribute_N_balls_into_K_bins, (5, 0), {}, "K must be an integer >= 1"),
     ],
 )

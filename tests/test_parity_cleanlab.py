@@ -4,7 +4,8 @@ Masks and ranked indices must be identical, integer matrices equal, float matric
 within 1e-9 and scores equal to the last bit where the reference computes in the same dtype.
 Cases: random pred_probs over K in {2, 3, 10, 50}, N from 50 to 100,000, float32 and float64,
 exact ties, classes never predicted or never labelled, heavy imbalance, and the out-of-fold
-probabilities of real classifiers on bundled datasets.
+probabilities of real classifiers on bundled datasets. Cross-validation itself is compared on
+classes with fewer examples than folds (SPEC §1.8 step 5).
 """
 
 from __future__ import annotations
@@ -18,9 +19,14 @@ cleanlab = pytest.importorskip("cleanlab")
 from cleanlab import count as ref_count  # noqa: E402
 from cleanlab import filter as ref_filter  # noqa: E402
 from cleanlab import rank as ref_rank  # noqa: E402
+from sklearn.datasets import load_digits  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from runner.confident import count, filter, rank  # noqa: E402
-from tests.cases import synthetic_cases  # noqa: E402
+from runner.cv import cross_val_pred_probs  # noqa: E402
+from tests.cases import make_pred_probs, synthetic_cases, with_rare_classes  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -226,3 +232,68 @@ def test_ensemble_scores(real_cases, weighting, method):
     ours = rank.get_label_quality_ensemble_scores(labels, members, **kwargs)
     ref = ref_rank.get_label_quality_ensemble_scores(labels, members, verbose=False, **kwargs)
     np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12)
+
+
+def test_ensemble_refuses_custom_weights_without_custom_weighting(real_cases):
+    labels, pred_probs = real_cases["wine-forest"]
+    kwargs = dict(weight_ensemble_members_by="accuracy", custom_weights=np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="custom"):
+        ref_rank.get_label_quality_ensemble_scores(labels, [pred_probs, pred_probs], **kwargs)
+    with pytest.raises(ValueError, match="weight_ensemble_members_by='custom'"):
+        rank.get_label_quality_ensemble_scores(labels, [pred_probs, pred_probs], **kwargs)
+
+
+@pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "prune_by_class", "both"])
+@pytest.mark.parametrize("to_remove", [0, 3, 7])
+def test_one_count_for_every_class_in_num_to_remove_per_class(filter_by, to_remove):
+    labels, pred_probs, _ = make_pred_probs(1000, 4, seed=5)
+    ours = filter.find_label_issues(labels, pred_probs, filter_by=filter_by, num_to_remove_per_class=to_remove)
+    ref = reference(
+        ref_filter.find_label_issues, labels, pred_probs, filter_by=filter_by, num_to_remove_per_class=to_remove,
+        n_jobs=1,
+    )
+    assert_same(ours, ref)
+    per_class = filter.find_label_issues(labels, pred_probs, filter_by=filter_by, num_to_remove_per_class=[to_remove] * 4)
+    assert_same(ours, per_class)
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-validation with classes that have fewer examples than folds (SPEC §1.8 step 5, §4.7)
+
+
+def _digits_with_rare_classes(sizes):
+    X, y = load_digits(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X[:400]), y[:400]
+    return X, with_rare_classes(y, sizes)
+
+
+RARE_CLASSES = [
+    pytest.param(n_folds, {3: n_rare}, id=f"{n_folds}folds-{n_rare}examples")
+    for n_folds in (5, 10)
+    for n_rare in (1, 2, n_folds - 1)
+] + [pytest.param(n_folds, {3: 1, 7: 1}, id=f"{n_folds}folds-two-singletons") for n_folds in (5, 10)]
+
+
+@pytest.mark.parametrize("n_folds, sizes", RARE_CLASSES)
+def test_cross_validation_with_rare_classes(n_folds, sizes):
+    X, labels = _digits_with_rare_classes(sizes)
+    clf = LogisticRegression(max_iter=200)
+    with threadpool_limits(1), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        theirs = ref_count.estimate_cv_predicted_probabilities(X, labels, clf, cv_n_folds=n_folds, seed=0)
+        n_theirs = len(caught)
+        ours = cross_val_pred_probs(clf, X, labels, n_folds=n_folds, seed=0)
+    assert_same(ours, theirs)
+    # A held-out example lent to a training fold, and only then, is certain of its label and
+    # announced by a warning (the reference warns that it duplicated data across folds).
+    lent = [w for w in caught[:n_theirs] if "Duplicated" in str(w.message)]
+    lent_ours = [w for w in caught[n_theirs:] if "too few examples" in str(w.message)]
+    assert bool(lent) == bool(lent_ours)
+    assert all(issubclass(w.category, UserWarning) for w in lent_ours)
+    one_hot = np.flatnonzero(ours.max(axis=1) == 1)
+    if min(sizes.values()) == 1:
+        singletons = [np.flatnonzero(labels == k)[0] for k, size in sizes.items() if size == 1]
+        assert set(singletons) <= set(one_hot) and lent_ours
+        np.testing.assert_array_equal(ours[singletons].argmax(axis=1), labels[singletons])
+    else:
+        assert not lent_ours  # two or more examples: every training fold holds the class

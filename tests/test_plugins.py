@@ -193,6 +193,17 @@ def test_the_strategy_referee_names_the_plugin_and_the_breach(breach):
         check_training_set(result, GIVEN, 3, "MyStrategy")
 
 
+def test_the_callers_negative_weights_pass_the_strategy_referee_only_when_allowed():
+    weights = np.r_[-1.0, np.ones(9)]
+    with pytest.raises(ValueError, match="negative"):
+        check_training_set(TrainingSet(ALL, GIVEN, weights), GIVEN, 3, "remove")
+    result = check_training_set(TrainingSet(ALL, GIVEN, weights), GIVEN, 3, "remove", allow_negative_weights=True)
+    np.testing.assert_array_equal(result.sample_weight, weights)
+    with pytest.raises(ValueError, match=r"left classes \[2\]"):  # a class of zero weights stays refused
+        check_training_set(TrainingSet(ALL, GIVEN, np.where(GIVEN == 2, 0.0, -1.0)), GIVEN, 3, "remove",
+                           allow_negative_weights=True)
+
+
 def test_a_valid_result_passes_the_strategy_referee():
     # Repeated rows (resampling) and zero weights that leave every class some weight are allowed.
     rows = np.r_[ALL, 0, 3]
@@ -262,6 +273,17 @@ def test_the_detector_referee_names_the_plugin_and_the_breach(breach):
     detection, error, message = BROKEN_DETECTIONS[breach]
     with pytest.raises(error, match=rf"^detector MyDetector .*{message}"):
         check_detection(detection, N, K, "MyDetector")
+
+
+def test_a_zero_column_passes_the_detector_referee_only_for_a_class_no_label_holds():
+    labels = np.array([0, 0, 1, 1, 0, 1])  # class 2: no example
+    noise = np.array([[0.9, 0.2, 0.0], [0.1, 0.8, 0.0], [0.0, 0.0, 0.0]])
+    detection = Detection(MASK, noise_matrix=noise, inverse_noise_matrix=noise)
+    assert check_detection(detection, N, K, "absent", labels=labels) is detection
+    with pytest.raises(ValueError, match="columns do not sum to 1"):
+        check_detection(detection, N, K, "absent")  # without the labels, no class is known to be absent
+    with pytest.raises(ValueError, match="columns do not sum to 1"):
+        check_detection(detection, N, K, "present", labels=np.array([0, 1, 2, 0, 1, 2]))
 
 
 def test_a_minimal_detection_passes_the_detector_referee():

@@ -253,9 +253,9 @@ def test_off_diagonal_custom_needs_a_confident_joint():
 
 
 @pytest.mark.parametrize("filter_by", PRUNE_METHODS)
-@pytest.mark.parametrize("to_remove", [[1, 2], [1, 2, 3, 4], 3, [[1, 2, 3]], [[1], [2], [3]]])
+@pytest.mark.parametrize("to_remove", [[1, 2], [1, 2, 3, 4], [[1, 2, 3]], [[1], [2], [3]]])
 def test_wrong_length_num_to_remove_per_class(filter_by, to_remove):
-    with pytest.raises(ValueError, match=r"num_to_remove_per_class must have length K=3"):
+    with pytest.raises(ValueError, match=r"num_to_remove_per_class must be one count or K=3 counts"):
         find_label_issues(LABELS, PRED_PROBS, filter_by=filter_by, num_to_remove_per_class=to_remove)
 
 

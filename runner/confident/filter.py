@@ -252,9 +252,9 @@ def find_label_issues(
         ``predicted_neq_given``, ``low_normalized_margin``, ``low_self_confidence``.
     frac_noise : float, default 1.0
         Flag only this fraction of each estimated noise count (``prune_*`` methods).
-    num_to_remove_per_class : array-like of shape (K,), optional
+    num_to_remove_per_class : int or array-like of shape (K,), optional
         How many examples of each class to flag (``prune_*`` methods; exact for
-        ``prune_by_class`` before the final filter).
+        ``prune_by_class`` before the final filter); one int applies to every class.
     min_examples_per_class : int, default 1
         Never leave fewer examples than this in a class; classes this small are not pruned.
     confident_joint : ndarray of shape (K, K), optional
@@ -297,9 +297,11 @@ def find_label_issues(
     labels, pred_probs = check_labels_and_pred_probs(labels, pred_probs)
     _warn_about_unused_options(filter_by, frac_noise, num_to_remove_per_class, confident_joint)
     n_classes = pred_probs.shape[1]
+    if num_to_remove_per_class is not None and np.ndim(num_to_remove_per_class) == 0:
+        num_to_remove_per_class = np.full(n_classes, num_to_remove_per_class)
     if num_to_remove_per_class is not None and np.shape(num_to_remove_per_class) != (n_classes,):
         raise ValueError(
-            f"num_to_remove_per_class must have length K={n_classes} (one count per class), "
+            f"num_to_remove_per_class must be one count or K={n_classes} counts (one per class), "
             f"got shape {np.shape(num_to_remove_per_class)}"
         )
     if confident_joint is not None and filter_by in PRUNE_METHODS:

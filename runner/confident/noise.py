@@ -30,6 +30,7 @@ be met (the reference returns a split that breaks them), and a ``noise_matrix`` 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 
@@ -346,7 +347,7 @@ def generate_n_rand_probabilities_that_sum_to_m(n, m, *, max_prob=1.0, min_prob=
     Parameters
     ----------
     n : int
-        Number of values, at least 0 (``n = 0`` needs ``m = 0``).
+        Number of values, at least 0 (``n = 0`` gives an empty array, as in the reference).
     m : float
         Target sum, at least 0.
     max_prob, min_prob : float, default=1.0 and 0.0
@@ -377,8 +378,6 @@ def generate_n_rand_probabilities_that_sum_to_m(n, m, *, max_prob=1.0, min_prob=
     if m < 0:
         raise ValueError(f"m must be >= 0, but m = {m}.")
     if n == 0:
-        if m != 0:
-            raise ValueError(f"zero numbers cannot sum to m = {m}.")
         return np.zeros(0)
     # Tolerate rounding, e.g. m = n * max_prob computed in floating point a hair above it.
     slack = 1e-12 * max(1.0, m)
@@ -438,7 +437,9 @@ def randomly_distribute_N_balls_into_K_bins(
     max_balls_per_bin : int, optional
         Capacity of each bin; default ``N``.
     min_balls_per_bin : int, optional
-        Minimum load of each bin; default 0.
+        Minimum load of each bin; default 0. A minimum above ``N / K`` cannot be met by every
+        bin: the balls are then split as evenly as possible, ``N // K`` or ``N // K + 1`` per
+        bin (with a warning), as the reference does.
     seed : int, numpy.random.Generator or None, default=None
         Source of randomness.
 
@@ -450,8 +451,8 @@ def randomly_distribute_N_balls_into_K_bins(
     Raises
     ------
     ValueError
-        If ``N < 0``, ``K < 1``, or the bounds are infeasible (``K * min_balls_per_bin > N`` or
-        ``K * max_balls_per_bin < N``). The reference silently returns a split violating them instead.
+        If ``N < 0``, ``K < 1``, ``min_balls_per_bin < 0``, or ``K * max_balls_per_bin < N`` (the
+        balls do not fit; the reference then returns bins that do not hold all ``N`` balls).
 
     Examples
     --------
@@ -464,10 +465,19 @@ def randomly_distribute_N_balls_into_K_bins(
     N, K = int(N), int(K)
     high = N if max_balls_per_bin is None else int(max_balls_per_bin)
     low = 0 if min_balls_per_bin is None else int(min_balls_per_bin)
-    if low < 0 or K * low > N:
-        raise ValueError(f"cannot put at least min_balls_per_bin = {low} balls in each of {K} bins with N = {N}.")
+    if low < 0:
+        raise ValueError(f"min_balls_per_bin must be >= 0, but min_balls_per_bin = {low}.")
     if K * high < N:
         raise ValueError(f"cannot fit N = {N} balls into {K} bins of at most max_balls_per_bin = {high}.")
+    if K * low > N:
+        # No split meets the minimum; the one closest to it is the most even split.
+        warnings.warn(
+            f"cannot put min_balls_per_bin = {low} balls in each of {K} bins with N = {N}; "
+            f"splitting them as evenly as possible ({N // K} or {N // K + 1} per bin)",
+            UserWarning,
+            stacklevel=2,
+        )
+        low, high = N // K, min(high, N // K + 1)
     rng = np.random.default_rng(seed)
     shares = generate_n_rand_probabilities_that_sum_to_m(K, N, max_prob=high, min_prob=low, seed=rng)
     shares = np.clip(shares, low, high)  # drop rounding residue so floor/ceil stay within the integer bounds

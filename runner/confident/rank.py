@@ -284,6 +284,9 @@ def get_label_quality_ensemble_scores(
         ``log_loss_search`` by ``exp(-t * log_loss)`` with the ``t`` (from
         ``log_loss_search_T_values``) whose weighted average of probabilities fits the labels
         best; ``custom`` uses ``custom_weights``.
+    custom_weights : array-like of shape (len(pred_probs_list),), optional
+        One weight per model; only with ``weight_ensemble_members_by="custom"`` (anything else
+        refuses them rather than ignoring them silently).
 
     Returns
     -------
@@ -291,6 +294,11 @@ def get_label_quality_ensemble_scores(
     """
     check_choice("weight_ensemble_members_by", weight_ensemble_members_by, ENSEMBLE_WEIGHTINGS)
     check_choice("method", method, RANK_METHODS)
+    if custom_weights is not None and weight_ensemble_members_by != "custom":
+        raise ValueError(
+            f"custom_weights are only used with weight_ensemble_members_by='custom', "
+            f"got {weight_ensemble_members_by!r}"
+        )
     if not isinstance(pred_probs_list, (list, tuple)) or not pred_probs_list:
         raise ValueError("pred_probs_list must be a non-empty list of (N, K) arrays")
     checked = [
