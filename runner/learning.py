@@ -115,11 +115,18 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         After the rounds, detect once more on the mean of every round's out-of-fold
         probabilities: each round's models saw different labels, and their mean varies less
         than the last round's alone.
+    skip_final_fit : bool, default False
+        Stop after the strategy: ``fit`` finds the issues and the cleaned training set
+        (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
+        users who want only the issues and the cleaned data.
 
     Attributes
     ----------
     clf_ : estimator
-        The classifier fitted on the cleaned data.
+        The classifier fitted on the cleaned data (absent with ``skip_final_fit``).
+    training_set_ : TrainingSet
+        What the strategy chose for the final fit: rows (indices into the N examples), their
+        labels (codes into ``classes_``) and sample weights (None: unweighted).
     classes_ : ndarray
         The class values, in the order of ``predict_proba``'s columns.
     label_issues_df : pandas.DataFrame
@@ -181,6 +188,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         round_mode="drop",
         round_mean=False,
         cv_scheduler_address=None,
+        skip_final_fit=False,
     ):
         self.clf = clf
         self.seed = seed
@@ -204,6 +212,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.round_mode = round_mode
         self.round_mean = round_mean
         self.cv_scheduler_address = cv_scheduler_address
+        self.skip_final_fit = skip_final_fit
 
     # ----------------------------------------------------------------------------------------
     # fit
@@ -300,15 +309,18 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             final_kwargs["sample_weight"] = training.sample_weight
         self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
+        self.training_set_ = training
 
-        fit_started = time.perf_counter()
-        self.clf_ = clone(clf).set_params(**(self.final_params or {}))
         self.n_features_in_ = _n_features(X)
-        # Alone now, the final fit may use the cores the folds had (OpenMP only, same model).
-        limits = lone_fit_limits(self.threads_per_fit, self.n_jobs, remote=bool(self.cv_scheduler_address))
-        with threadpool_limits(limits=limits):
-            self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
-        self.timings_["final_fit_s"] = time.perf_counter() - fit_started
+        self.__dict__.pop("clf_", None)  # a model of an earlier fit must not outlive this one
+        if not self.skip_final_fit:
+            fit_started = time.perf_counter()
+            self.clf_ = clone(clf).set_params(**(self.final_params or {}))
+            # Alone now, the final fit may use the cores the folds had (OpenMP only, same model).
+            limits = lone_fit_limits(self.threads_per_fit, self.n_jobs, remote=bool(self.cv_scheduler_address))
+            with threadpool_limits(limits=limits):
+                self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
+            self.timings_["final_fit_s"] = time.perf_counter() - fit_started
         # Recorded after the fit, so that this N-long column adds nothing to its peak memory.
         self.sample_weight = None
         if strategy_weights:
@@ -550,6 +562,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
 
     def _fitted_features(self, X):
         if not hasattr(self, "clf_"):
+            if self.skip_final_fit and self.label_issues_df is not None:
+                raise NotFittedError("this CleanLearning instance has no final model: it was fitted with skip_final_fit")
             raise NotFittedError("this CleanLearning instance is not fitted yet: call fit() first")
         X = self._features(X)
         n_features = _n_features(X)
@@ -589,6 +603,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             raise ValueError(f"round_mode must be 'drop' or 'relabel', got {self.round_mode!r}")
         if not isinstance(self.round_mean, bool):
             raise ValueError(f"round_mean must be true or false, got {self.round_mean!r}")
+        if not isinstance(self.skip_final_fit, bool):
+            raise ValueError(f"skip_final_fit must be true or false, got {self.skip_final_fit!r}")
         if self.ensemble is not None:
             for member in self.ensemble:
                 if not callable(getattr(member, "predict_proba", None)):
