@@ -10,8 +10,9 @@ its other artifacts: the input rows in their original order and with their origi
 * rows that were not checked -- held-out test rows (unless ``dataset.test_size=0``) and rows without a label --
   pass through unchanged, with an empty ``sample_weight``.
 
-The table is read again from the file and written in chunks, so that writing it costs the table once plus one
-chunk; it is written under a temporary name and renamed, like every artifact (:func:`runner.artifacts.atomic_path`).
+The table is read again from the file and written a chunk of rows at a time, so that writing it never holds the
+whole table; it is written under a temporary name and renamed, like every artifact
+(:func:`runner.artifacts.atomic_path`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ __all__ = ["Cleaning", "cleaning_of", "write_cleaned_table", "cleaned_name"]
 log = logging.getLogger(__name__)
 
 WEIGHT_COLUMN = "sample_weight"
-CHUNK_ROWS = 100_000  # rows copied at a time while writing: bounds the memory the copy needs
-_PARQUET_SUFFIXES = (".parquet", ".pq")
+CHUNK_ROWS = 100_000  # rows read and written at a time: the table is never held whole
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,7 +74,7 @@ def cleaning_of(dataset, training_set) -> Cleaning | None:
 
 def cleaned_name(source: TableSource) -> str:
     """``cleaned.parquet`` for a Parquet input, else ``cleaned.csv``."""
-    return "cleaned.parquet" if source.path.suffix.lower() in _PARQUET_SUFFIXES else "cleaned.csv"
+    return "cleaned.parquet" if source.is_parquet else "cleaned.csv"
 
 
 def write_cleaned_table(run_dir, cleaning: Cleaning) -> Path:
@@ -85,48 +85,52 @@ def write_cleaned_table(run_dir, cleaning: Cleaning) -> Path:
     ValueError
         If the file no longer has the rows the run read (it changed during the run).
     """
-    table = cleaning.source.read()
-    n_rows = len(table)
-    if n_rows != cleaning.source.n_rows:
-        raise ValueError(
-            f"'{cleaning.source.path}' has {n_rows} rows now but had {cleaning.source.n_rows} when the run read it; "
-            "the cleaned table was not written."
-        )
-    checked = np.zeros(n_rows, dtype=bool)
+    source = cleaning.source
+    checked = np.zeros(source.n_rows, dtype=bool)
     checked[cleaning.checked_rows] = True
     # The output: the final training rows and the unchecked rows, each at its place in the file.
     positions = np.concatenate([cleaning.rows, np.flatnonzero(~checked)])
     order = np.argsort(positions, kind="stable")
+    positions_in_order = positions[order]
     n_trained = len(cleaning.rows)
-    label_column = cleaning.source.label_column
-    if WEIGHT_COLUMN in table.columns and cleaning.sample_weight is not None:
-        log.warning("cleaned table: the input's own %r column is replaced by the final fit's weights", WEIGHT_COLUMN)
+    weighted = cleaning.sample_weight is not None
 
     def chunks():
-        for start in range(0, len(order), CHUNK_ROWS):
-            picked = order[start : start + CHUNK_ROWS]
-            chunk = table.take(positions[picked])  # a copy of this chunk only
+        start = 0
+        for table in source.read_chunks(CHUNK_ROWS):  # the file once more, a chunk at a time
+            end = start + len(table)
+            picked = order[np.searchsorted(positions_in_order, start):np.searchsorted(positions_in_order, end)]
+            chunk = table.take(positions[picked] - start)
             trained = picked < n_trained
-            labels = chunk[label_column].to_numpy(copy=True)
+            labels = chunk[source.label_column].to_numpy(copy=True)
             if labels.dtype != cleaning.labels.dtype:
                 labels = labels.astype(object)
             labels[trained] = cleaning.labels[picked[trained]]
-            chunk[label_column] = labels
-            if cleaning.sample_weight is not None:
+            chunk[source.label_column] = labels
+            if weighted:
+                if start == 0 and WEIGHT_COLUMN in chunk.columns:
+                    log.warning("cleaned table: the input's own %r column is replaced by the final fit's weights",
+                                WEIGHT_COLUMN)
                 weights = np.full(len(picked), np.nan)
                 weights[trained] = cleaning.sample_weight[picked[trained]]
                 chunk[WEIGHT_COLUMN] = weights
+            start = end
             yield chunk
+        if start != source.n_rows:
+            raise ValueError(
+                f"'{source.path}' has {start} rows now but had {source.n_rows} when the run read it; the cleaned "
+                "table was not written."
+            )
 
-    path = Path(run_dir) / cleaned_name(cleaning.source)
+    path = Path(run_dir) / cleaned_name(source)
     with atomic_path(path) as temporary:
-        if path.suffix == ".parquet":
+        if source.is_parquet:
             _write_parquet(temporary, chunks())
         else:
             with open(temporary, "w", newline="") as stream:
                 for number, chunk in enumerate(chunks()):
                     chunk.to_csv(stream, index=False, header=number == 0, lineterminator="\n")
-    removed = int((checked.sum() - len(np.unique(cleaning.rows))))
+    removed = int(checked.sum() - len(np.unique(cleaning.rows)))
     log.info("cleaned table: %s (%d rows, %d removed)", path, len(positions), removed)
     return path
 

@@ -109,9 +109,24 @@ class TableSource:
     id_column: str | None = None
     ids: np.ndarray | None = None
 
-    def read(self) -> pd.DataFrame:
-        """The table, as the loader read it."""
-        return _read_table(self.path)
+    @property
+    def is_parquet(self) -> bool:
+        """Parquet, else CSV (possibly compressed): the loader accepted no other file."""
+        return self.path.suffix.lower() in _PARQUET_SUFFIXES
+
+    def read_chunks(self, n_rows: int):
+        """The table again, ``n_rows`` rows at a time (DataFrames with their original columns), so that a pass over
+        it never holds all of it. CSV numbers are parsed exactly (``round_trip``), so writing them back changes no
+        value."""
+        if self.is_parquet:
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(self.path) as parquet:
+                for batch in parquet.iter_batches(batch_size=n_rows):
+                    yield batch.to_pandas()
+        else:
+            with pd.read_csv(self.path, chunksize=n_rows, float_precision="round_trip") as reader:
+                yield from reader
 
 
 @dataclass(frozen=True, eq=False, repr=False)

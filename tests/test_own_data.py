@@ -15,6 +15,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 
 from runner import CleanLearning
+from runner import cleaned as cleaned_module
 from runner.app import run
 from runner.given import match_pred_probs, read_pred_probs
 from tests.test_app import cleanrun, run_dirs
@@ -249,7 +250,8 @@ def in_process(tmp_path, *overrides):
 
 
 @pytest.mark.parametrize("strategy", ["weight", "soft_weight"])
-def test_parquet_in_parquet_out_with_the_weights_of_the_final_fit(blobs, tmp_path, strategy):
+def test_parquet_in_parquet_out_with_the_weights_of_the_final_fit(blobs, tmp_path, strategy, monkeypatch):
+    monkeypatch.setattr(cleaned_module, "CHUNK_ROWS", 37)  # several chunks, the last one short
     path, _, _ = blobs
     table = pd.read_csv(path)
     parquet = tmp_path / "blobs.parquet"
@@ -264,7 +266,8 @@ def test_parquet_in_parquet_out_with_the_weights_of_the_final_fit(blobs, tmp_pat
     assert (cleaned["sample_weight"] < 1).any()
 
 
-def test_id_column_names_the_rows_of_the_issue_table(blobs, tmp_path):
+def test_id_column_names_the_rows_of_the_issue_table(blobs, tmp_path, monkeypatch):
+    monkeypatch.setattr(cleaned_module, "CHUNK_ROWS", 50)
     path, wrong, _ = blobs
     table = pd.read_csv(path).assign(key=lambda t: [f"id-{i:03d}" for i in range(len(t))])
     table.to_csv(tmp_path / "keyed.csv", index=False)
@@ -274,7 +277,8 @@ def test_id_column_names_the_rows_of_the_issue_table(blobs, tmp_path):
     assert list(issues.columns[:3]) == ["rank", "key", "index"] and "row" not in issues.columns
     assert sorted(issues.loc[issues["is_label_issue"], "key"]) == [f"id-{i:03d}" for i in wrong]
     cleaned = pd.read_csv(tmp_path / "cleaned.csv")
-    assert "key" in cleaned.columns and set(table["key"]) - set(cleaned["key"]) == {f"id-{i:03d}" for i in wrong}
+    pd.testing.assert_frame_equal(cleaned.drop(columns="sample_weight"),
+                                  table.drop(index=wrong).reset_index(drop=True))
     assert result.metrics["n_train"] == N_ROWS
 
 
@@ -303,3 +307,19 @@ def test_skip_final_fit_finds_issues_and_the_training_set_but_trains_no_model(bl
         learner.predict(X)
     with pytest.raises(ValueError, match="skip_final_fit must be true or false"):
         CleanLearning(skip_final_fit="yes").fit(X, labels)
+
+
+def test_cleaned_table_refuses_a_file_that_changed_during_the_run(blobs, tmp_path, monkeypatch):
+    path, _, _ = blobs
+    copy = tmp_path / "moving.csv"
+    pd.read_csv(path).to_csv(copy, index=False)
+    original = cleaned_module.write_cleaned_table
+
+    def shrink_then_write(run_dir, cleaning):
+        pd.read_csv(copy).iloc[:-5].to_csv(copy, index=False)
+        return original(run_dir, cleaning)
+
+    monkeypatch.setattr("runner.experiment.write_cleaned_table", shrink_then_write)
+    with pytest.raises(ValueError, match="has 235 rows now but had 240"):
+        in_process(tmp_path, "dataset=csv", f"dataset.path={copy}", "dataset.test_size=0")
+    assert not list(tmp_path.glob("cleaned*")) and not list(tmp_path.glob(".cleaned*"))
