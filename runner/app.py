@@ -112,7 +112,12 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     _check_cores(cfg)
     choices = choices or {}
     # cv=given: the file is checked before anything else, its row and class counts once the data is loaded
-    given = read_pred_probs(cfg.cv.pred_probs_path) if cfg.cv.get("pred_probs_path") else None
+    given = None
+    if cfg.cv.get("pred_probs_path"):
+        if cfg.cv.get("rounds", 1) != 1 or cfg.cv.get("ensemble"):
+            raise ValueError("cv.pred_probs_path: given probabilities are used as they are; cv.rounds must be 1 and "
+                             "cv.ensemble empty (both would cross-validate again)")
+        given = read_pred_probs(cfg.cv.pred_probs_path)
     dataset = check_dataset(_build("dataset", cfg.dataset), cfg.dataset.get("_target_"))
     pred_probs = None
     if given is not None:

@@ -323,3 +323,12 @@ def test_cleaned_table_refuses_a_file_that_changed_during_the_run(blobs, tmp_pat
     with pytest.raises(ValueError, match="has 235 rows now but had 240"):
         in_process(tmp_path, "dataset=csv", f"dataset.path={copy}", "dataset.test_size=0")
     assert not list(tmp_path.glob("cleaned*")) and not list(tmp_path.glob(".cleaned*"))
+
+
+def test_given_pred_probs_refuse_settings_that_would_cross_validate_again(blobs, tmp_path):
+    path, _, _ = blobs
+    np.save(tmp_path / "p.npy", outside_pred_probs(path)[2])
+    with pytest.raises(ValueError, match="cv.rounds must be 1"):
+        in_process(tmp_path, "dataset=csv", f"dataset.path={path}", "cv=given",
+                   f"cv.pred_probs_path={tmp_path / 'p.npy'}", "cv.rounds=2")
+    assert not (tmp_path / "label_issues.csv").exists()
