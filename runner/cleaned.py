@@ -10,8 +10,9 @@ its other artifacts: the input rows in their original order and with their origi
 * rows that were not checked -- held-out test rows (unless ``dataset.test_size=0``) and rows without a label --
   pass through unchanged, with an empty ``sample_weight``.
 
-The table is read again from the file and written a chunk of rows at a time, so that writing it never holds the
-whole table; it is written under a temporary name and renamed, like every artifact
+The table is read again from the file and written a chunk of rows at a time (pyarrow decodes a Parquet file a row
+group at a time), so that writing it never holds a second whole copy of the table in pandas; it is written under a
+temporary name and renamed, like every artifact
 (:func:`runner.artifacts.atomic_path`).
 """
 
