@@ -17,11 +17,11 @@ import warnings
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from hydra.utils import instantiate
-import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from runner import artifacts

@@ -199,8 +199,18 @@ def run_experiment(
         class_names=[str(name) for name in dataset.classes],
         matrices={name: matrix for name, matrix in matrices.items() if matrix is not None},
         pred_probs=learner.pred_probs,
-        cleaning=cleaning_of(dataset, learner.training_set_),
+        cleaning=_cleaning(dataset, learner, given),
     )
+
+
+def _cleaning(dataset, learner, given) -> Cleaning | None:
+    """What the cleaned table is made of; none when the labels were corrupted on purpose, since the
+    table would then carry the injected errors of every row the detection missed."""
+    if dataset.source is not None and not np.array_equal(given, dataset.y_train):
+        log.warning("No cleaned table: the training labels were corrupted on purpose (the noise group); "
+                    "use noise=none to clean the labels of the file as they are.")
+        return None
+    return cleaning_of(dataset, learner.training_set_)
 
 
 def _reference_fit_predictions(classifier, dataset, labels, cache_dir) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import re
 
@@ -245,7 +246,8 @@ def test_read_pred_probs_checks_the_file_alone(tmp_path):
 
 
 def in_process(tmp_path, *overrides):
-    cfg = compose_config(["noise=none", "cv.folds=3", "cache_dir=null", *overrides])
+    noise = [] if any(o.startswith("noise=") for o in overrides) else ["noise=none"]
+    cfg = compose_config([*noise, "cv.folds=3", "cache_dir=null", *overrides])
     return run(cfg, tmp_path)
 
 
@@ -332,3 +334,11 @@ def test_given_pred_probs_refuse_settings_that_would_cross_validate_again(blobs,
         in_process(tmp_path, "dataset=csv", f"dataset.path={path}", "cv=given",
                    f"cv.pred_probs_path={tmp_path / 'p.npy'}", "cv.rounds=2")
     assert not (tmp_path / "label_issues.csv").exists()
+
+
+def test_no_cleaned_table_when_the_labels_were_corrupted_on_purpose(blobs, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="runner.experiment"):
+        result = in_process(tmp_path, "dataset=csv", f"dataset.path={blobs[0]}", "noise=matrix")
+    assert result.cleaning is None and not list(tmp_path.glob("cleaned*"))
+    assert "use noise=none" in caplog.text
+    assert (tmp_path / "label_issues.csv").is_file() and "true_label" in result.label_issues
