@@ -25,8 +25,9 @@ run time.
 Every loader without a separate test file holds out ``test_size`` of the rows with a stratified split
 (``random_state=seed``), so the same seed gives identical arrays; ``test_size=0`` holds out none (check-every-row
 mode: every row is cross-validated and cleaned, and nothing is scored). Every row keeps its identity, its row number
-in the source table (``Dataset.train_rows`` / ``test_rows``), so label issues trace back to the file. Table features are encoded by one shared helper,
-fitted on the training rows only (no test statistics leak into training):
+in the source table (``Dataset.train_rows`` / ``test_rows``), so label issues trace back to the file. Table
+features are encoded by one shared helper, fitted on the training rows only (no test statistics leak into
+training):
 
 * numeric (and boolean) columns: missing values -> training median, plus one 0/1 ``missingindicator_<col>`` column
   for each column that had missing values in training (the fact that a value is missing can be informative);
@@ -151,8 +152,9 @@ class Dataset:
         Short name, used in logs and ``metrics.json``.
     train_rows, test_rows : ndarray of int, optional
         Each row's identity: its row number (0-based, header excluded) in the source table -- the file, or the
-        packaged / generated table of a bundled set. Default (a loader that does not set them): the training
-        rows are ``0..N_train-1`` and the test rows follow them.
+        packaged / generated table of a bundled set (rows of a separate test file: their row in that file).
+        Default (a loader that does not set them): the training rows are ``0..N_train-1`` and the test rows
+        follow them.
     source : TableSource, optional
         The file the training rows come from (file datasets), so the cleaned table can be written from it.
 

@@ -563,7 +563,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     def _fitted_features(self, X):
         if not hasattr(self, "clf_"):
             if self.skip_final_fit and self.label_issues_df is not None:
-                raise NotFittedError("this CleanLearning instance has no final model: it was fitted with skip_final_fit")
+                raise NotFittedError("this CleanLearning instance has no final model: fitted with skip_final_fit")
             raise NotFittedError("this CleanLearning instance is not fitted yet: call fit() first")
         X = self._features(X)
         n_features = _n_features(X)
