@@ -117,8 +117,7 @@ class TableSource:
 
     def read_chunks(self, n_rows: int):
         """The table again, ``n_rows`` rows at a time (DataFrames with their original columns), so that a pass over
-        it never holds all of it. CSV numbers are parsed exactly (``round_trip``), so writing them back changes no
-        value."""
+        it never holds all of it. Parsed as the loader parsed it: writing the values back changes none."""
         if self.is_parquet:
             import pyarrow.parquet as pq
 
@@ -126,7 +125,7 @@ class TableSource:
                 for batch in parquet.iter_batches(batch_size=n_rows):
                     yield batch.to_pandas()
         else:
-            with pd.read_csv(self.path, chunksize=n_rows, float_precision="round_trip") as reader:
+            with pd.read_csv(self.path, chunksize=n_rows) as reader:
                 yield from reader
 
 
