@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import hydra
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
@@ -27,6 +28,7 @@ from runner import artifacts
 from runner.contracts import check_dataset
 from runner.datasets import standardized
 from runner.experiment import ExperimentResult, run_experiment, save_result
+from runner.given import match_pred_probs, read_pred_probs
 from runner.parallel import check_cores
 
 log = logging.getLogger("cleanrun")
@@ -171,7 +173,19 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     check_config(cfg)
     _check_cores(cfg)
     choices = choices or {}
+    # cv=given: the file is checked before anything else, its row and class counts once the data is loaded
+    given = None
+    if cfg.cv.get("pred_probs_path"):
+        if cfg.cv.get("rounds", 1) != 1 or cfg.cv.get("ensemble"):
+            raise ValueError("cv.pred_probs_path: given probabilities are used as they are; cv.rounds must be 1 and "
+                             "cv.ensemble empty (both would cross-validate again)")
+        given = read_pred_probs(cfg.cv.pred_probs_path)
     dataset = check_dataset(_build("dataset", cfg.dataset), cfg.dataset.get("_target_"))
+    pred_probs = None
+    if given is not None:
+        pred_probs = match_pred_probs(given, n_rows=dataset.n_rows, classes=dataset.classes,
+                                      rows=dataset.train_rows)
+        del given  # only the training rows' probabilities stay in memory
     if cfg.standardize:
         dataset = standardized(dataset)
     final_fit = OmegaConf.to_container(cfg.final_fit, resolve=True)
@@ -202,10 +216,14 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
         cache_dir=cfg.cache_dir,
         pred_probs_dtype=cfg.pred_probs_dtype,
         names={group: choices[group] for group in ("classifier", "strategy") if group in choices},
+        pred_probs=pred_probs,
+        skip_final_fit=bool(final_fit.get("skip", False)),
     )
+    # The features are not needed any more: the cleaned table is read again from the file, in their place.
+    del dataset, pred_probs
     result.metrics["config_hash"] = config_hash(cfg)
     save_result(output_dir, result, save_pred_probs=cfg.save_pred_probs)
-    log.info("%s", summary(result.metrics, output_dir, one_line=_in_sweep()))
+    log.info("%s", summary(result.metrics, output_dir, one_line=_in_sweep(), issues=result.label_issues))
     return result
 
 
@@ -222,14 +240,19 @@ def _in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def summary(metrics: dict, output_dir, *, one_line: bool = False) -> str:
-    """A short human summary of a finished run (one line for a sweep job)."""
+def summary(metrics: dict, output_dir, *, one_line: bool = False, issues=None) -> str:
+    """A short human summary of a finished run (one line for a sweep job).
+
+    ``issues`` (the ranked label-issue table) adds its most suspicious rows.
+    """
     if one_line:
         detection = f", precision {metrics['detection_precision']:.3f}" if "detection_precision" in metrics else ""
-        return (
-            f"done {Path(output_dir).name}: {metrics['n_label_issues']} issues{detection}, test accuracy "
-            f"{metrics['test_accuracy']:.4f} (baseline {metrics.get('baseline_test_accuracy', float('nan')):.4f})"
+        accuracy = (
+            f"test accuracy {metrics['test_accuracy']:.4f} "
+            f"(baseline {metrics.get('baseline_test_accuracy', float('nan')):.4f})"
+            if "test_accuracy" in metrics else "no test accuracy"
         )
+        return f"done {Path(output_dir).name}: {metrics['n_label_issues']} issues{detection}, {accuracy}"
     # Detectors other than confident learning have no filter_by: leave out its slot.
     parts = [metrics["dataset"], metrics["classifier"], metrics.get("filter_by")]
     lines = [
@@ -242,11 +265,32 @@ def summary(metrics: dict, output_dir, *, one_line: bool = False) -> str:
             f"recall {metrics.get('detection_recall', float('nan')):.3f} "
             f"(true noise rate {metrics['true_noise_rate']:.3f})"
         )
-    accuracy = f"  test accuracy {metrics['test_accuracy']:.4f}"
-    if "baseline_test_accuracy" in metrics:
-        accuracy += f" (baseline on the noisy labels: {metrics['baseline_test_accuracy']:.4f})"
-    lines += [accuracy, f"  run directory: {output_dir}"]
+    if "test_accuracy" in metrics:
+        accuracy = f"  test accuracy {metrics['test_accuracy']:.4f}"
+        if "baseline_test_accuracy" in metrics:
+            accuracy += f" (baseline on the noisy labels: {metrics['baseline_test_accuracy']:.4f})"
+    elif not metrics.get("n_test"):
+        accuracy = "  no test split (dataset.test_size=0): every row was checked, so there is no test accuracy"
+    else:
+        accuracy = "  no final model (final_fit=skip), so there is no test accuracy"
+    lines.append(accuracy)
+    if issues is not None and len(issues):
+        lines += _most_suspicious(issues)
+    lines.append(f"  run directory: {output_dir}")
     return "\n".join(lines)
+
+
+def _most_suspicious(issues, count: int = 10) -> list[str]:
+    """The first rows of the ranked issue table, as indented text lines."""
+    identity = issues.columns[1]  # `row`, or the id column (runner.experiment._issue_table)
+    top = issues.head(count)
+    shown = pd.DataFrame({
+        "rank": top["rank"], identity: top[identity], "given label": top["given_label"],
+        "suggested label": top["predicted_label"], "quality": top["label_quality"].map("{:.4f}".format),
+        "flagged": top["is_label_issue"].map({True: "yes", False: "no"}),
+    })
+    header = f"  the {len(top)} most suspicious labels (all {len(issues)} ranked in label_issues.csv):"
+    return [header, *("    " + line for line in shown.to_string(index=False).splitlines())]
 
 
 def _choices(hydra_config) -> dict:
@@ -286,4 +330,4 @@ def main(cfg: DictConfig):
             raise
         log.error("%s: %s", type(error).__name__, error)
         sys.exit(1)
-    return result.metrics["test_accuracy"]
+    return result.metrics.get("test_accuracy")

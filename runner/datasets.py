@@ -23,8 +23,11 @@ of rows), :func:`load_table` (CSV / Parquet files) and the real tabular sets tha
 run time.
 
 Every loader without a separate test file holds out ``test_size`` of the rows with a stratified split
-(``random_state=seed``), so the same seed gives identical arrays. Table features are encoded by one shared helper,
-fitted on the training rows only (no test statistics leak into training):
+(``random_state=seed``), so the same seed gives identical arrays; ``test_size=0`` holds out none (check-every-row
+mode: every row is cross-validated and cleaned, and nothing is scored). Every row keeps its identity, its row number
+in the source table (``Dataset.train_rows`` / ``test_rows``), so label issues trace back to the file. Table
+features are encoded by one shared helper, fitted on the training rows only (no test statistics leak into
+training):
 
 * numeric (and boolean) columns: missing values -> training median, plus one 0/1 ``missingindicator_<col>`` column
   for each column that had missing values in training (the fact that a value is missing can be informative);
@@ -56,11 +59,12 @@ from sklearn.preprocessing import OneHotEncoder
 
 __all__ = [
     "Dataset",
+    "TableSource",
     "load_sklearn",
     "make_synthetic",
     "load_table",
     "load_adult",
-        "load_mnist",
+    "load_mnist",
 ]
 
 log = logging.getLogger(__name__)
@@ -83,6 +87,49 @@ _PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class TableSource:
+    """The file a dataset's training rows come from: what traces them back and rebuilds the cleaned table.
+
+    Parameters
+    ----------
+    path : Path
+        The table (CSV or Parquet).
+    label_column : str
+        Its column of given labels.
+    n_rows : int
+        Rows in the file (header excluded), labelled or not.
+    id_column : str, optional
+        A column whose values identify the rows (``dataset.id_column``).
+    ids : ndarray of shape (n_rows,), optional
+        Its value for every row of the file, by row number.
+    """
+
+    path: Path
+    label_column: str
+    n_rows: int
+    id_column: str | None = None
+    ids: np.ndarray | None = None
+
+    @property
+    def is_parquet(self) -> bool:
+        """Parquet, else CSV (possibly compressed): the loader accepted no other file."""
+        return self.path.suffix.lower() in _PARQUET_SUFFIXES
+
+    def read_chunks(self, n_rows: int):
+        """The table again, ``n_rows`` rows at a time (DataFrames with their original columns), so that a pass over
+        it never holds all of it. Parsed as the loader parsed it: writing the values back changes none."""
+        if self.is_parquet:
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(self.path) as parquet:
+                for batch in parquet.iter_batches(batch_size=n_rows):
+                    yield batch.to_pandas()
+        else:
+            with pd.read_csv(self.path, chunksize=n_rows) as reader:
+                yield from reader
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     """A labelled train/test split, ready for cross-validation and the final fit.
 
@@ -102,6 +149,13 @@ class Dataset:
         One name per column of ``X_train``.
     name : str
         Short name, used in logs and ``metrics.json``.
+    train_rows, test_rows : ndarray of int, optional
+        Each row's identity: its row number (0-based, header excluded) in the source table -- the file, or the
+        packaged / generated table of a bundled set (rows of a separate test file: their row in that file).
+        Default (a loader that does not set them): the training rows are ``0..N_train-1`` and the test rows
+        follow them.
+    source : TableSource, optional
+        The file the training rows come from (file datasets), so the cleaned table can be written from it.
 
     Raises
     ------
@@ -122,6 +176,9 @@ class Dataset:
     classes: np.ndarray
     feature_names: list[str]
     name: str
+    train_rows: np.ndarray | None = None
+    test_rows: np.ndarray | None = None
+    source: TableSource | None = None
 
     def __post_init__(self) -> None:
         # frozen: normalise through object.__setattr__, once, before anything else sees the instance
@@ -158,8 +215,6 @@ class Dataset:
                     f"got values from {y.min()} to {y.max()}."
                 )
             object.__setattr__(self, f"y_{split}", y.astype(np.int64, copy=False))
-        if self.X_test.shape[0] == 0:
-            raise ValueError("The test split is empty; evaluation needs held-out rows (raise test_size).")
         if n_classes < 2:
             raise ValueError(
                 f"Dataset {self.name!r} has one class only ({classes[0].item()!r}); label-noise detection "
@@ -167,6 +222,16 @@ class Dataset:
             )
         for split in ("train", "test"):
             _refuse_infinite(getattr(self, f"X_{split}"), self.feature_names, f"{self.name!r} ({split} split)")
+        n_train, n_test = self.X_train.shape[0], self.X_test.shape[0]
+        for split, default in (("train", np.arange(n_train)), ("test", n_train + np.arange(n_test))):
+            rows = getattr(self, f"{split}_rows")
+            rows = default if rows is None else np.asarray(rows)
+            if rows.shape != default.shape or (rows.size and rows.dtype.kind not in "iu"):
+                raise ValueError(
+                    f"{split}_rows must hold one integer row number per {split} row ({default.size}), got "
+                    f"shape {rows.shape} and dtype {rows.dtype}."
+                )
+            object.__setattr__(self, f"{split}_rows", rows.astype(np.int64, copy=False))
         missing = np.flatnonzero(np.bincount(self.y_train, minlength=n_classes) == 0)
         if missing.size:
             raise ValueError(
@@ -178,6 +243,16 @@ class Dataset:
     def n_classes(self) -> int:
         """Number of classes K."""
         return int(self.classes.size)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the source table, labelled or not (given probabilities have one row for each)."""
+        return self.source.n_rows if self.source is not None else self.X_train.shape[0] + self.X_test.shape[0]
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether there are held-out rows to score on (``test_size=0`` checks every row instead)."""
+        return self.X_test.shape[0] > 0
 
     @property
     def n_features(self) -> int:
@@ -218,7 +293,7 @@ def load_sklearn(*, name: str, test_size: float = 0.25, seed: int = 0, dtype: st
     name : {"digits", "breast_cancer", "wine", "iris"}
         Which set.
     test_size : float, default=0.25
-        Fraction of rows held out, stratified by class.
+        Fraction of rows held out, stratified by class; ``0`` holds out none (every row is checked).
     seed : int, default=0
         Random state of the split.
     dtype : str, default="float32"
@@ -292,7 +367,7 @@ def make_synthetic(
         scikit-learn's own random label flips. Keep 0: label noise belongs to the ``noise`` config group, which
         records the true labels; flips made here are invisible to the detection metrics.
     test_size : float, default=0.25
-        Fraction of rows held out, stratified by class.
+        Fraction of rows held out, stratified by class; ``0`` holds out none (every row is checked).
     seed : int, default=0
         Random state of both the generator and the split.
     dtype : str, default="float32"
@@ -343,6 +418,7 @@ def load_table(
     max_categories: int | None = 32,
     dtype: str = "float32",
     name: str | None = None,
+    id_column: str | None = None,
 ) -> Dataset:
     """Load a labelled table from a CSV or Parquet file (chosen by extension).
 
@@ -357,7 +433,8 @@ def load_table(
         Separate test table with the same columns. When given it is used as the test split and ``test_size`` is
         ignored; when ``None``, ``test_size`` of ``path`` is held out with a stratified split.
     test_size : float, default=0.25
-        Fraction of rows held out when there is no ``test_path``.
+        Fraction of rows held out when there is no ``test_path``. ``0`` checks every row: all rows are
+        cross-validated and cleaned, none is held out, and there are no test metrics.
     seed : int, default=0
         Random state of the split.
     feature_columns : sequence of str, optional
@@ -368,11 +445,15 @@ def load_table(
         Floating dtype of the encoded features.
     name : str, optional
         Dataset name; default the file name without extensions.
+    id_column : str, optional
+        A column whose (unique, present) values identify the rows; it names them in the artifacts and is not a
+        feature. Default: rows are identified by their row number in the file (0-based, header excluded).
 
     Returns
     -------
     Dataset
-        Encoded as described in the module docstring (median imputation with missing indicators, one-hot).
+        Encoded as described in the module docstring (median imputation with missing indicators, one-hot);
+        ``source`` records ``path`` and each row keeps its row number in its file.
 
     Raises
     ------
@@ -380,7 +461,8 @@ def load_table(
         If ``path`` or ``test_path`` does not exist (the message names it).
     ValueError
         If the extension is not supported, ``label_column`` or a feature column is missing (the message lists the
-        available columns), the test file has different columns, or its labels include classes unseen in training.
+        available columns), the test file has different columns, or its labels include classes unseen in training;
+        or ``id_column`` is missing, has missing or repeated values.
     """
     train = _read_table(path)
     test = None if test_path is None else _read_table(test_path)
@@ -394,7 +476,7 @@ def load_table(
         name = Path(path).name.split(".")[0]
     dataset = _dataset_from_frames(
         train, test, label_column=label_column, feature_columns=feature_columns, name=name, test_size=test_size,
-        seed=seed, max_categories=max_categories, dtype=dtype,
+        seed=seed, max_categories=max_categories, dtype=dtype, id_column=id_column, path=Path(path).expanduser(),
     )
     del train, test
     _release_arrow_memory()
@@ -489,7 +571,8 @@ def _dataset_from_arrays(
     # take() copies each split once; X itself is not copied again
     dataset = Dataset(X_train=X.take(train_idx, axis=0), y_train=codes[train_idx],
                       X_test=X.take(test_idx, axis=0), y_test=codes[test_idx],
-                      classes=classes, feature_names=feature_names, name=name)
+                      classes=classes, feature_names=feature_names, name=name,
+                      train_rows=train_idx, test_rows=test_idx)
     log.info("Loaded %r", dataset)
     return dataset
 
@@ -497,14 +580,20 @@ def _dataset_from_arrays(
 def _dataset_from_frames(
     train: pd.DataFrame, test: pd.DataFrame | None, *, label_column: str, feature_columns: Sequence[str] | None,
     name: str, test_size: float, seed: int, max_categories: int | None, dtype: str,
+    id_column: str | None = None, path: Path | None = None,
 ) -> Dataset:
-    """Split (unless ``test`` is given), encode labels and features of raw tables into a :class:`Dataset`."""
+    """Split (unless ``test`` is given), encode labels and features of raw tables into a :class:`Dataset`.
+
+    Each row keeps its row number in ``train`` (or ``test``) as its identity; with ``path`` the dataset also
+    records the file as its :class:`TableSource`.
+    """
     if label_column not in train.columns:
         raise ValueError(
             f"Label column {label_column!r} not found; available columns: {[str(c) for c in train.columns]}."
         )
+    ids = None if id_column is None else _row_ids(train, id_column, label_column)
     if feature_columns is None:
-        feature_columns = [c for c in train.columns if c != label_column]
+        feature_columns = [c for c in train.columns if c not in (label_column, id_column)]
     else:
         feature_columns = list(feature_columns)  # a Hydra ListConfig is not a valid pandas indexer
         unknown = [c for c in feature_columns if c not in train.columns]
@@ -514,23 +603,34 @@ def _dataset_from_frames(
             )
         if label_column in feature_columns:
             raise ValueError(f"Label column {label_column!r} must not also be a feature column.")
+        if id_column is not None and id_column in feature_columns:
+            raise ValueError(f"Id column {id_column!r} must not also be a feature column.")
     if not feature_columns:
         raise ValueError(f"No feature columns besides the label column {label_column!r}.")
 
+    n_rows = len(train)
+    # the row numbers of the table become the index, so they survive dropping and splitting rows
+    train = train.set_axis(pd.RangeIndex(n_rows), axis=0)  # no data copy (copy-on-write)
     train = _drop_unlabelled(train, label_column, "training")
     if test is None:
         classes, codes, _ = _encode_labels(train[label_column].to_numpy())
         train_idx, test_idx = _split_indices(codes, classes, test_size=test_size, seed=seed)
         y_train, y_test = codes[train_idx], codes[test_idx]
-        train, test = train.iloc[train_idx], train.iloc[test_idx]
+        # every row trains when test_size=0: keep the table as it is rather than copy it in the same order
+        train, test = (train if test_idx.size == 0 else train.iloc[train_idx]), train.iloc[test_idx]
     else:
+        test = test.set_axis(pd.RangeIndex(len(test)), axis=0)
         test = _drop_unlabelled(test, label_column, "test")
         classes, y_train, y_test = _encode_labels(train[label_column].to_numpy(), test[label_column].to_numpy())
     X_train, X_test, feature_names = _encode_features(
         train[feature_columns], test[feature_columns], max_categories=max_categories, dtype=_float_dtype(dtype)
     )
+    source = None if path is None else TableSource(
+        path=Path(path), label_column=label_column, n_rows=n_rows, id_column=id_column, ids=ids
+    )
     dataset = Dataset(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, classes=classes,
-                      feature_names=feature_names, name=name)
+                      feature_names=feature_names, name=name, train_rows=train.index.to_numpy(),
+                      test_rows=test.index.to_numpy(), source=source)
     log.info("Loaded %r", dataset)
     return dataset
 
@@ -549,7 +649,7 @@ def _encode_features(
             # keep_empty_features: a column missing everywhere in training stays (as 0) so names and widths agree
             imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
             train_numeric = imputer.fit_transform(train_numeric)
-            test_numeric = imputer.transform(test_numeric)
+            test_numeric = _transform(imputer, test_numeric, train_numeric.shape[1])
             names += [str(n) for n in imputer.get_feature_names_out([str(c) for c in numeric])]
         else:  # nothing to impute: the imputer would only copy a large table several times over
             names += [str(c) for c in numeric]
@@ -559,12 +659,40 @@ def _encode_features(
         encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,
                                 sparse_output=False, dtype=dtype)
         train_blocks.append(encoder.fit_transform(_as_levels(train[categorical])))
-        test_blocks.append(encoder.transform(_as_levels(test[categorical])))
+        test_blocks.append(_transform(encoder, _as_levels(test[categorical]), train_blocks[-1].shape[1]))
         names += [str(n) for n in encoder.get_feature_names_out([str(c) for c in categorical])]
     def joined(blocks):
         return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(dtype, copy=False)
 
     return joined(train_blocks), joined(test_blocks), names
+
+
+def _transform(fitted, values: np.ndarray, width: int) -> np.ndarray:
+    """``fitted.transform(values)``; no rows (``test_size=0``) give no rows, which scikit-learn refuses to transform."""
+    return fitted.transform(values) if len(values) else np.empty((0, width), dtype=values.dtype)
+
+
+def _row_ids(table: pd.DataFrame, id_column: str, label_column: str) -> np.ndarray:
+    """The values of the id column, one per row: they must exist, be present and be unique to trace a row."""
+    if id_column not in table.columns:
+        raise ValueError(
+            f"Id column {id_column!r} not found; available columns: {[str(c) for c in table.columns]}."
+        )
+    if id_column == label_column:
+        raise ValueError(f"Id column {id_column!r} must not be the label column.")
+    ids = table[id_column]
+    if ids.isna().any():
+        raise ValueError(
+            f"Id column {id_column!r} has {int(ids.isna().sum())} missing values (e.g. row "
+            f"{int(np.flatnonzero(ids.isna().to_numpy())[0])}); every row needs an id to be traced back."
+        )
+    duplicated = ids.duplicated()
+    if duplicated.any():
+        raise ValueError(
+            f"Id column {id_column!r} has {int(duplicated.sum())} repeated values (e.g. {ids[duplicated].iloc[0]!r}); "
+            "ids must be unique to name one row each."
+        )
+    return ids.to_numpy()
 
 
 def _as_levels(frame: pd.DataFrame) -> np.ndarray:
@@ -601,7 +729,12 @@ def _comparable(labels: np.ndarray) -> np.ndarray:
 
 
 def _split_indices(codes: np.ndarray, classes: np.ndarray, *, test_size: float, seed: int):
-    """Stratified train/test row indices (both shuffled), reproducible from ``seed``."""
+    """Stratified train/test row indices (both shuffled), reproducible from ``seed``.
+
+    ``test_size=0`` (check every row): every row trains, in table order, and no row is held out.
+    """
+    if test_size == 0:
+        return np.arange(codes.size), np.arange(0)
     counts = np.bincount(codes, minlength=classes.size)
     too_small = classes[counts < 2]
     if too_small.size:
@@ -688,5 +821,5 @@ def standardized(dataset: Dataset) -> Dataset:
     return replace(
         dataset,
         X_train=scaler.transform(dataset.X_train).astype(dtype, copy=False),
-        X_test=scaler.transform(dataset.X_test).astype(dtype, copy=False),
+        X_test=scaler.transform(dataset.X_test).astype(dtype, copy=False) if dataset.evaluates else dataset.X_test,
     )

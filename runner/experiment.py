@@ -23,6 +23,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, l
 from threadpoolctl import threadpool_limits
 
 from runner import artifacts, cache
+from runner.cleaned import Cleaning, cleaning_of, write_cleaned_table
 from runner.corrupt import no_noise
 from runner.cv import check_fold_sizes, fresh_copy
 from runner.learning import CleanLearning
@@ -40,6 +41,7 @@ class ExperimentResult:
     class_names: list
     matrices: dict = field(default_factory=dict)  # file stem -> K x K array
     pred_probs: np.ndarray | None = None
+    cleaning: Cleaning | None = None  # file datasets: what becomes of each row of the file (cleaned table)
 
 
 def run_experiment(
@@ -69,8 +71,13 @@ def run_experiment(
     cache_dir=None,
     pred_probs_dtype: str = "float64",
     names: dict | None = None,
+    pred_probs=None,
+    skip_final_fit: bool = False,
 ) -> ExperimentResult:
     """Corrupt the training labels, clean and retrain, and score everything on the test split.
+
+    Without a test split (``dataset.test_size=0``: every row is checked) or without a final fit, the test
+    metrics are absent.
 
     Parameters
     ----------
@@ -109,6 +116,10 @@ def run_experiment(
         dtype of the out-of-fold probabilities.
     names : dict, optional
         Display names of the plugins (``classifier``, ``strategy``), e.g. Hydra's choices.
+    pred_probs : ndarray of shape (N_train, K), optional
+        Out-of-fold probabilities of the training rows made elsewhere (``cv=given``): no cross-validation.
+    skip_final_fit : bool
+        Find the issues and the cleaned training set only; no final model, no test scores.
 
     Returns
     -------
@@ -119,9 +130,10 @@ def run_experiment(
     n_classes = dataset.n_classes
     corruption = apply_noise(noise, dataset, seed)
     given = np.asarray(corruption.labels)
-    # Fail before any fitting: no model can learn a class without a training example (a class
-    # with fewer examples than folds is cross-validated as in the reference).
-    check_fold_sizes(given, cv_folds, dataset.classes)
+    if pred_probs is None:
+        # Fail before any fitting: no model can learn a class without a training example (a class
+        # with fewer examples than folds is cross-validated as in the reference).
+        check_fold_sizes(given, cv_folds, dataset.classes)
 
     learner = CleanLearning(
         classifier, seed=seed, cv_n_folds=cv_folds, strategy=strategy, n_jobs=cv_n_jobs, cv_backend=cv_backend,
@@ -130,8 +142,9 @@ def run_experiment(
         detection_rounds=detection_rounds, round_mode=round_mode, round_mean=round_mean,
         validate_cleaning=validate_cleaning, validation_min_z=validation_min_z,
         validation_criterion=validation_criterion,
+        skip_final_fit=skip_final_fit,
     )
-    learner.fit(dataset.X_train, given, clf_final_kwargs=final_fit_kwargs)
+    learner.fit(dataset.X_train, given, pred_probs=pred_probs, clf_final_kwargs=final_fit_kwargs)
 
     metrics = {
         "dataset": dataset.name,
@@ -159,12 +172,15 @@ def run_experiment(
             holdout_given_accuracy_cleaned=learner.cleaning_checks_["given"].cleaned_accuracy,
         )
     # The baseline and clean-label fits run alone, like the final fit (runner.parallel.lone_fit_limits).
+    # Nothing to score without held-out rows or without a final model: the test metrics are then absent.
+    evaluates = dataset.evaluates and not skip_final_fit
     with threadpool_limits(limits=lone_fit_limits(threads_per_fit, cv_n_jobs, remote=bool(cv_scheduler_address))):
-        metrics.update(_test_scores(learner, dataset))
-        if compare_baseline or compare_clean:
+        if evaluates:
+            metrics.update(_test_scores(learner, dataset))
+        if evaluates and (compare_baseline or compare_clean):
             predicted = _reference_fit_predictions(classifier, dataset, given, cache_dir)
             metrics["baseline_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
-        if compare_clean and corruption.noise_matrix is not None:
+        if evaluates and compare_clean and corruption.noise_matrix is not None:
             predicted = _reference_fit_predictions(classifier, dataset, dataset.y_train, cache_dir)
             clean = metrics["clean_labels_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
             lost = clean - metrics["baseline_test_accuracy"]
@@ -201,6 +217,7 @@ def run_experiment(
         class_names=[str(name) for name in dataset.classes],
         matrices={name: matrix for name, matrix in matrices.items() if matrix is not None},
         pred_probs=learner.pred_probs,
+        cleaning=_cleaning(dataset, learner, given),
     )
 
 
@@ -209,6 +226,16 @@ def apply_noise(noise, dataset, seed):
     if "features" in inspect.signature(noise).parameters:
         return noise(dataset.y_train, dataset.n_classes, seed=seed, features=dataset.X_train)
     return noise(dataset.y_train, dataset.n_classes, seed=seed)
+
+
+def _cleaning(dataset, learner, given) -> Cleaning | None:
+    """What the cleaned table is made of; none when the labels were corrupted on purpose, since the
+    table would then carry the injected errors of every row the detection missed."""
+    if dataset.source is not None and not np.array_equal(given, dataset.y_train):
+        log.warning("No cleaned table: the training labels were corrupted on purpose (the noise group); "
+                    "use noise=none to clean the labels of the file as they are.")
+        return None
+    return cleaning_of(dataset, learner.training_set_)
 
 
 def _reference_fit_predictions(classifier, dataset, labels, cache_dir) -> np.ndarray:
@@ -255,10 +282,21 @@ def _test_scores(learner, dataset) -> dict:
 
 
 def _issue_table(learner, dataset, given) -> pd.DataFrame:
-    """One row per training example; labels as the dataset's own class values."""
+    """One row per training example, worst label first; labels as the dataset's own class values.
+
+    ``rank`` (1 = the most suspicious label), the row's identity in its source (``row``: its row number in the
+    file, or the id column under its own name), ``index`` (its position in the training split), then the
+    detection's columns.
+    """
     frame = learner.label_issues_df
+    source = dataset.source
+    if source is not None and source.id_column is not None:
+        identity = {source.id_column: source.ids[dataset.train_rows]}
+    else:
+        identity = {"row": dataset.train_rows}
     table = pd.DataFrame(
         {
+            **identity,
             "index": np.arange(len(given)),
             "given_label": dataset.classes[given],
             "predicted_label": dataset.classes[frame["predicted_label"].to_numpy()],
@@ -271,7 +309,10 @@ def _issue_table(learner, dataset, given) -> pd.DataFrame:
         table["is_true_error"] = given != dataset.y_train
     if "sample_weight" in frame.columns:
         table["sample_weight"] = frame["sample_weight"].to_numpy()
-    return table
+    # Worst first: the order in which a user should look at their labels (ties keep the split's order).
+    table = table.take(np.argsort(table["label_quality"].to_numpy(), kind="stable"))
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return table.reset_index(drop=True)
 
 
 def _detection_scores(issues, estimated_noise_matrix, true_noise_matrix) -> dict:
@@ -301,6 +342,8 @@ def save_result(run_dir, result: ExperimentResult, *, save_pred_probs: bool = Tr
         artifacts.write_matrix(run_dir / f"{name}.csv", matrix, result.class_names)
     if save_pred_probs and result.pred_probs is not None:
         artifacts.write_array(run_dir / artifacts.PRED_PROBS, result.pred_probs)
+    if result.cleaning is not None:
+        write_cleaned_table(run_dir, result.cleaning)
     artifacts.write_json(run_dir / artifacts.METRICS, result.metrics)
 
 

@@ -133,11 +133,18 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         How a held-out prediction is scored: against the given label corrected by the
         estimated noise matrix (an estimate of accuracy on the true labels), or against the
         given label itself (see :mod:`runner.guard`).
+    skip_final_fit : bool, default False
+        Stop after the strategy: ``fit`` finds the issues and the cleaned training set
+        (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
+        users who want only the issues and the cleaned data.
 
     Attributes
     ----------
     clf_ : estimator
-        The classifier fitted on the cleaned data.
+        The classifier fitted on the cleaned data (absent with ``skip_final_fit``).
+    training_set_ : TrainingSet
+        What the strategy chose for the final fit: rows (indices into the N examples), their
+        labels (codes into ``classes_``) and sample weights (None: unweighted).
     classes_ : ndarray
         The class values, in the order of ``predict_proba``'s columns.
     label_issues_df : pandas.DataFrame
@@ -210,6 +217,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         validate_cleaning=False,
         validation_min_z=0.0,
         validation_criterion="corrected",
+        skip_final_fit=False,
     ):
         self.clf = clf
         self.seed = seed
@@ -236,6 +244,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.validate_cleaning = validate_cleaning
         self.validation_min_z = validation_min_z
         self.validation_criterion = validation_criterion
+        self.skip_final_fit = skip_final_fit
 
     # ----------------------------------------------------------------------------------------
     # fit
@@ -341,17 +350,20 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             final_kwargs["sample_weight"] = training.sample_weight
         self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
+        self.training_set_ = training
 
-        fit_started = time.perf_counter()
-        self.clf_ = fresh_copy(clf)
-        if self.final_params:
-            self.clf_.set_params(**self.final_params)
         self.n_features_in_ = _n_features(X)
-        # Alone now, the final fit may use the cores the folds had (OpenMP only, same model).
-        limits = lone_fit_limits(self.threads_per_fit, self.n_jobs, remote=bool(self.cv_scheduler_address))
-        with threadpool_limits(limits=limits):
-            self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
-        self.timings_["final_fit_s"] = time.perf_counter() - fit_started
+        self.__dict__.pop("clf_", None)  # a model of an earlier fit must not outlive this one
+        if not self.skip_final_fit:
+            fit_started = time.perf_counter()
+            self.clf_ = fresh_copy(clf)
+            if self.final_params:
+                self.clf_.set_params(**self.final_params)
+            # Alone now, the final fit may use the cores the folds had (OpenMP only, same model).
+            limits = lone_fit_limits(self.threads_per_fit, self.n_jobs, remote=bool(self.cv_scheduler_address))
+            with threadpool_limits(limits=limits):
+                self.clf_.fit(take_rows(X, training.rows), training.labels, **final_kwargs)
+            self.timings_["final_fit_s"] = time.perf_counter() - fit_started
         # Recorded after the fit, so that this N-long column adds nothing to its peak memory.
         self.sample_weight = None
         if strategy_weights:
@@ -669,6 +681,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
 
     def _fitted_features(self, X):
         if not hasattr(self, "clf_"):
+            if self.skip_final_fit and self.label_issues_df is not None:
+                raise NotFittedError("this CleanLearning instance has no final model: fitted with skip_final_fit")
             raise NotFittedError("this CleanLearning instance is not fitted yet: call fit() first")
         X = self._features(X)
         n_features = _n_features(X)
@@ -708,6 +722,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             raise ValueError(f"round_mode must be 'drop' or 'relabel', got {self.round_mode!r}")
         if not isinstance(self.round_mean, bool):
             raise ValueError(f"round_mean must be true or false, got {self.round_mean!r}")
+        if not isinstance(self.skip_final_fit, bool):
+            raise ValueError(f"skip_final_fit must be true or false, got {self.skip_final_fit!r}")
         if self.ensemble is not None:
             for member in self.ensemble:
                 if not callable(getattr(member, "predict_proba", None)):

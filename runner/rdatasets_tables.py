@@ -8,11 +8,14 @@ extra.
 
 Large tables can be subsampled (``max_rows``, stratified by class, always the same rows for a
 given table so that every seed and method sees one table) and classes too rare to cross-validate
-(``min_class_rows``) are dropped, with a log line saying so.
+(``min_class_rows``) are dropped, with a log line saying so. A row's identity (``Dataset.train_rows`` /
+``test_rows``) is its position in the packaged table, ``read_rdataset(package, item).iloc[row]``, whatever
+rows the loader left out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -60,7 +63,9 @@ def load_rdataset(
     name : str, optional
         Display name (default ``item``).
     """
-    frame = read_rdataset(package, item)
+    # Each row's identity is its position in the packaged table (0-based, as read_rdataset returns it),
+    # kept through the loader's own row filtering (unlabelled rows, subsampling, rare classes).
+    frame = read_rdataset(package, item).reset_index(drop=True)
     unknown = [column for column in [label_column, *drop_columns] if column not in frame.columns]
     if unknown:
         raise ValueError(f"{package}/{item} has no column(s) {unknown}; columns: {list(frame.columns)}")
@@ -69,9 +74,14 @@ def load_rdataset(
     if max_rows is not None and len(frame) > max_rows:
         frame = _stratified_rows(frame, label_column, max_rows)
     frame = _drop_rare_classes(frame, label_column, min_class_rows, f"{package}/{item}")
-    return _dataset_from_frames(
+    positions = frame.index.to_numpy()
+    dataset = _dataset_from_frames(
         frame.reset_index(drop=True), None, label_column=label_column, feature_columns=None, name=name or item,
         test_size=test_size, seed=seed, max_categories=max_categories, dtype=dtype,
+    )
+    # _dataset_from_frames numbers the rows of the table it was given: back to the packaged table's rows.
+    return dataclasses.replace(
+        dataset, train_rows=positions[dataset.train_rows], test_rows=positions[dataset.test_rows]
     )
 
 

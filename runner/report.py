@@ -684,41 +684,107 @@ def _label(columns: list[str], key: tuple) -> str:
     return ", ".join(f"{c}={_format_value(v)}" for c, v in zip(columns, key))
 
 
+#: Overrides that are axes or panels of the plots rather than lines or bars of their own.
+_PLOT_AXES = ("noise.rate", "seed")
+#: Reference accuracies drawn beside the cleaned model's: (metric, legend name, line style).
+_REFERENCE_LINES = (
+    ("baseline_test_accuracy", "baseline (noisy labels)", "--"),
+    ("clean_labels_test_accuracy", "clean labels (oracle)", ":"),
+)
+
+
+def swept_columns(done: pd.DataFrame, group_columns: list[str], exclude=()) -> list[str]:
+    """The overrides that vary across the done jobs (method, strategy, detection, classifier, ...).
+
+    An override every job shares is a setting of the sweep, not something it compares; seeds and
+    the noise rate (an axis) are never among them, nor the columns in ``exclude``.
+    """
+    return [c for c in group_columns
+            if c not in (*_PLOT_AXES, *exclude) and done[c].nunique(dropna=False) > 1]
+
+
+def accuracy_lines(rows: pd.DataFrame, column: str | None) -> list[tuple[str, pd.DataFrame, str, str | None]]:
+    """The lines of one accuracy-vs-noise panel: ``(label, mean/std per noise rate, style, value)``.
+
+    A solid line of ``test_accuracy`` per value of ``column`` (one line for all rows when
+    ``column`` is None), then the reference accuracies when the jobs have them: one line when
+    every value shares it (the baseline of a strategy sweep; ``value`` None), else a line per
+    value (the baseline of each classifier of a classifier sweep; ``value`` names it).
+    """
+    rows = rows.assign(x=_numeric(rows["noise.rate"]))
+    values = _groups(rows, [column] if column else [])
+    lines = []
+    for key, part in values:
+        stats = _mean_std_by(part.assign(y=_numeric(part["test_accuracy"])).dropna(subset=["x", "y"]), "x", "y")
+        if len(stats):
+            value = _format_value(key[0]) if column else "cleaned"
+            lines.append((value, stats.sort_index(), "-", value))
+    for metric, name, style in _REFERENCE_LINES:
+        if metric not in rows:
+            continue
+        per_value = []
+        for key, part in values:
+            stats = _mean_std_by(part.assign(y=_numeric(part[metric])).dropna(subset=["x", "y"]), "x", "y")
+            if len(stats):
+                per_value.append((_format_value(key[0]) if column else "cleaned", stats.sort_index()))
+        if not per_value:
+            continue
+        means = [stats["mean"] for _, stats in per_value]
+        if len(per_value) == 1 or all(m.index.equals(means[0].index) and np.allclose(m, means[0])
+                                      for m in means[1:]):
+            lines.append((name, per_value[0][1], style, None))  # one shared line, not identical copies
+        else:
+            lines += [(f"{value}: {name}", stats, style, value) for value, stats in per_value]
+    return lines
+
+
+def _new_grid(n_rows: int, n_cols: int, width: float = 5.0, height: float = 4.0):
+    """A figure with an ``n_rows`` x ``n_cols`` grid of axes, on an Agg canvas (see :func:`_new_figure`)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * n_cols, height * n_rows), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(n_rows, n_cols, squeeze=False)
+
+
 def _plot_accuracy_vs_noise_rate(
     done: pd.DataFrame, group_columns: list[str], sweep: Path
 ) -> list[Path]:
-    """Test accuracy against ``noise.rate``, a line per strategy, a panel per dataset."""
+    """Test accuracy against ``noise.rate``: a panel per swept override (a row of panels per
+    dataset), a line per value of that override, with the baseline and clean-label accuracies."""
     name = "test_accuracy_vs_noise_rate.png"
-    if not {"noise.rate", "strategy"} <= set(group_columns) or "test_accuracy" not in done:
-        return _skip(name, "needs `noise.rate` and `strategy` overrides and a test_accuracy metric")
-    rows = done.assign(x=_numeric(done["noise.rate"]), y=_numeric(done["test_accuracy"]))
-    rows = rows.dropna(subset=["x", "y"])
+    if "noise.rate" not in group_columns or "test_accuracy" not in done:
+        return _skip(name, "needs a `noise.rate` override and a test_accuracy metric")
+    rows = done[_numeric(done["noise.rate"]).notna() & _numeric(done["test_accuracy"]).notna()]
     if rows.empty:
         return _skip(name, "no done job has a numeric noise.rate and a test_accuracy")
-    several_datasets = "dataset" in group_columns and rows["dataset"].nunique(dropna=False) > 1
-    panel_column = "dataset" if several_datasets else None
-    panels = _groups(rows, [panel_column] if panel_column else [])
-    # A line per strategy and per any other override, so each error bar spans seeds only.
-    line_columns = [c for c in group_columns if c not in ("noise.rate", panel_column)]
-    line_columns.sort(key=lambda c: c != "strategy")
-    fig, axes = _new_figure(len(panels))
-    for ax, (panel_key, panel) in zip(axes, panels):
-        for line_key, line in _groups(panel, line_columns):
-            stats = _mean_std_by(line, "x", "y").sort_index()
-            ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3,
-                        label=_label(line_columns, line_key))
-        ax.set(xlabel="noise.rate", ylabel="test_accuracy (mean ± std over seeds)")
-        if panel_column:
-            ax.set_title(f"dataset={_format_value(panel_key[0])}")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
+    several_datasets = "dataset" in rows and rows["dataset"].nunique(dropna=False) > 1
+    datasets = _groups(rows, ["dataset"] if several_datasets else [])
+    columns = swept_columns(rows, group_columns, exclude=("dataset",) if several_datasets else ()) or [None]
+    fig, axes = _new_grid(len(datasets), len(columns))
+    for axes_row, (dataset_key, dataset_rows) in zip(axes, datasets):
+        for ax, column in zip(axes_row, columns):
+            colours = {}  # a value's reference lines take the colour of its own line; shared ones black
+            for label, stats, style, value in accuracy_lines(dataset_rows, column):
+                drawn = ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], linestyle=style, capsize=3,
+                                    marker="o" if style == "-" else None, label=label,
+                                    color=colours.get(value, "black") if style != "-" else None)
+                if style == "-":
+                    colours[value] = drawn.lines[0].get_color()
+            title = [f"dataset={_format_value(dataset_key[0])}"] if several_datasets else []
+            title += [f"by {column}"] if column else []
+            ax.set(xlabel="noise.rate", ylabel="test_accuracy (mean ± std)", title=", ".join(title))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
     return [_save_figure(fig, sweep / PLOTS_DIR / name)]
 
 
 def _plot_detection_precision_recall(
     done: pd.DataFrame, group_columns: list[str], sweep: Path
 ) -> list[Path]:
-    """Grouped bars of detection precision and recall per detection method."""
+    """Grouped bars of detection precision and recall, a panel per swept override, a pair of bars
+    per value (mean ± std over the jobs with that value)."""
     name = "detection_precision_recall.png"
     metrics = ["detection_precision", "detection_recall"]
     if not set(metrics) <= set(done.columns):
@@ -726,21 +792,22 @@ def _plot_detection_precision_recall(
     rows = done.assign(**{m: _numeric(done[m]) for m in metrics}).dropna(subset=metrics, how="all")
     if rows.empty:
         return _skip(name, "no done job has detection precision or recall")
-    # The `detection` override names the method; without it, each job's own filter_by metric does.
-    by = "detection" if "detection" in group_columns else "filter_by" if "filter_by" in rows else None
-    categories = rows[by].map(_format_value) if by else pd.Series("all jobs", index=rows.index)
-    rows = rows.assign(category=categories)
-    fig, (ax,) = _new_figure(width=max(5.0, 1.2 * rows["category"].nunique() + 2))
+    # Nothing swept but seeds and noise: each job's own filter_by metric still names its method.
+    columns = swept_columns(rows, group_columns) or (["filter_by"] if "filter_by" in rows else [None])
+    widths = [rows[c].nunique(dropna=False) if c else 1 for c in columns]
+    fig, (axes,) = _new_grid(1, len(columns), width=max(5.0, 1.2 * max(widths) + 2))
     width = 0.4
-    for offset, metric in zip((-width / 2, width / 2), metrics):
-        stats = _mean_std_by(rows, "category", metric)
-        positions = np.arange(len(stats)) + offset
-        ax.bar(positions, stats["mean"], width, yerr=stats["std"], capsize=3, label=metric)
-    crowded = len(stats) > 3  # long method names overlap unless tilted
-    ax.set_xticks(np.arange(len(stats)), stats.index, rotation=30 if crowded else 0,
-                  ha="right" if crowded else "center")
-    ax.set(xlabel=by or "", ylabel="mean ± std over jobs", ylim=(0, 1.05))
-    ax.legend(fontsize="small")
+    for ax, column in zip(axes, columns):
+        categories = rows[column].map(_format_value) if column else pd.Series("all jobs", index=rows.index)
+        panel = rows.assign(category=categories)
+        for offset, metric in zip((-width / 2, width / 2), metrics):
+            stats = _mean_std_by(panel, "category", metric)
+            ax.bar(np.arange(len(stats)) + offset, stats["mean"], width, yerr=stats["std"], capsize=3, label=metric)
+        crowded = len(stats) > 3  # long method names overlap unless tilted
+        ax.set_xticks(np.arange(len(stats)), stats.index, rotation=30 if crowded else 0,
+                      ha="right" if crowded else "center")
+        ax.set(xlabel=column or "", ylabel="mean ± std over jobs", ylim=(0, 1.05))
+        ax.legend(fontsize="small")
     return [_save_figure(fig, sweep / PLOTS_DIR / name)]
 
 

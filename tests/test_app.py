@@ -51,7 +51,8 @@ def test_a_run_writes_a_self_describing_directory(tmp_path):
         assert (run_dir / name).exists(), name
     assert "test accuracy" in result.stderr + result.stdout and str(run_dir.name) in result.stderr + result.stdout
     issues = pd.read_csv(run_dir / "label_issues.csv")
-    assert list(issues.columns[:5]) == ["index", "given_label", "predicted_label", "label_quality", "is_label_issue"]
+    assert list(issues.columns[:7]) == ["rank", "row", "index", "given_label", "predicted_label", "label_quality",
+                                        "is_label_issue"]
     assert {"true_label", "is_true_error", "sample_weight"} <= set(issues.columns)
     assert set(issues["given_label"]) == {"setosa", "versicolor", "virginica"}
     noise_matrix = artifacts.read_matrix(run_dir / "noise_matrix.csv")

@@ -112,7 +112,8 @@ def test_dataset_accepts_valid_fields_and_converts_labels_to_int64():
         (dict(feature_names=["f0"]), "2 columns but there are 1 feature_names"),
         (dict(X_train=np.zeros(4)), "must be a 2-D numeric numpy array"),
         (dict(classes=np.array(["a", "a"])), "classes must be unique"),
-        (dict(X_test=np.zeros((0, 2)), y_test=np.array([], dtype=int)), "test split is empty"),
+        (dict(train_rows=np.arange(3)), "train_rows must hold one integer row number per train row"),
+        (dict(test_rows=np.array([0.5, 1.5])), "test_rows must hold one integer row number per test row"),
     ],
 )
 def test_dataset_rejects_invalid_fields(changes, message):
@@ -287,6 +288,68 @@ def test_load_table_with_test_file(tmp_path, table, suffix):
     np.testing.assert_array_equal(ds.classes[ds.y_test], table["animal"].iloc[45:])
     assert ds.X_test[0, 4:].sum() == 0  # "purple": unseen level, no column
     assert ds.X_test[1, 1] == pytest.approx(np.nanmedian(table["size"].iloc[:45]))
+
+
+# --- row identity and check-every-row mode ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_load_table_rows_keep_their_row_number_in_the_file(tmp_path, table, suffix):
+    """train_rows / test_rows are row numbers in the file (header excluded), also past a dropped unlabelled row."""
+    frame = table.assign(animal=table["animal"].where(table["id"] != 3))
+    ds = load_table(path=write(frame, tmp_path / f"t{suffix}"), label_column="animal", seed=0)
+    assert ds.n_rows == len(table) and ds.source.n_rows == len(table) and ds.source.label_column == "animal"
+    assert ds.source.path == tmp_path / f"t{suffix}"
+    for X, rows in ((ds.X_train, ds.train_rows), (ds.X_test, ds.test_rows)):
+        np.testing.assert_array_equal(X[:, 0], rows)  # the id feature is the row number in this table
+    assert sorted(np.concatenate([ds.train_rows, ds.test_rows])) == [i for i in range(len(table)) if i != 3]
+    np.testing.assert_array_equal(ds.classes[ds.y_train], frame["animal"].to_numpy()[ds.train_rows])
+
+
+def test_load_table_id_column_names_rows_and_is_not_a_feature(tmp_path, table):
+    frame = table.assign(key=[f"k{i}" for i in range(len(table))])
+    ds = load_table(path=write(frame, tmp_path / "t.csv"), label_column="animal", id_column="key", seed=0)
+    assert "key" not in ds.feature_names and ds.source.id_column == "key"
+    np.testing.assert_array_equal(ds.source.ids[ds.train_rows], "k" + ds.X_train[:, 0].astype(int).astype(str))
+    for changes, message in (
+        (dict(key="nope"), r"Id column 'nope' not found"),
+        (dict(key=[None] + [f"k{i}" for i in range(1, len(table))]), "Id column 'key' has 1 missing values"),
+        (dict(key=["same"] * len(table)), "Id column 'key' has 59 repeated values"),
+    ):
+        id_column = "nope" if changes["key"] == "nope" else "key"
+        bad = frame if id_column == "nope" else frame.assign(**changes)
+        with pytest.raises(ValueError, match=message):
+            load_table(path=write(bad, tmp_path / "bad.csv"), label_column="animal", id_column=id_column)
+    with pytest.raises(ValueError, match="Id column 'key' must not also be a feature column"):
+        load_table(path=write(frame, tmp_path / "t.csv"), label_column="animal", id_column="key",
+                   feature_columns=["size", "key"])
+
+
+def test_test_size_zero_checks_every_row_in_file_order(tmp_path, table):
+    ds = load_table(path=write(table, tmp_path / "t.csv"), label_column="animal", test_size=0, seed=0)
+    assert not ds.evaluates and ds.X_test.shape == (0, ds.n_features) and ds.y_test.shape == (0,)
+    np.testing.assert_array_equal(ds.train_rows, np.arange(len(table)))
+    np.testing.assert_array_equal(ds.X_train[:, 0], np.arange(len(table)))
+    scaled = datasets.standardized(ds)
+    assert scaled.X_test.shape == (0, ds.n_features) and scaled.train_rows is ds.train_rows
+    bundled = load_sklearn(name="iris", test_size=0)
+    assert len(bundled.y_train) == 150 and not bundled.evaluates
+    np.testing.assert_array_equal(bundled.X_train, sk_datasets.load_iris().data.astype(np.float32))
+
+
+def test_bundled_rows_are_rows_of_the_packaged_table():
+    ds = load_sklearn(name="wine", seed=3)
+    data = sk_datasets.load_wine().data.astype(np.float32)
+    np.testing.assert_array_equal(ds.X_train, data[ds.train_rows])
+    np.testing.assert_array_equal(ds.X_test, data[ds.test_rows])
+    assert ds.source is None and ds.n_rows == len(data)
+
+
+def test_a_loader_that_sets_no_rows_gets_consecutive_row_numbers():
+    ds = Dataset(**make_arrays())
+    np.testing.assert_array_equal(ds.train_rows, [0, 1, 2, 3])
+    np.testing.assert_array_equal(ds.test_rows, [4, 5])
+    assert ds.n_rows == 6 and ds.source is None
 
 
 def test_load_table_test_file_with_unseen_label(tmp_path, table):

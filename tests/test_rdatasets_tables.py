@@ -77,6 +77,16 @@ def test_subsample_is_stratified_and_rare_classes_are_dropped():
     assert dropped and all(full[name] * 3000 < 20 for name in dropped)
 
 
+def test_rows_keep_their_position_in_the_packaged_table_through_subsampling():
+    table = read_rdataset("dplyr", "storms")
+    dataset = _load("storms")
+    rows = np.r_[dataset.train_rows, dataset.test_rows]
+    assert len(np.unique(rows)) == len(rows) and rows.max() >= len(dataset.y_train) + len(dataset.y_test)
+    labels = table["status"].astype(str).to_numpy()
+    np.testing.assert_array_equal(labels[dataset.train_rows], dataset.classes[dataset.y_train].astype(str))
+    np.testing.assert_array_equal(labels[dataset.test_rows], dataset.classes[dataset.y_test].astype(str))
+
+
 def test_unknown_column_and_item_are_named():
     with pytest.raises(ValueError, match=r"no column\(s\) \['nope'\]"):
         load_rdataset(package="dplyr", item="storms", label_column="nope")

@@ -500,3 +500,66 @@ def test_no_harm_checks_every_cell_against_its_noisy_baseline_and_costs_per_matc
     # cost per job over its reference job: 1.5, 2, 1.5, 1.5 -> median 1.5
     assert rows["recommended"][5] == "1.50×" and rows["reference"][5] == "1.00×"
     assert rows["wine"][3:] == ["0.610", "0.700", "0.575 (-3.5)", "0.605 (-0.5)"]
+
+
+# --------------------------------------------------------------------------------------------
+# plots follow what was swept
+# --------------------------------------------------------------------------------------------
+
+
+METHODS = ("reference", "ensemble", "ensemble_posterior")
+
+
+def build_method_sweep(sweep: Path, swept: str = "method", values=METHODS) -> Path:
+    """``<swept>=values`` × noise.rate × seed; two methods share one filter_by, as in a real method sweep."""
+    for num, (value, rate, seed) in enumerate(itertools.product(values, RATES, SEEDS)):
+        position = values.index(value)
+        metrics = {
+            "filter_by": "prune_by_noise_rate" if position < 2 else None, "seed": seed,
+            "test_accuracy": 0.9 - rate * (0.1 + 0.1 * position) + 0.01 * seed,
+            # the baseline depends on the classifier only, not on the cleaning method
+            "baseline_test_accuracy": 0.9 - 0.5 * rate - (0.05 * position if swept == "classifier" else 0),
+            "clean_labels_test_accuracy": 0.95,
+            "detection_precision": 0.5 + 0.1 * position, "detection_recall": 0.6 + 0.1 * position,
+        }
+        write_job(sweep, num, [f"{swept}={value}", f"noise.rate={rate}", "dataset=digits", f"seed={seed}"],
+                  metrics={k: v for k, v in metrics.items() if v is not None})
+    return sweep
+
+
+def test_plots_follow_a_method_sweep(tmp_path):
+    sweep = build_method_sweep(tmp_path)
+    write_report(sweep)
+    assert_png(sweep / "plots" / "test_accuracy_vs_noise_rate.png")
+    assert_png(sweep / "plots" / "detection_precision_recall.png")
+    done = report._done_jobs(collect(sweep))
+    group_columns = report._group_columns(done)
+    assert report.swept_columns(done, group_columns) == ["method"]  # dataset is the same everywhere
+    lines = report.accuracy_lines(done, "method")
+    assert [(label, style, value) for label, _, style, value in lines] == [
+        *((m, "-", m) for m in METHODS),
+        ("baseline (noisy labels)", "--", None), ("clean labels (oracle)", ":", None),
+    ]
+    ensemble = lines[1][1]
+    assert list(ensemble.index) == list(RATES)
+    assert ensemble["mean"].tolist() == pytest.approx([0.9 - r * 0.2 + 0.005 for r in RATES])
+
+
+def test_a_classifier_sweep_draws_each_classifier_s_baseline(tmp_path):
+    classifiers = ("logistic_regression", "random_forest")
+    done = report._done_jobs(collect(build_method_sweep(tmp_path, "classifier", classifiers)))
+    lines = report.accuracy_lines(done, "classifier")
+    baselines = [(label, value) for label, _, style, value in lines if style == "--"]
+    assert baselines == [(f"{c}: baseline (noisy labels)", c) for c in classifiers]
+    assert [label for label, _, style, _ in lines if style == ":"] == ["clean labels (oracle)"]
+
+
+def test_report_of_check_every_row_jobs_has_no_accuracy_plot(tmp_path, caplog):
+    for num, strategy in enumerate(["remove", "relabel"]):
+        write_job(tmp_path, num, [f"strategy={strategy}", "dataset.test_size=0"],
+                  metrics={"n_label_issues": 10 + num, "n_test": 0, "strategy": strategy})
+    with caplog.at_level(logging.INFO, logger="runner.report"):
+        text = write_report(tmp_path).read_text()
+    rows = {row["strategy"]: row for row in markdown_table(text, "strategy")}
+    assert rows["relabel"]["n_label_issues"].startswith("11") and "test_accuracy" not in rows["relabel"]
+    assert not (tmp_path / "plots" / "test_accuracy_vs_noise_rate.png").exists()
