@@ -73,9 +73,10 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """A digest of the resolved config (without ``resume``): equal configs, equal runs."""
+    """A digest of the resolved config (without ``resume`` and ``tracking``): equal configs, equal runs."""
     plain = OmegaConf.to_container(cfg, resolve=True)
-    plain.pop("resume", None)
+    for setting in ("resume", "tracking"):  # where to resume and where to log cannot change a result
+        plain.pop(setting, None)
     return hashlib.blake2b(OmegaConf.to_yaml(OmegaConf.create(plain)).encode(), digest_size=12).hexdigest()
 
 
