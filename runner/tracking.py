@@ -131,12 +131,17 @@ def experiment_name(config: DictConfig) -> str:
 
 def _swept_keys(config: DictConfig) -> set[str]:
     """Keys with more than one value in a sweep: from the command line and from ``hydra.sweeper.params``."""
-    if OmegaConf.select(config, "hydra.mode", default=None) != RunMode.MULTIRUN:
+    if not _in_sweep(config):
         return set()
     overrides = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
     parsed = _OVERRIDE_PARSER.parse_overrides(list(overrides))
     swept = {override.key_or_group for override in parsed if override.is_sweep_override()}
     return swept | set(OmegaConf.select(config, "hydra.sweeper.params", default=None) or {})
+
+
+def _in_sweep(config: DictConfig) -> bool:
+    # RunMode in a live config, its name in one read back from a run directory's .hydra/hydra.yaml
+    return str(OmegaConf.select(config, "hydra.mode", default=None)) in (str(RunMode.MULTIRUN), "MULTIRUN")
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,8 +185,7 @@ def job_record(config: DictConfig, *, error: str | None = None) -> JobRecord:
         error = failure.get("error") if failure else f"the job left no {artifacts.METRICS} in {run_dir}"
     overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=None) or [])
     job_num = str(OmegaConf.select(config, "hydra.job.num", default=0))
-    in_sweep = OmegaConf.select(config, "hydra.mode", default=None) == RunMode.MULTIRUN
-    name = f"job {job_num}: {' '.join(overrides)}" if in_sweep else " ".join(overrides) or run_dir.name
+    name = f"job {job_num}: {' '.join(overrides)}" if _in_sweep(config) else " ".join(overrides) or run_dir.name
 
     record = JobRecord(run_dir=run_dir, status="FAILED" if error else "FINISHED", name=name[:_MAX_NAME_CHARS])
     record.params = _params(job, config, overrides)
@@ -192,7 +196,8 @@ def job_record(config: DictConfig, *, error: str | None = None) -> JobRecord:
             record.tags.update({f"{key}.{sub}": _text(item) for sub, item in value.items()})
         elif value is not None:
             record.tags[key] = _text(value)
-    record.tags.setdefault("config_hash", _config_hash(job))
+    if "config_hash" not in record.tags:  # a failed job wrote no metrics.json
+        record.tags["config_hash"] = _config_hash(job)
     if "git_commit" not in record.tags:
         from runner.experiment import git_commit
 
@@ -409,6 +414,7 @@ class MlflowTracking(SweepSummary):
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._start_ms = None
         self._logged = False
 
@@ -431,7 +437,7 @@ class MlflowTracking(SweepSummary):
         """Note the start; a single run that ends with ``sys.exit`` is logged at exit instead."""
         self._start_ms = int(time.time() * 1000)
         self._logged = False
-        if config.hydra.mode == RunMode.RUN:
+        if not _in_sweep(config):
             atexit.register(self._log_at_exit, config)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
@@ -456,7 +462,7 @@ class MlflowTracking(SweepSummary):
         settings = Settings.from_config(config)
         run_dir = config.hydra.runtime.output_dir
         parent = experiment = None
-        if config.hydra.mode == RunMode.MULTIRUN:
+        if _in_sweep(config):
             state = _read_state(Path(config.hydra.sweep.dir))
             if state.get("error") and state.get("uri") == settings.uri:
                 return  # the sweep already warned that the store is unavailable
