@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import importlib.util
 import json
 import logging
 import os
@@ -180,9 +181,13 @@ def job_record(config: DictConfig, *, error: str | None = None) -> JobRecord:
     run_dir = Path(config.hydra.runtime.output_dir)
     job = OmegaConf.masked_copy(config, [key for key in config if key != "hydra"])
     metrics = artifacts.read_metrics(run_dir)
-    failure = artifacts.read_failure(run_dir)
+    failure = artifacts.read_failure(run_dir)  # removed when a job starts: present, the last attempt failed
+    if error is None and failure is not None:
+        error = str(failure.get("error", "unknown error"))
     if error is None and metrics is None:
-        error = failure.get("error") if failure else f"the job left no {artifacts.METRICS} in {run_dir}"
+        error = f"the job left no {artifacts.METRICS} in {run_dir}"
+    if error is not None:
+        metrics = None  # a metrics.json beside a failure is an earlier attempt's
     overrides = list(OmegaConf.select(config, "hydra.overrides.task", default=None) or [])
     job_num = str(OmegaConf.select(config, "hydra.job.num", default=0))
     name = f"job {job_num}: {' '.join(overrides)}" if _in_sweep(config) else " ".join(overrides) or run_dir.name
@@ -272,6 +277,17 @@ def _config_hash(job: DictConfig) -> str:
 # --------------------------------------------------------------------------------------------
 # Writing to MLflow
 # --------------------------------------------------------------------------------------------
+
+
+def check_installed() -> None:
+    """Refuse ``tracking=mlflow`` without MLflow before any work, with the fix.
+
+    A missing package is a setup error, not a store that is down: a long sweep should not run
+    untracked because of it. Hydra turns a callback's exceptions into warnings, so this exits.
+    """
+    if importlib.util.find_spec("mlflow") is None:
+        log.error("tracking=mlflow needs MLflow: pip install -e '.[tracking]' (or run with tracking=none)")
+        raise SystemExit(1)
 
 
 def client(settings: Settings):
@@ -420,6 +436,7 @@ class MlflowTracking(SweepSummary):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         """Create the sweep's parent run (or find it again, on resume) and leave its id for the jobs."""
+        check_installed()
         settings = Settings.from_config(config)
         sweep_dir = Path(config.hydra.sweep.dir)
         state = {"uri": settings.uri}
@@ -438,6 +455,7 @@ class MlflowTracking(SweepSummary):
         self._start_ms = int(time.time() * 1000)
         self._logged = False
         if not _in_sweep(config):
+            check_installed()
             atexit.register(self._log_at_exit, config)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:

@@ -120,6 +120,7 @@ def test_a_job_record_holds_the_run_directory_config_and_overrides(tmp_path):
 
 def test_a_failed_job_record_carries_its_error(tmp_path):
     run_dir = tmp_path / "run"
+    artifacts.write_json(run_dir / artifacts.METRICS, {"test_accuracy": 0.9})  # an earlier attempt's
     artifacts.write_failure(run_dir, ValueError("no such column 'label'"))
     config = job_config(run_dir, ["dataset=iris"], cwd=tmp_path)
     record = tracking.job_record(config)
@@ -127,6 +128,17 @@ def test_a_failed_job_record_carries_its_error(tmp_path):
     assert record.tags["status"] == "failed" and record.tags["error"] == "ValueError: no such column 'label'"
     assert record.tags["config_hash"] == config_hash(compose_config(["dataset=iris"]))
     assert tracking.job_record(config, error="MemoryError: ").tags["error"] == "MemoryError: "
+
+
+def test_tracking_without_mlflow_installed_stops_before_any_work(tmp_path, monkeypatch, caplog):
+    real_find_spec = tracking.importlib.util.find_spec
+    monkeypatch.setattr(tracking.importlib.util, "find_spec",
+                        lambda name, *args: None if name == "mlflow" else real_find_spec(name, *args))
+    config = job_config(tmp_path / "run", ["dataset=iris"], cwd=tmp_path, mode="MULTIRUN")
+    with pytest.raises(SystemExit), caplog.at_level(logging.ERROR):
+        tracking.MlflowTracking().on_multirun_start(config)
+    assert "pip install -e '.[tracking]'" in caplog.text
+    assert not (tmp_path / "outputs").exists()
 
 
 # --------------------------------------------------------------------------------------------
