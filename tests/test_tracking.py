@@ -84,7 +84,7 @@ def test_a_relative_sqlite_store_is_taken_from_where_cleanrun_started(tmp_path):
 
 def test_the_experiment_is_the_preset_else_the_dataset_unless_it_is_swept(tmp_path):
     assert tracking.experiment_name(job_config(tmp_path, ["dataset=iris"], cwd=tmp_path)) == "iris"
-    assert tracking.experiment_name(job_config(tmp_path, ["experiment=recovery"], cwd=tmp_path)) == "recovery"
+    assert tracking.experiment_name(job_config(tmp_path, ["experiment=scale"], cwd=tmp_path)) == "scale"
     swept = job_config(tmp_path, ["dataset=iris"], cwd=tmp_path, mode="MULTIRUN")
     with open_dict(swept):  # as the sweep's config has it when the sweep starts
         swept.hydra.overrides.task = ["dataset=iris,wine"]
