@@ -324,11 +324,29 @@ def experiment_id(mlflow_client, name: str, settings: Settings) -> str:
 
 
 def log_job(mlflow_client, experiment: str, record: JobRecord, *, parent_run_id=None, start_ms=None) -> str | None:
-    """Log one job as a run (a child of ``parent_run_id`` when given); its run id, or None if skipped.
+    """Log one job as an MLflow run: tags, params, metrics, the run directory's files, its status.
 
     In a sweep, the runs of earlier attempts of the same job (same parent, same job number) are
     looked up first: one that finished with the same config digest is left alone and nothing is
     logged (a resumed sweep); others are deleted, as the job's directory belongs to its last attempt.
+
+    Parameters
+    ----------
+    mlflow_client : mlflow.MlflowClient
+        The store to log to (:func:`client`).
+    experiment : str
+        The experiment id (:func:`experiment_id`).
+    record : JobRecord
+        The job (:func:`job_record`).
+    parent_run_id : str, optional
+        The sweep's parent run; None for a single run.
+    start_ms : int, optional
+        When the job started, in milliseconds since the epoch (default: now).
+
+    Returns
+    -------
+    str or None
+        The new run's id; None when an earlier attempt's run was left alone.
     """
     tags = dict(record.tags)
     if parent_run_id is not None:
