@@ -31,6 +31,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_overhead.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_tracking.py
 
 # The accuracy benchmark (a long sweep on local processes); its report.md lands in the sweep directory.
 bench-accuracy: $(INSTALLED)

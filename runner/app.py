@@ -109,7 +109,7 @@ def config_hash(cfg: DictConfig) -> str:
     """A digest of what determines a run's results: equal digests, equal results.
 
     Settings that only say how a run runs (:data:`runner.artifacts.RUN_SETTINGS`: ``cache_dir``,
-    ``resume``, ...) are left out, and a data file counts by its name and content, not by the
+    ``resume``, ``tracking``, ...) are left out, and a data file counts by its name and content, not by the
     path it was reached by: resuming with another cache or from another directory skips the
     finished jobs, and a data file edited since reruns them.
     """

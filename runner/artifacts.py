@@ -121,6 +121,14 @@ def read_metrics(run_dir: Path) -> dict | None:
         return None
 
 
+def read_failure(run_dir: Path) -> dict | None:
+    """Why the run failed (``{"error", "traceback"}``), or None when it did not (or the file is unreadable)."""
+    try:
+        return json.loads((Path(run_dir) / FAILURE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def read_matrix(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, index_col=0)
 
