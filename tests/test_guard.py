@@ -33,21 +33,21 @@ def test_check_cleaning_compares_paired_held_out_accuracy_on_the_given_labels():
     labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
     kept = one_hot([0, 1, 2, 0, 1, 2, 1, 2, 0, 1])  # right on the first 6
     cleaned = one_hot([0, 1, 2, 0, 1, 2, 0, 1, 0, 1])  # right on the first 8
-    check = check_cleaning(labels, kept, cleaned)
+    check = check_cleaning(labels, kept, cleaned, criterion="given")
     assert (check.kept_accuracy, check.cleaned_accuracy) == (0.6, 0.8)
     difference = np.array([0] * 6 + [1, 1, 0, 0], dtype=float)
     assert check.standard_error == pytest.approx(difference.std(ddof=1) / np.sqrt(10))
     assert check.gain == pytest.approx(0.2) and check.use_cleaning
     # 0.2 is 1.5 standard errors (0.1333): a stricter rule keeps every row
-    assert check_cleaning(labels, kept, cleaned, min_z=1.4).use_cleaning
-    assert not check_cleaning(labels, kept, cleaned, min_z=1.6).use_cleaning
+    assert check_cleaning(labels, kept, cleaned, criterion="given", min_z=1.4).use_cleaning
+    assert not check_cleaning(labels, kept, cleaned, criterion="given", min_z=1.6).use_cleaning
 
 
 def test_a_tie_or_a_loss_keeps_every_row():
     labels = np.array([0, 1, 2, 0])
     probs = one_hot([0, 1, 2, 1])
-    assert not check_cleaning(labels, probs, probs).use_cleaning
-    assert not check_cleaning(labels, probs, one_hot([0, 1, 0, 1])).use_cleaning
+    assert not check_cleaning(labels, probs, probs, criterion="given").use_cleaning
+    assert not check_cleaning(labels, probs, one_hot([0, 1, 0, 1]), criterion="given").use_cleaning
     with pytest.raises(ValueError, match="min_z must be at least 0"):
         check_cleaning(labels, probs, probs, min_z=-1)
 
@@ -58,12 +58,15 @@ def test_the_cleaned_models_are_the_folds_trained_on_the_strategys_rows():
     guarded = CleanLearning(clf, seed=0, validate_cleaning=True).fit(X, labels)
     plain = CleanLearning(clf, seed=0).fit(X, labels)
     kept = cross_val_pred_probs(clf, X, labels, seed=0)
-    cleaned = cross_val_pred_probs(clf, X, labels, seed=0, train_mask=~plain.label_issues_mask)
-    check = guarded.cleaning_check_
+    training = plain.training_set_  # the strategy's rows and weights (remove reweights the classes)
+    weights = np.ones(len(labels))
+    weights[training.rows] = training.sample_weight
+    cleaned = cross_val_pred_probs(clf, X, labels, seed=0, train_mask=~plain.label_issues_mask, train_weights=weights)
+    check = guarded.cleaning_checks_["given"]  # scored on the given labels, kept beside the chosen criterion's
     assert check.kept_accuracy == np.mean(kept.argmax(1) == labels)
     assert check.cleaned_accuracy == np.mean(cleaned.argmax(1) == labels)
     # 30% noise on digits: removing the flagged rows wins, and the final model is the reference's
-    assert check.use_cleaning
+    assert check.use_cleaning and guarded.cleaning_check_.use_cleaning
     np.testing.assert_array_equal(guarded.clf_.coef_, plain.clf_.coef_)
 
 
@@ -103,7 +106,7 @@ def test_with_an_ensemble_the_kept_model_is_the_classifiers_own_cross_validation
         clf, seed=0, ensemble=[LogisticRegression(C=0.1, max_iter=300), clf], validate_cleaning=True
     ).fit(X, labels)
     kept = cross_val_pred_probs(clf, X, labels, seed=0)
-    assert guarded.cleaning_check_.kept_accuracy == np.mean(kept.argmax(1) == labels)
+    assert guarded.cleaning_checks_["given"].kept_accuracy == np.mean(kept.argmax(1) == labels)
 
 
 def test_the_choice_never_reads_the_test_split_or_the_true_training_labels():
