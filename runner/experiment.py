@@ -168,6 +168,7 @@ def run_experiment(
             holdout_accuracy_kept=check.kept_accuracy,
             holdout_accuracy_cleaned=check.cleaned_accuracy,
             holdout_accuracy_standard_error=check.standard_error,
+            noise_matrix_label_margin=check.label_margin,
             holdout_given_accuracy_kept=learner.cleaning_checks_["given"].kept_accuracy,
             holdout_given_accuracy_cleaned=learner.cleaning_checks_["given"].cleaned_accuracy,
         )

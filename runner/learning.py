@@ -47,7 +47,7 @@ from runner.cv import (
 from runner.detection import ConfidentLearning, Detection
 from runner.guard import check_cleaning
 from runner.parallel import lone_fit_limits
-from runner.strategies import TrainingSet, check_training_set, get_strategy
+from runner.strategies import Remove, TrainingSet, check_training_set, get_strategy
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +245,20 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.validation_min_z = validation_min_z
         self.validation_criterion = validation_criterion
         self.skip_final_fit = skip_final_fit
+
+    @classmethod
+    def recommended(cls, clf=None, **params):
+        """The README's recommended configuration (``method=recommended``), with ``params`` on top.
+
+        Confident learning's detection, the flagged rows removed without re-weighting, and only
+        if cross-validation on the held-out given labels says the cleaned rows win by more than
+        two standard errors (``validate_cleaning``); otherwise the final model trains on every row.
+        """
+        options = dict(
+            strategy=Remove(reweight=False), validate_cleaning=True, validation_min_z=2.0,
+            validation_criterion="given",
+        )
+        return cls(clf, **{**options, **params})
 
     # ----------------------------------------------------------------------------------------
     # fit
@@ -503,14 +517,14 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         kept_probs = given_pred_probs if given_pred_probs is not None else self._first_pred_probs
         if kept_probs is None:  # an ensemble detected: clf's own held-out predictions are needed
             kept_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, None, members=[clf])
-        train_mask = np.zeros(len(labels), dtype=bool)
-        train_mask[training.rows] = True
+        weights = np.zeros(len(labels))
+        weights[training.rows] = 1.0 if training.sample_weight is None or not takes_weights else training.sample_weight
         train_labels = labels.copy()
         train_labels[training.rows] = training.labels
-        retrain = {"train_mask": train_mask, "train_labels": train_labels}
-        if training.sample_weight is not None and takes_weights:
-            retrain["train_weights"] = np.ones(len(labels))
-            retrain["train_weights"][training.rows] = training.sample_weight
+        # A row of weight 0 trains nothing: leave it out, and pass weights only when some differ from 1.
+        retrain = {"train_mask": weights > 0, "train_labels": train_labels}
+        if np.any(weights[weights > 0] != 1.0):
+            retrain["train_weights"] = weights
         cleaned_probs = self._cv_pred_probs(clf, X, labels, clf_kwargs, None, members=[clf], **retrain)
         criterion = self.validation_criterion
         if criterion == "corrected" and self.noise_matrix is None:

@@ -110,22 +110,26 @@ def _predictions(detection: Detection, name: str) -> tuple[np.ndarray, np.ndarra
     return predicted, pred_probs[np.arange(len(predicted)), predicted]
 
 
+@dataclass(frozen=True)
 class Remove:
     """Drop the flagged rows; re-weight each kept row of class k by ``1 / P(given=k | true=k)``.
 
     The re-weighting (the reference's) restores each class's estimated true share after the
     removal; it needs the noise matrix and is replaced by the caller's ``sample_weight`` when
-    one is given.
+    one is given. ``reweight=False`` keeps the rows' weights as they are: where the noise
+    matrix is misestimated (rare classes under heavy noise), the re-weighting can push the
+    final model towards a class far beyond its true share.
     """
 
-    requires_sample_weight = False
+    reweight: bool = True
+    requires_sample_weight: ClassVar[bool] = False
 
     def select(self, detection, labels, sample_weight=None):
         keep = np.flatnonzero(~_flagged(detection))
         kept_labels = labels[keep]
         if sample_weight is not None:
             weights = _kept_weights(sample_weight, keep)
-        elif detection.noise_matrix is not None:
+        elif self.reweight and detection.noise_matrix is not None:
             diagonal = np.diagonal(detection.noise_matrix)
             weights = 1.0 / np.maximum(diagonal, MIN_DIAGONAL)[kept_labels]
         else:

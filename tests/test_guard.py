@@ -16,7 +16,8 @@ from runner.cv import cross_val_pred_probs
 from runner.datasets import Dataset
 from runner.detection import Detection
 from runner.experiment import run_experiment
-from runner.guard import check_cleaning
+from runner.guard import check_cleaning, label_margin
+from runner.strategies import Remove
 
 
 def noisy_digits(seed=0, rate=0.3, n=900):
@@ -49,24 +50,51 @@ def test_a_tie_or_a_loss_keeps_every_row():
     assert not check_cleaning(labels, probs, probs, criterion="given").use_cleaning
     assert not check_cleaning(labels, probs, one_hot([0, 1, 0, 1]), criterion="given").use_cleaning
     with pytest.raises(ValueError, match="min_z must be at least 0"):
-        check_cleaning(labels, probs, probs, min_z=-1)
+        check_cleaning(labels, probs, probs, criterion="given", min_z=-1)
+    with pytest.raises(ValueError, match="needs the estimated noise matrix"):
+        check_cleaning(labels, probs, probs)
+
+
+def test_given_labels_are_no_yardstick_when_a_class_mostly_carries_another_label():
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0])
+    kept, cleaned = one_hot([0, 1, 2, 0, 1, 2, 1, 2, 0, 1]), one_hot([0, 1, 2, 0, 1, 2, 0, 1, 0, 1])
+    dominant = np.array([[0.8, 0.1, 0.1], [0.1, 0.7, 0.2], [0.1, 0.2, 0.7]])
+    assert label_margin(dominant) == pytest.approx(0.5)
+    assert check_cleaning(labels, kept, cleaned, noise_matrix=dominant, criterion="given").use_cleaning
+    # true class 2 is labelled 1 more often than 2: a model of the true classes loses on the given labels
+    swapped = np.array([[0.8, 0.1, 0.1], [0.1, 0.7, 0.5], [0.1, 0.2, 0.4]])
+    assert label_margin(swapped) == pytest.approx(-0.1)
+    check = check_cleaning(labels, kept, cleaned, noise_matrix=swapped, criterion="given")
+    assert check.gain > 0 and not check.use_cleaning
+
+
+def test_the_corrected_score_estimates_accuracy_on_the_true_labels():
+    """Backward correction: averaged over the noise, the score of a prediction is 1 when it is the true class."""
+    rng = np.random.default_rng(0)
+    noise_matrix = np.array([[0.7, 0.2, 0.0], [0.3, 0.6, 0.3], [0.0, 0.2, 0.7]])
+    truth = rng.integers(0, 3, 200_000)
+    given = np.array([rng.choice(3, p=noise_matrix[:, t]) for t in truth[:20_000]])
+    predicted = np.where(rng.random(20_000) < 0.8, truth[:20_000], (truth[:20_000] + 1) % 3)
+    check = check_cleaning(given, one_hot(predicted), one_hot(truth[:20_000]), noise_matrix=noise_matrix)
+    assert check.kept_accuracy == pytest.approx(0.8, abs=0.03)
+    assert check.cleaned_accuracy == pytest.approx(1.0, abs=0.03)
 
 
 def test_the_cleaned_models_are_the_folds_trained_on_the_strategys_rows():
     X, labels, _ = noisy_digits()
     clf = LogisticRegression(max_iter=500)
-    guarded = CleanLearning(clf, seed=0, validate_cleaning=True).fit(X, labels)
+    guarded = CleanLearning(clf, seed=0, validate_cleaning=True, validation_criterion="given").fit(X, labels)
     plain = CleanLearning(clf, seed=0).fit(X, labels)
     kept = cross_val_pred_probs(clf, X, labels, seed=0)
-    training = plain.training_set_  # the strategy's rows and weights (remove reweights the classes)
-    weights = np.ones(len(labels))
-    weights[training.rows] = training.sample_weight
-    cleaned = cross_val_pred_probs(clf, X, labels, seed=0, train_mask=~plain.label_issues_mask, train_weights=weights)
-    check = guarded.cleaning_checks_["given"]  # scored on the given labels, kept beside the chosen criterion's
+    # the strategy's weights (remove's re-weighting) train the cleaned fold models too
+    weights = np.diagonal(plain.noise_matrix)[labels] ** -1.0
+    cleaned = cross_val_pred_probs(clf, X, labels, seed=0, train_mask=~plain.label_issues_mask,
+                                   train_weights=weights)
+    check = guarded.cleaning_check_
     assert check.kept_accuracy == np.mean(kept.argmax(1) == labels)
     assert check.cleaned_accuracy == np.mean(cleaned.argmax(1) == labels)
     # 30% noise on digits: removing the flagged rows wins, and the final model is the reference's
-    assert check.use_cleaning and guarded.cleaning_check_.use_cleaning
+    assert check.use_cleaning
     np.testing.assert_array_equal(guarded.clf_.coef_, plain.clf_.coef_)
 
 
@@ -107,6 +135,30 @@ def test_with_an_ensemble_the_kept_model_is_the_classifiers_own_cross_validation
     ).fit(X, labels)
     kept = cross_val_pred_probs(clf, X, labels, seed=0)
     assert guarded.cleaning_checks_["given"].kept_accuracy == np.mean(kept.argmax(1) == labels)
+
+
+def test_the_recommended_configuration_is_method_recommended():
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from tests.test_datasets import CONF_DIR
+
+    with initialize_config_dir(config_dir=str(CONF_DIR.parent), version_base="1.3"):
+        cfg = compose("config", overrides=["method=recommended"])
+    learner = CleanLearning.recommended(LogisticRegression())
+    assert learner.validate_cleaning == cfg.cv.validate_cleaning
+    assert learner.validation_min_z == cfg.cv.validation_min_z
+    assert learner.validation_criterion == cfg.cv.validation_criterion
+    assert learner.strategy == instantiate(cfg.strategy) == Remove(reweight=False)
+    assert cfg.detection.filter_by == "prune_by_noise_rate"
+    assert CleanLearning.recommended(validation_min_z=3.0).validation_min_z == 3.0
+
+
+def test_remove_without_reweighting_keeps_the_weights_of_the_kept_rows():
+    detection = Detection(label_issues=np.array([True, False, False, False]), noise_matrix=np.diag([0.5, 0.8]) + 0.0)
+    labels = np.array([0, 0, 1, 1])
+    assert Remove().select(detection, labels).sample_weight.tolist() == [2.0, 1.25, 1.25]
+    assert Remove(reweight=False).select(detection, labels).sample_weight is None
 
 
 def test_the_choice_never_reads_the_test_split_or_the_true_training_labels():
