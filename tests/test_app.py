@@ -133,7 +133,7 @@ def test_bad_input_gives_one_error_line_on_stderr_and_no_metrics(tmp_path, overr
         ("cv.rounds=0", "cv.rounds=0 must be an integer >= 1"),
         ("cv.validate_cleaning=maybe", "cv.validate_cleaning='maybe' must be true or false"),
         ("cv.validation_min_z=-1", "cv.validation_min_z=-1 must be a number >= 0"),
-        ("cv.validation_criterion=other", "cv.validation_criterion='other' must be corrected or given"),
+        ("method=recommended cv.validation_criterion=other", "cv.validation_criterion='other' must be corrected or given"),
         ("threads_per_fit=0", "threads_per_fit=0 must be null or an integer >= 1"),
         ("pred_probs_dtype=float16", "pred_probs_dtype='float16' must be float32 or float64"),
         ("noise.rate=1.5", "noise.rate=1.5 must be a number in [0, 1)"),
@@ -156,7 +156,7 @@ def test_out_of_range_config_values_are_refused_naming_key_and_range(override, m
 def test_in_range_config_values_pass():
     for overrides in (["threads_per_fit=null", "cv.n_jobs=-1", "detection.frac_noise=1.0"],
                       ["noise=none", "pred_probs_dtype=float32", "dataset.test_size=30", "seed=4294967295"],
-                      ["cv.validate_cleaning=true", "cv.validation_min_z=1.5", "cv.validation_criterion=given"]):
+                      ["method=recommended", "cv.validation_min_z=1.5", "cv.validation_criterion=given"]):
         check_config(compose_config(["dataset=iris", *overrides]))
 
 
