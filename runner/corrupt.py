@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
-from runner.confident.noise import generate_noise_matrix_from_trace, generate_noisy_labels
+from runner.confident.noise import flip_counts, generate_noise_matrix_from_trace, generate_noisy_labels
 
 #: Folds of the clean-label model that measures how close each example sits to the other classes.
 CLOSENESS_FOLDS = 5
@@ -75,10 +75,7 @@ def instance_noise(
     if rate == 0:
         return Corruption(labels.copy(), noise_matrix)
     closeness = clean_label_probabilities(features, labels, n_classes, seed=seed)
-    counts = np.bincount(labels, minlength=n_classes)
-    # The flip counts of generate_noisy_labels: int(P(i | j) * n_j) examples of class j get label i.
-    n_flips = (noise_matrix * (counts / len(labels)) * len(labels)).astype(np.int64)
-    np.fill_diagonal(n_flips, 0)
+    n_flips = flip_counts(labels, noise_matrix)  # the counts of generate_noisy_labels
     noisy = labels.copy()
     for true_class in np.flatnonzero(n_flips.sum(axis=0)):
         candidates = np.flatnonzero(labels == true_class)

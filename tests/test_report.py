@@ -432,6 +432,14 @@ def test_importing_does_not_import_matplotlib():
 # --------------------------------------------------------------------------------------------
 
 
+def write_scored_jobs(sweep, jobs, overrides):
+    """One job per ``key -> (test, baseline, clean, cost seconds)``, with ``overrides(*key)`` as its overrides."""
+    for num, (key, (test, baseline, clean, cost)) in enumerate(jobs.items()):
+        metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
+                   "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
+        write_job(sweep, num, overrides(*key), metrics=metrics)
+
+
 @pytest.mark.parametrize("column, reference", [("cv", "stratified"), ("method", "reference")])
 def test_recovered_fraction_is_a_ratio_of_sums_per_seed_then_mean_and_std(tmp_path, column, reference):
     """Two datasets x two methods x two seeds at one noise rate, numbers chosen by hand; the cost is
@@ -448,12 +456,10 @@ def test_recovered_fraction_is_a_ratio_of_sums_per_seed_then_mean_and_std(tmp_pa
         ("digits", "ensemble", 1): (0.90, 0.80, 1.00, 6.0),
         ("wine", "ensemble", 1): (0.70, 0.60, 0.70, 6.0),
     }
-    for num, ((dataset, cv, seed), (test, baseline, clean, cost)) in enumerate(jobs.items()):
-        metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
-                   "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
-        method = reference if cv == "stratified" else cv
-        write_job(sweep, num, [f"dataset={dataset}", "noise.rate=0.2", f"{column}={method}", f"seed={seed}",
-                               "experiment=recovery"], metrics=metrics)  # a shared override names no method
+    write_scored_jobs(sweep, jobs, lambda dataset, cv, seed: [
+        f"dataset={dataset}", "noise.rate=0.2", f"{column}={reference if cv == 'stratified' else cv}",
+        f"seed={seed}", "experiment=recovery",  # a shared override names no method
+    ])
     text = write_report(sweep).read_text()
     section = text.split("## Recovered accuracy")[1].split("##")[0]
     rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
@@ -485,11 +491,9 @@ def test_no_harm_checks_every_cell_against_its_noisy_baseline_and_costs_per_matc
         ("wine", "recommended", 0): (0.60, 0.60, 0.70, 1.5),
         ("wine", "recommended", 1): (0.61, 0.62, 0.70, 1.5),
     }
-    for num, ((dataset, method, seed), (test, baseline, clean, cost)) in enumerate(jobs.items()):
-        metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
-                   "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
-        write_job(sweep, num, [f"dataset={dataset}", "noise=instance", "noise.rate=0.4", f"method={method}",
-                               f"seed={seed}"], metrics=metrics)
+    write_scored_jobs(sweep, jobs, lambda dataset, method, seed: [
+        f"dataset={dataset}", "noise=instance", "noise.rate=0.4", f"method={method}", f"seed={seed}",
+    ])
     section = write_report(sweep).read_text().split("## Do no harm")[1].split("\n## ")[0]
     rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
             for line in section.splitlines() if line.startswith("| ")}

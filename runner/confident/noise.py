@@ -315,10 +315,7 @@ def generate_noisy_labels(true_labels, noise_matrix, *, seed=None) -> np.ndarray
         return noisy_labels
 
     counts = np.bincount(labels, minlength=K)
-    py = counts / N
-    # Same floating-point expression and truncation as the reference, so that flip counts agree exactly.
-    n_flips = (noise_matrix * py * N).astype(np.int64)
-    np.fill_diagonal(n_flips, 0)
+    n_flips = flip_counts(labels, noise_matrix)
 
     # Group example indices by true class once instead of scanning all labels for every class.
     members_by_class = np.split(np.argsort(labels, kind="stable"), np.cumsum(counts)[:-1])
@@ -335,6 +332,20 @@ def generate_noisy_labels(true_labels, noise_matrix, *, seed=None) -> np.ndarray
         flipped = rng.choice(members, size=new_labels.size, replace=False)
         noisy_labels[flipped] = new_labels
     return noisy_labels
+
+
+def flip_counts(labels, noise_matrix) -> np.ndarray:
+    """``n_flips[i, j]``: how many examples of true class ``j`` receive label ``i`` (``int(P(i | j) * py[j] * N)``).
+
+    The diagonal is 0. Same floating-point expression and truncation as the reference, so that flip counts agree
+    exactly; :func:`runner.corrupt.instance_noise` uses the same counts.
+    """
+    labels = np.asarray(labels)
+    K, N = len(noise_matrix), labels.size
+    py = np.bincount(labels, minlength=K) / N
+    n_flips = (np.asarray(noise_matrix) * py * N).astype(np.int64)
+    np.fill_diagonal(n_flips, 0)
+    return n_flips
 
 
 def generate_n_rand_probabilities_that_sum_to_m(n, m, *, max_prob=1.0, min_prob=0.0, seed=None) -> np.ndarray:
