@@ -28,18 +28,28 @@ def _swept_datasets(preset):
     return params.dataset.split(",")
 
 
+def _source(option):
+    config = OmegaConf.load(CONF_DIR / f"{option}.yaml")
+    return config.get("package", "sklearn"), config.get("item", option)
+
+
 def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchmark_ranges():
-    development, confirmation = _swept_datasets("robustness_dev"), _swept_datasets("robustness")
-    assert len(development) == len(confirmation) == 8 and not set(development) & set(confirmation)
-    loaded = {name: _load(name) for name in development + confirmation}
+    halves = {preset: _swept_datasets(preset) for preset in ("robustness_dev", "robustness", "robustness_fresh")}
+    assert [len(names) for names in halves.values()] == [8, 8, 8]
+    everything = [name for names in halves.values() for name in names]
+    assert len(set(everything)) == 24
+    sources = {name: _source(name) for name in everything}
+    assert len(set(sources.values())) == 24, "two options load the same table"
+    loaded = {name: _load(name) for name in everything}
     counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in loaded.items()}
     assert min(c.sum() for c in counts.values()) < 600 and max(len(c) for c in counts.values()) >= 20
-    assert min(len(c) for c in counts.values()) == 2
-    imbalanced = [name for name, c in counts.items() if c.min() / c.sum() < 0.02]
-    assert len(imbalanced) >= 4 and set(imbalanced) & set(development) and set(imbalanced) & set(confirmation)
     categorical = [name for name, d in loaded.items() if any("_" in f and f.split("_")[-1].isalpha() for f in
                                                             d.feature_names)]
-    assert len(categorical) >= 4
+    for names in halves.values():
+        assert min(len(counts[name]) for name in names) == 2
+        assert max(len(counts[name]) for name in names) >= 8
+        assert sum(counts[name].min() / counts[name].sum() < 0.02 for name in names) >= 2
+        assert len(set(categorical) & set(names)) >= 3
 
 
 @pytest.mark.parametrize("option", RDATASET_OPTIONS)
