@@ -172,6 +172,8 @@ def run_experiment(
             holdout_given_accuracy_kept=learner.cleaning_checks_["given"].kept_accuracy,
             holdout_given_accuracy_cleaned=learner.cleaning_checks_["given"].cleaned_accuracy,
         )
+    elif learner.validate_cleaning:  # too few rows in some class to check: every row was kept
+        metrics["cleaning_used"] = False
     # The baseline and clean-label fits run alone, like the final fit (runner.parallel.lone_fit_limits).
     # Nothing to score without held-out rows or without a final model: the test metrics are then absent.
     evaluates = dataset.evaluates and not skip_final_fit

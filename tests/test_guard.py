@@ -12,11 +12,10 @@ from threadpoolctl import threadpool_limits
 
 from runner import CleanLearning
 from runner.corrupt import Corruption, matrix_noise
-from runner.cv import cross_val_pred_probs
 from runner.datasets import Dataset
 from runner.detection import Detection
 from runner.experiment import run_experiment
-from runner.guard import check_cleaning, label_margin
+from runner.guard import check_cleaning, held_out_halves, label_margin
 from runner.strategies import Remove
 
 
@@ -80,22 +79,45 @@ def test_the_corrected_score_estimates_accuracy_on_the_true_labels():
     assert check.cleaned_accuracy == pytest.approx(1.0, abs=0.03)
 
 
-def test_the_cleaned_models_are_the_folds_trained_on_the_strategys_rows():
+def test_each_half_is_predicted_by_models_that_never_saw_its_labels():
     X, labels, _ = noisy_digits()
     clf = LogisticRegression(max_iter=500)
     guarded = CleanLearning(clf, seed=0, validate_cleaning=True, validation_criterion="given").fit(X, labels)
     plain = CleanLearning(clf, seed=0).fit(X, labels)
-    kept = cross_val_pred_probs(clf, X, labels, seed=0)
-    # the strategy's weights (remove's re-weighting) train the cleaned fold models too
-    weights = np.diagonal(plain.noise_matrix)[labels] ** -1.0
-    cleaned = cross_val_pred_probs(clf, X, labels, seed=0, train_mask=~plain.label_issues_mask,
-                                   train_weights=weights)
+    kept, cleaned = np.zeros((len(labels), 10)), np.zeros((len(labels), 10))
+    with threadpool_limits(limits=1):
+        for train, held in held_out_halves(labels, seed=0):
+            # the other half's own detection (3 folds within it) and the reference's re-weighted removal
+            half = CleanLearning(clf, seed=0, cv_n_folds=3).fit(X[train], labels[train])
+            rows = train[~half.label_issues_mask]
+            weights = np.diagonal(half.noise_matrix)[labels[rows]] ** -1.0
+            kept[held] = clone(clf).fit(X[train], labels[train]).predict_proba(X[held])
+            cleaned[held] = clone(clf).fit(X[rows], labels[rows], sample_weight=weights).predict_proba(X[held])
+    np.testing.assert_allclose(guarded.validation_pred_probs_["kept"], kept)
+    np.testing.assert_allclose(guarded.validation_pred_probs_["cleaned"], cleaned)
     check = guarded.cleaning_check_
     assert check.kept_accuracy == np.mean(kept.argmax(1) == labels)
     assert check.cleaned_accuracy == np.mean(cleaned.argmax(1) == labels)
     # 30% noise on digits: removing the flagged rows wins, and the final model is the reference's
     assert check.use_cleaning
     np.testing.assert_array_equal(guarded.clf_.coef_, plain.clf_.coef_)
+
+
+@pytest.mark.filterwarnings("ignore:prune_by_noise_rate")
+def test_halves_are_stratified_and_refused_when_a_class_is_too_small_to_cross_validate_in_each():
+    labels = np.repeat([0, 1, 2], [40, 12, 6])
+    (first, second), (third, fourth) = held_out_halves(labels, seed=0)
+    np.testing.assert_array_equal(first, fourth)
+    np.testing.assert_array_equal(second, third)
+    assert np.bincount(labels[first]).tolist() == [20, 6, 3]
+    assert held_out_halves(np.repeat([0, 1, 2], [40, 12, 5]), seed=0) is None
+    assert held_out_halves(np.repeat([0, 2], [40, 12]), seed=0) is not None  # an absent class is no class
+    X, y = load_digits(return_X_y=True)
+    rare = np.flatnonzero(y == 9)[5:]  # class 9 keeps 5 rows
+    X, y = np.delete(X, rare, axis=0)[:600], np.delete(y, rare)[:600]
+    learner = CleanLearning(LogisticRegression(max_iter=300), seed=0, validate_cleaning=True).fit(X, y)
+    assert learner.cleaning_check_ is None and learner.validation_pred_probs_ is None
+    assert len(learner.training_set_.rows) == len(y)
 
 
 class ZerosAreOnes:
@@ -127,14 +149,16 @@ def test_harmful_cleaning_is_refused_and_the_final_model_trains_on_every_row():
     np.testing.assert_array_equal(guarded.label_issues_mask, reckless.label_issues_mask)
 
 
-def test_with_an_ensemble_the_kept_model_is_the_classifiers_own_cross_validation():
+def test_with_an_ensemble_the_kept_model_is_the_classifier_itself():
     X, labels, _ = noisy_digits(n=500)
     clf = LogisticRegression(max_iter=300)
     guarded = CleanLearning(
         clf, seed=0, ensemble=[LogisticRegression(C=0.1, max_iter=300), clf], validate_cleaning=True
     ).fit(X, labels)
-    kept = cross_val_pred_probs(clf, X, labels, seed=0)
-    assert guarded.cleaning_checks_["given"].kept_accuracy == np.mean(kept.argmax(1) == labels)
+    (train, held), _ = held_out_halves(labels, seed=0)
+    with threadpool_limits(limits=1):
+        kept = clone(clf).fit(X[train], labels[train]).predict_proba(X[held])
+    np.testing.assert_allclose(guarded.validation_pred_probs_["kept"][held], kept)
 
 
 def test_the_recommended_configuration_is_method_recommended():
