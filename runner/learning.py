@@ -162,7 +162,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     timings_ : dict
         Seconds spent in cross-validation (``cv_s``; ``cv_compute_s`` is what the
         cross-validations cost when computed, also when they came from the cache), detection
-        and the final fit.
+        and the final fit; ``validate_cleaning``'s work on the halves counts as cross-validation
+        and detection.
     cv_cache_hit_ : bool or None
         Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
     cleaning_check_ : runner.guard.CleaningCheck or None
@@ -170,6 +171,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     cleaning_checks_ : dict
         With ``validate_cleaning``: the comparison under each criterion computed (``"given"``
         always), for reports.
+    validation_pred_probs_ : dict or None
+        With ``validate_cleaning``: ``{"kept": ..., "cleaned": ...}``, each row's probabilities
+        from the models trained on the other half, on all of it and on its cleaned rows.
     n_features_in_ : int or None
         Number of features of 2-D ``X``.
     """
@@ -254,10 +258,10 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
 
         Confident learning's detection, the flagged rows removed without re-weighting, and only
         if held-out given labels say the cleaned rows win (``validate_cleaning``; the margin is
-        ``validation_min_z`` standard errors); otherwise the final model trains on every row.
+        ``validation_min_z`` = 3 standard errors); otherwise the final model trains on every row.
         """
         options = dict(
-            strategy=Remove(reweight=False), validate_cleaning=True, validation_min_z=2.0,
+            strategy=Remove(reweight=False), validate_cleaning=True, validation_min_z=3.0,
             validation_criterion="given",
         )
         return cls(clf, **{**options, **params})
@@ -561,6 +565,10 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             weights = None if sample_weight is None else sample_weight[train]
             half = type(self)(**inner).fit(X_train, labels[train], sample_weight=weights, clf_kwargs=clf_kwargs)
             cleaned = half.training_set_  # labels encoded by the half's own classes_ (the classes it has)
+            # The check's cost counts as this learner's: its cross-validations and detections, and the fits below.
+            for name in ("cv_s", "cv_compute_s", "detect_s"):
+                self.timings_[name] += half.timings_[name]
+            started = time.perf_counter()
             fits = [(kept_probs, X_train, labels[train], weights),
                     (cleaned_probs, take_rows(X_train, cleaned.rows), half.classes_[cleaned.labels], cleaned.sample_weight)]
             for probs, X_fit, y_fit, w_fit in fits:
@@ -571,6 +579,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
                 with threadpool_limits(limits=self.threads_per_fit):
                     model.fit(X_fit, y_fit, **fit_kwargs)
                     probs[held] = align_columns(model, model.predict_proba(X_held), n_classes)
+            seconds = time.perf_counter() - started
+            self.timings_["cv_s"] += seconds
+            self.timings_["cv_compute_s"] += seconds
         return kept_probs, cleaned_probs
 
     def _store_detection_kwargs(self, confident_joint):

@@ -175,7 +175,7 @@ def test_the_recommended_configuration_is_method_recommended():
     assert learner.validation_criterion == cfg.cv.validation_criterion
     assert learner.strategy == instantiate(cfg.strategy) == Remove(reweight=False)
     assert cfg.detection.filter_by == "prune_by_noise_rate"
-    assert CleanLearning.recommended(validation_min_z=3.0).validation_min_z == 3.0
+    assert CleanLearning.recommended(validation_min_z=1.0).validation_min_z == 1.0
 
 
 def test_remove_without_reweighting_keeps_the_weights_of_the_kept_rows():
