@@ -551,9 +551,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         this learner's detection and strategy keep of it when they see that half alone.
 
         Detecting on the other half alone matters: flags from the full cross-validation come from fold
-        models that learned the predicted half's given labels, so the cleaned models would agree with
-        those labels, their noise included, and the check would favour cleaning (on the development
-        datasets the fold-based check saw gains of 2-9 points where the true held-out gain was negative).
+        models that learned the predicted half's given labels, so cleaned models trained on them agree
+        with those labels, noise included, and the check would favour cleaning (see :mod:`runner.guard`).
         """
         n_classes = self.num_classes
         kept_probs, cleaned_probs = np.zeros((len(labels), n_classes)), np.zeros((len(labels), n_classes))
@@ -569,8 +568,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             for name in ("cv_s", "cv_compute_s", "detect_s"):
                 self.timings_[name] += half.timings_[name]
             started = time.perf_counter()
+            X_cleaned, y_cleaned = take_rows(X_train, cleaned.rows), half.classes_[cleaned.labels]
             fits = [(kept_probs, X_train, labels[train], weights),
-                    (cleaned_probs, take_rows(X_train, cleaned.rows), half.classes_[cleaned.labels], cleaned.sample_weight)]
+                    (cleaned_probs, X_cleaned, y_cleaned, cleaned.sample_weight)]
             for probs, X_fit, y_fit, w_fit in fits:
                 model = fresh_copy(clf)
                 fit_kwargs = dict(clf_kwargs or {})
