@@ -1,14 +1,15 @@
 """Replay held-out rules over the jobs of ``benchmarks/guard_study.py``: which rule does no harm?
 
-A rule reads only what a user has (given labels, the two sets of out-of-fold probabilities, the
-detection's noise matrix) and says whether the final fit uses the cleaned rows; the job's test
-accuracy is then that of the cleaned model or of the model trained on every row (the noisy
+A rule reads only what a user has (given labels, the two sets of held-out probabilities that
+``validate_cleaning`` compares, the detection's noise matrix) and says whether the final fit uses
+the cleaned rows; the job's test accuracy is then that of the cleaned model or of the model trained on every row (the noisy
 baseline). Per rule this prints the do-no-harm count over cells (dataset, noise kind, rate,
 classifier; mean over seeds; harm = more than 1 point below the baseline), the worst cell, the
 mean difference and the pooled recovered fraction per noise kind and rate. ``oracle`` rules read
-the true training labels and exist only to measure how much a perfect held-out rule could get.
+the true training labels or the test split and exist only to measure how much a perfect rule could
+get. The recorded run: ``benchmarks/results/guard_choice.txt``.
 
-    python benchmarks/choose_guard.py outputs/guard_study/dev
+    python benchmarks/choose_guard.py outputs/guard_study/halves
 """
 
 from __future__ import annotations

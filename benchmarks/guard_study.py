@@ -14,7 +14,7 @@ For every job of a robustness grid (dataset x noise kind x rate x classifier x s
 ``benchmarks/choose_guard.py`` then replays any rule over the stored jobs in seconds. A job whose
 file exists is skipped, so an interrupted study resumes.
 
-    python benchmarks/guard_study.py --out outputs/guard_study/dev --datasets digits,breast_cancer,...
+    python benchmarks/guard_study.py --out outputs/guard_study/halves --seeds 0,1,2
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from runner.experiment import apply_noise
 from runner.learning import CleanLearning
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-DEV = "digits,breast_cancer,credit_default,storms,sacramento,credit,hpc,caravan"
+# The 16 development tables: experiment=robustness_dev and the spent first confirmation (experiment=robustness).
+DEV = ("diamonds,loans,mpls_stops,churn,attrition,gapminder,flights,lending_club,"
+       "digits,breast_cancer,credit_default,storms,sacramento,credit,hpc,caravan")
 
 
 def job_name(dataset, noise, rate, classifier, seed) -> str:
