@@ -103,11 +103,15 @@ RULES = {
 }
 
 
+def cell_deltas(jobs, use) -> pd.Series:
+    """Per cell, the seed-mean test accuracy under the rule minus the noisy baseline's, in points."""
+    cells = jobs.assign(accuracy=jobs.acc_cleaned.where(use, jobs.acc_baseline)).groupby(CELL)
+    return (cells.accuracy.mean() - cells.acc_baseline.mean()) * 100
+
+
 def describe(name, jobs, use) -> str:
-    accuracy = jobs.acc_cleaned.where(use, jobs.acc_baseline)
-    jobs = jobs.assign(accuracy=accuracy)
-    cells = jobs.groupby(CELL)[["accuracy", "acc_baseline"]].mean()
-    delta = (cells.accuracy - cells.acc_baseline) * 100
+    jobs = jobs.assign(accuracy=jobs.acc_cleaned.where(use, jobs.acc_baseline))
+    delta = cell_deltas(jobs, use)
     pooled = jobs.assign(gain=jobs.accuracy - jobs.acc_baseline, lost=jobs.acc_clean - jobs.acc_baseline)
     pooled = pooled.groupby(["noise", "rate", "seed"])[["gain", "lost"]].sum()
     recovered = (pooled.gain / pooled.lost).groupby(level=[0, 1]).mean()
@@ -137,8 +141,7 @@ def main(argv=None) -> int:
         use = RULES[name](jobs)
         print(describe(name, jobs, use))
         if args.cells:
-            cells = jobs.assign(accuracy=jobs.acc_cleaned.where(use, jobs.acc_baseline)).groupby(CELL)
-            delta = (cells.accuracy.mean() - cells.acc_baseline.mean()) * 100
+            delta = cell_deltas(jobs, use)
             for cell, value in delta[delta < -HARM * 100].sort_values().items():
                 print(f"    {value:+.2f} {'/'.join(map(str, cell))}")
     return 0

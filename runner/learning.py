@@ -36,6 +36,7 @@ from threadpoolctl import threadpool_limits
 from runner.confident.rank import get_label_quality_scores
 from runner.contracts import check_detection
 from runner.cv import (
+    _fit_fold,
     align_columns,
     cached_cross_val_pred_probs,
     check_fold_sizes,
@@ -560,28 +561,27 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
             validate_cleaning=False, skip_final_fit=True, verbose=False, cv_n_folds=VALIDATION_INNER_FOLDS,
         )
         for train, held in halves:
-            X_train, X_held = take_rows(X, train), take_rows(X, held)
             weights = None if sample_weight is None else sample_weight[train]
-            half = type(self)(**inner).fit(X_train, labels[train], sample_weight=weights, clf_kwargs=clf_kwargs)
-            cleaned = half.training_set_  # labels encoded by the half's own classes_ (the classes it has)
+            half = type(self)(**inner).fit(take_rows(X, train), labels[train], sample_weight=weights,
+                                           clf_kwargs=clf_kwargs)
+            cleaned = half.training_set_
             # The check's cost counts as this learner's: its cross-validations and detections, and the fits below.
             for name in ("cv_s", "cv_compute_s", "detect_s"):
                 self.timings_[name] += half.timings_[name]
-            started = time.perf_counter()
-            X_cleaned, y_cleaned = take_rows(X_train, cleaned.rows), half.classes_[cleaned.labels]
-            fits = [(kept_probs, X_train, labels[train], weights),
-                    (cleaned_probs, X_cleaned, y_cleaned, cleaned.sample_weight)]
-            for probs, X_fit, y_fit, w_fit in fits:
-                model = fresh_copy(clf)
+            # The same fit-and-predict as a fold of the cross-validation; the cleaned rows keep the labels
+            # the half's strategy gave them (encoded by the half's own classes_: the classes it has).
+            cleaned_rows, cleaned_labels = train[cleaned.rows], labels.copy()
+            cleaned_labels[cleaned_rows] = half.classes_[cleaned.labels]
+            fits = [(kept_probs, train, labels, weights), (cleaned_probs, cleaned_rows, cleaned_labels,
+                                                           cleaned.sample_weight)]
+            for probs, rows, fit_labels, fit_weights in fits:
                 fit_kwargs = dict(clf_kwargs or {})
-                if w_fit is not None and takes_weights:
-                    fit_kwargs["sample_weight"] = w_fit
-                with threadpool_limits(limits=self.threads_per_fit):
-                    model.fit(X_fit, y_fit, **fit_kwargs)
-                    probs[held] = align_columns(model, model.predict_proba(X_held), n_classes)
-            seconds = time.perf_counter() - started
-            self.timings_["cv_s"] += seconds
-            self.timings_["cv_compute_s"] += seconds
+                if fit_weights is not None and takes_weights:
+                    fit_kwargs["sample_weight"] = fit_weights
+                probs[held], seconds = _fit_fold(clf, X, fit_labels, rows, held, n_classes, fit_kwargs, None,
+                                                 self.threads_per_fit)
+                self.timings_["cv_s"] += seconds
+                self.timings_["cv_compute_s"] += seconds
         return kept_probs, cleaned_probs
 
     def _store_detection_kwargs(self, confident_joint):
