@@ -259,7 +259,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
 
         Confident learning's detection, the flagged rows removed without re-weighting, and only
         if held-out given labels say the cleaned rows win (``validate_cleaning``; the margin is
-        ``validation_min_z`` = 3 standard errors); otherwise the final model trains on every row.
+        ``validation_min_z`` = 3 standard errors) while the estimated noise matrix is diagonally
+        dominant (:func:`runner.guard.label_margin`); otherwise the final model trains on every row.
         """
         options = dict(
             strategy=Remove(reweight=False), validate_cleaning=True, validation_min_z=3.0,
