@@ -19,6 +19,7 @@ starts fresh; bad input is refused before any fitting; and the folds can run in 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import warnings
@@ -458,6 +459,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         known = {name: value for name, value in known.items() if value is not None}
         if known and not isinstance(detector, ConfidentLearning):
             raise ValueError(f"{', '.join(known)} can only be given with the confident-learning detector")
+        if X is not None and "features" in inspect.signature(detector.detect).parameters:
+            known["features"] = X  # detectors that need the rows themselves (runner.filters)
         if pred_probs is not None:
             pred_probs = np.asarray(pred_probs)
             if pred_probs.shape != (len(labels), n_classes):
