@@ -256,12 +256,13 @@ def _cell_table(frame: pd.DataFrame, cells: list[str], axis: str, alpha: float) 
 
 def _t_interval(mean: pd.Series, std: pd.Series, n: pd.Series, alpha: float):
     """Student-t interval of a mean over ``n`` seeds (NaN for fewer than 2)."""
-    n = n.to_numpy(dtype=float)
+    n, mean, std = n.to_numpy(dtype=float), mean.to_numpy(dtype=float), std.to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         df = np.where(n > 1, n - 1, np.nan)
-        low, high = stats.t.interval(1 - alpha, df, loc=mean.to_numpy(dtype=float),
-                                     scale=std.to_numpy(dtype=float) / np.sqrt(n))
-    return low, high
+        low, high = stats.t.interval(1 - alpha, df, loc=mean, scale=std / np.sqrt(n))
+    # Seeds that all agree (e.g. a method that kept every row: Δ = 0 each time) give a zero-width interval.
+    agree = (n > 1) & (std == 0)
+    return np.where(agree, mean, low), np.where(agree, mean, high)
 
 
 def _paired_scores(frame, cells, axis, values) -> tuple[pd.DataFrame, int]:
@@ -503,7 +504,9 @@ def comparison_section(comparison: Comparison, diagram: str | None = None) -> st
         f"({cells}; each the mean of its seeds). {jobs_line}"
     ]
     if tests.get("cell_seeds_unpaired"):
-        lines.append(f"{tests['cell_seeds_unpaired']} (cell, seed) pairs lack a value and are left out of the ranks.")
+        n = tests["cell_seeds_unpaired"]
+        lines.append(f"{n} (cell, seed) pair{'s lack' if n > 1 else ' lacks'} a value of {axis} and "
+                     f"{'are' if n > 1 else 'is'} left out of the ranks.")
     if tests.get("no_ranks"):
         lines.append(f"No rank section: {tests['no_ranks']}.")
     elif tests.get("no_tests"):

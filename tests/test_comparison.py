@@ -195,3 +195,11 @@ def test_results_are_json_and_the_diagram_a_png(tmp_path):
     assert len(result.cells) == 32 * 3
     ranked = result.cells.groupby(["dataset", "noise", "noise.rate"])["rank"].apply(sorted)
     assert all(r == [1.0, 2.0, 3.0] for r in ranked)
+
+
+def test_seeds_that_agree_give_a_zero_width_interval():
+    # A method that keeps every row scores exactly the baseline on every seed: Δ = 0, not "unknown".
+    result = compare(sweep({"keeps_all": shifted(0.0, 0.0), "other": noise_only()}))
+    kept = result.cells[result.cells["method"] == "keeps_all"]
+    assert (kept["delta_ci_low"] == 0).all() and (kept["delta_ci_high"] == 0).all()
+    assert not kept["significantly_below"].any() and kept["significantly_below"].notna().all()
