@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runner.comparison import compare, comparison_section, plot_critical_difference
+from runner.comparison import compare, comparison_section, critical_difference_figure
 
 
 def synthetic_sweep(methods, classifiers, seeds, random_state=0) -> pd.DataFrame:
@@ -58,14 +58,14 @@ def main():
         # The first call imports scikit-posthocs (seaborn, statsmodels, pyplot): timed once, apart.
         started = time.perf_counter()
         first = compare(next(iter(sizes.values())))
-        plot_critical_difference(first, Path(folder) / "cd.png")
+        critical_difference_figure(first).savefig(Path(folder) / "cd.png", format="png")
         print(f"first compare and diagram, with the imports: {time.perf_counter() - started:.2f} s")
         for name, jobs in sizes.items():
             assert len(jobs) == int(name.split()[0])
             result = compare(jobs)
             t_compare = best_of(3, lambda: compare(jobs))
             t_section = best_of(3, lambda: comparison_section(result))
-            t_plot = best_of(3, lambda: plot_critical_difference(result, Path(folder) / "cd.png"))
+            t_plot = best_of(3, lambda: critical_difference_figure(result).savefig(Path(folder) / "cd.png", format="png"))
             print(f"{name}: compare {t_compare:.2f} s, section {t_section:.3f} s, diagram {t_plot:.2f} s, "
                   f"total {t_compare + t_section + t_plot:.2f} s")
 

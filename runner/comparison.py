@@ -13,7 +13,7 @@ overrides, ``status``, the scalar metrics of ``metrics.json``), :func:`compare` 
 * across cells (Demšar, JMLR 2006): each value's mean rank, the Friedman test, and pairwise
   tests with a family-wise correction — the Wilcoxon signed-rank test with Holm's correction
   (default; Benavoli et al., JMLR 2016) or the Nemenyi test — with a critical-difference
-  diagram (:func:`plot_critical_difference`);
+  diagram (:func:`critical_difference_figure`);
 * the pooled recovered fraction of the accuracy lost to noise, per value and noise rate, with a
   percentile bootstrap interval that resamples *datasets*, beside the mean ± std over seeds.
 
@@ -39,10 +39,11 @@ __all__ = [
     "Comparison",
     "HARM_THRESHOLD",
     "MIN_CELLS",
+    "UnknownAxisError",
     "compare",
     "comparison_section",
     "find_axis",
-    "plot_critical_difference",
+    "critical_difference_figure",
 ]
 
 #: The overrides that make a cell (those a sweep has), besides any other swept override.
@@ -63,6 +64,10 @@ POSTHOC_TESTS = {
 }
 BASELINE = "baseline_test_accuracy"
 CLEAN = "clean_labels_test_accuracy"
+
+
+class UnknownAxisError(ValueError):
+    """The axis named to compare is not an override of the sweep."""
 
 
 @dataclass
@@ -108,13 +113,13 @@ def find_axis(jobs: pd.DataFrame, axis: str | None = None) -> tuple[str | None, 
 
     Raises
     ------
-    ValueError
+    UnknownAxisError
         If ``axis`` is given but is not an override of the sweep.
     """
     overrides = _override_columns(jobs)
     if axis is not None:
         if axis not in overrides:
-            raise ValueError(f"--compare {axis}: not an override of this sweep; its overrides: {', '.join(overrides)}")
+            raise UnknownAxisError(f"--compare {axis}: not an override of this sweep; its overrides: {', '.join(overrides)}")
         return axis, ""
     candidates = [c for c in _swept(jobs, overrides) if c != "seed" and c not in CELL_COLUMNS]
     if len(candidates) == 1:
@@ -165,16 +170,16 @@ def compare(
     Raises
     ------
     ValueError
-        If ``axis`` is not an override of the sweep, ``posthoc`` is unknown or ``metric`` is
-        not a column.
+        If ``axis`` is not an override of the sweep (:class:`UnknownAxisError`) or ``posthoc``
+        is unknown.
     """
     if posthoc not in POSTHOC_TESTS:
         raise ValueError(f"posthoc must be one of {', '.join(POSTHOC_TESTS)}, got {posthoc!r}")
-    if metric not in jobs.columns:
-        raise ValueError(f"the sweep has no metric {metric!r}")
     axis, reason = find_axis(jobs, axis)
+    if metric not in jobs.columns:
+        axis, reason = None, f"no job has {metric}"
     status = jobs["status"].astype(str)
-    score = pd.to_numeric(jobs[metric], errors="coerce")
+    score = pd.to_numeric(jobs[metric], errors="coerce") if metric in jobs.columns else pd.Series(np.nan, jobs.index)
     done = jobs[(status == "done") & score.notna()]
     tests = {
         "axis": axis, "metric": metric, "alpha": alpha,
@@ -453,15 +458,17 @@ def _plain(value):
 # the diagram and the report section
 
 
-def plot_critical_difference(comparison: Comparison, path) -> Path | None:
-    """Draw the critical-difference diagram (PNG) of a comparison whose pairwise tests ran.
+def critical_difference_figure(comparison: Comparison):
+    """The critical-difference diagram of a comparison whose pairwise tests ran (a matplotlib Figure), else None.
 
     Values joined by a bar are not significantly different (the pairwise tests, gated by the
-    Friedman test when there are 3 or more values). Returns ``path``, or None when no test ran.
+    Friedman test when there are 3 or more values). The figure has an Agg canvas and no pyplot
+    state; the caller saves it.
     """
     if comparison.pvalues is None or comparison.tests.get("mean_ranks") is None:
         return None
     import scikit_posthocs
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     tests = comparison.tests
@@ -473,13 +480,13 @@ def plot_critical_difference(comparison: Comparison, path) -> Path | None:
     if omnibus is not None and not omnibus["rejects"]:
         pvalues.loc[:, :] = 1.0  # the Friedman test found no difference: no pair is told apart
     fig = Figure(figsize=(7, 1.0 + 0.35 * len(ranks)))
+    FigureCanvasAgg(fig)
     ax = fig.subplots()
     scikit_posthocs.critical_difference_diagram(ranks, pvalues, alpha=tests["alpha"], ax=ax)
     ax.set_title(f"{tests['axis']}: mean rank of {tests['metric']} over {tests['cells_ranked']} cells "
                  f"(1 = best; a bar joins values not significantly different)", fontsize=9)
-    path = Path(path)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    return path
+    fig.tight_layout()
+    return fig
 
 
 def comparison_section(comparison: Comparison, diagram: str | None = None) -> str:

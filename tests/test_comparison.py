@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.comparison import HARM_THRESHOLD, MIN_CELLS, compare, comparison_section, find_axis, plot_critical_difference
+from runner.comparison import (
+    HARM_THRESHOLD, MIN_CELLS, UnknownAxisError, compare, comparison_section, critical_difference_figure, find_axis,
+)
 
 
 def sweep(effects, *, datasets=8, noises=("matrix", "instance"), rates=(0.2, 0.4), seeds=3, spread=0.01,
@@ -87,10 +89,10 @@ def test_too_few_cells_for_a_test_says_so_instead_of_a_p_value():
     section = comparison_section(result)
     assert "No significance test" in section and "p =" not in section
     assert result.tests["mean_ranks"]["better"] == 1.0  # descriptive ranks are still given
-    assert plot_critical_difference(result, "unused.png") is None
+    assert critical_difference_figure(result) is None
 
 
-def test_a_two_value_sweep_over_one_dataset_explains_why_there_are_no_ranks(tmp_path):
+def test_a_two_value_sweep_over_one_dataset_explains_why_there_are_no_ranks():
     jobs = sweep({"remove": shifted(0.02), "none": noise_only()}, datasets=1, noises=("matrix",), rates=(0.2,),
                  seeds=3)
     jobs = jobs.rename(columns={"method": "strategy"})
@@ -99,7 +101,7 @@ def test_a_two_value_sweep_over_one_dataset_explains_why_there_are_no_ranks(tmp_
     assert "ranks across cells need at least 2" in result.tests["no_ranks"]
     assert "No rank section" in comparison_section(result)
     assert len(result.cells) == 2 and result.cells["ci_low"].notna().all()
-    assert plot_critical_difference(result, tmp_path / "cd.png") is None
+    assert critical_difference_figure(result) is None
 
 
 def test_two_values_over_many_cells_use_the_signed_rank_test_without_an_omnibus():
@@ -176,18 +178,23 @@ def test_the_axis_is_found_or_named():
     assert axis is None and "method, strategy" in reason and "--compare" in reason
     result = compare(both, "strategy")
     assert result.axis == "strategy" and "method" in result.tests["cell_columns"]
-    with pytest.raises(ValueError, match="not an override"):
+    with pytest.raises(UnknownAxisError, match="not an override"):
         compare(jobs, "detection")
     with pytest.raises(ValueError, match="posthoc must be one of"):
         compare(jobs, posthoc="t-test")
     no_axis = compare(jobs[jobs["method"] == "a"])
     assert no_axis.axis is None and "No comparison" in comparison_section(no_axis)
+    no_metric = compare(jobs.drop(columns="test_accuracy").assign(status="failed"))
+    assert no_metric.axis is None and "no job has test_accuracy" in no_metric.tests["no_comparison"]
+    assert no_metric.tests["jobs_excluded"]["failed"] == len(jobs)
+    json.dumps(no_metric.tests, allow_nan=False)
 
 
 def test_results_are_json_and_the_diagram_a_png(tmp_path):
     result = compare(sweep({"reference": noise_only(), "better": shifted(0.05), "other": noise_only()}))
     json.dumps(result.tests, allow_nan=False)
-    path = plot_critical_difference(result, tmp_path / "critical_difference.png")
+    path = tmp_path / "critical_difference.png"
+    critical_difference_figure(result).savefig(path, format="png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     expected = ["dataset", "noise", "noise.rate", "classifier", "method", "n_seeds", "mean", "ci_low", "ci_high",
                 "baseline", "delta", "delta_ci_low", "delta_ci_high", "harm_1pt", "significantly_below", "rank"]
