@@ -121,7 +121,9 @@ def find_axis(jobs: pd.DataFrame, axis: str | None = None) -> tuple[str | None, 
         if axis not in overrides:
             raise UnknownAxisError(f"--compare {axis}: not an override of this sweep; its overrides: {', '.join(overrides)}")
         return axis, ""
-    candidates = [c for c in _swept(jobs, overrides) if c != "seed" and c not in CELL_COLUMNS]
+    # Swept among the done jobs: an override only a failed job has (a debug flag, say) compares nothing.
+    done = jobs[jobs["status"].astype(str) == "done"]
+    candidates = [c for c in _swept(done, overrides) if c != "seed" and c not in CELL_COLUMNS]
     if len(candidates) == 1:
         return candidates[0], ""
     if not candidates:
@@ -193,7 +195,7 @@ def compare(
     if axis is None:
         tests["no_comparison"] = reason
         return Comparison(None, pd.DataFrame(), tests)
-    cells = _cell_columns(jobs, axis)
+    cells = _cell_columns(done, axis)
     frame = pd.DataFrame({
         **{c: done[c] for c in cells}, axis: done[axis],
         "seed": done["seed"] if "seed" in done.columns else done["job"],
@@ -227,6 +229,7 @@ def _override_columns(jobs: pd.DataFrame) -> list[str]:
 
 
 def _swept(jobs: pd.DataFrame, columns) -> list[str]:
+    """The columns with more than one value (a job without the override counts as a value of its own)."""
     return [c for c in columns if jobs[c].nunique(dropna=False) > 1]
 
 
@@ -234,7 +237,8 @@ def _cell_columns(jobs: pd.DataFrame, axis: str) -> list[str]:
     """The cell keys: the sweep's dataset, noise, rate and classifier columns, and every other swept override."""
     overrides = _override_columns(jobs)
     swept = set(_swept(jobs, overrides))
-    return [c for c in overrides if c not in (axis, "seed") and (c in CELL_COLUMNS or c in swept)]
+    return [c for c in overrides
+            if c not in (axis, "seed") and ((c in CELL_COLUMNS and jobs[c].notna().any()) or c in swept)]
 
 
 def _cell_table(frame: pd.DataFrame, cells: list[str], axis: str, alpha: float) -> pd.DataFrame:

@@ -182,6 +182,11 @@ def test_the_axis_is_found_or_named():
         compare(jobs, "detection")
     with pytest.raises(ValueError, match="posthoc must be one of"):
         compare(jobs, posthoc="t-test")
+    # An override only a failed job has (a debug flag) is neither the axis nor a cell column.
+    debug = jobs.assign(debug=pd.Series(None, index=jobs.index, dtype=object))
+    debug = debug[["job", "method", "debug", *[c for c in jobs.columns if c not in ("job", "method")]]]
+    debug.loc[0, ["debug", "status"]] = [True, "failed"]
+    assert find_axis(debug) == ("method", "") and "debug" not in compare(debug).tests["cell_columns"]
     no_axis = compare(jobs[jobs["method"] == "a"])
     assert no_axis.axis is None and "No comparison" in comparison_section(no_axis)
     no_metric = compare(jobs.drop(columns="test_accuracy").assign(status="failed"))
