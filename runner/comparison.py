@@ -487,8 +487,8 @@ def critical_difference_figure(comparison: Comparison):
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     scikit_posthocs.critical_difference_diagram(ranks, pvalues, alpha=tests["alpha"], ax=ax)
-    ax.set_title(f"{tests['axis']}: mean rank of {tests['metric']} over {tests['cells_ranked']} cells "
-                 f"(1 = best; a bar joins values not significantly different)", fontsize=9)
+    ax.set_title(f"{tests['axis']}: mean rank of {tests['metric']} over {tests['cells_ranked']} cells (1 = best)\n"
+                 "a bar joins values not significantly different", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -535,7 +535,9 @@ def comparison_section(comparison: Comparison, diagram: str | None = None) -> st
                                f"(p = {_p(p['p_value'])})" for p in real)
             lines.append(f"Pairs that differ ({pairwise['test']}, α = {alpha:g}): {listed}. No other pair differs.")
         else:
-            lines.append(f"No pair differs ({pairwise['test']}, α = {alpha:g}).")
+            after = (": the values differ as a whole, but no single pair does after the correction"
+                     if omnibus and omnibus["rejects"] else "")
+            lines.append(f"No pair differs ({pairwise['test']}, α = {alpha:g}){after}.")
     text = title + "\n".join(lines) + "\n\n" + _summary_table(comparison)
     if diagram:
         text += f"\n\n![critical-difference diagram]({diagram})"
@@ -584,4 +586,5 @@ def _recovered_text(entry) -> str:
 
 
 def _p(p: float) -> str:
-    return f"{p:.2g}" if p >= 1e-4 else "< 0.0001"
+    # Three digits, so a p-value just under α does not print as α itself.
+    return f"{p:.3g}" if p >= 1e-4 else "< 0.0001"
