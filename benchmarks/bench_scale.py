@@ -8,7 +8,7 @@ the artifacts of a run directory. Each side runs in its own fresh subprocess, on
 other, so that neither inherits the other's memory:
 
 * **ours** — ``runner.datasets.make_synthetic`` (float32 features), then
-  ``runner.experiment.run_experiment`` and ``save_result`` (what ``python -m runner
+  ``runner.run.experiment.run_experiment`` and ``save_result`` (what ``python -m runner
   experiment=scale`` runs) with ``pred_probs_dtype="float32"``;
 * **cleanlab** — the same rows, labels, split and folds as a cleanlab user gets them:
   ``make_classification``'s float64 features, ``cleanlab.classification.CleanLearning.fit``
@@ -137,7 +137,7 @@ def _wrap(owner, name, before=None, after=None):
 
 
 def _noisy_labels(y_train, n_classes, seed):
-    from runner.corrupt import matrix_noise
+    from runner.datasets.corrupt import matrix_noise
 
     return matrix_noise(y_train, n_classes, rate=0.2, seed=seed).labels
 
@@ -159,9 +159,9 @@ def _generator_options(args):
 
 
 def child_ours(args, out_dir: Path) -> dict:
-    import runner.experiment as experiment
-    import runner.learning as learning
-    from runner.corrupt import matrix_noise
+    import runner.run.experiment as experiment
+    import runner.learn.estimator as learning
+    from runner.datasets.corrupt import matrix_noise
     from runner.datasets import make_synthetic
 
     meter = StageMeter(sample_children=args.n_jobs != 1)

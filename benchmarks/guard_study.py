@@ -29,12 +29,12 @@ from hydra import compose, initialize_config_dir
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from runner.app import _build
-from runner.artifacts import atomic_path
-from runner.cv import fresh_copy
+from runner.run.app import _build
+from runner.run.artifacts import atomic_path
+from runner.learn.cv import fresh_copy
 from runner.datasets import standardized
-from runner.experiment import apply_noise
-from runner.learning import CleanLearning
+from runner.run.experiment import apply_noise
+from runner.learn.estimator import CleanLearning
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # The 16 development tables: experiment=robustness_dev and the spent first confirmation (experiment=robustness).

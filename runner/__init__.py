@@ -12,13 +12,13 @@ from runner.confident import (
     get_label_quality_scores,
     num_label_issues,
 )
-from runner.cv import (
+from runner.learn.cv import (
     estimate_confident_joint_and_cv_pred_proba,
     estimate_cv_predicted_probabilities,
     estimate_noise_matrices,
     estimate_py_noise_matrices_and_cv_pred_proba,
 )
-from runner.learning import CleanLearning
+from runner.learn.estimator import CleanLearning
 
 __version__ = "0.1.0"
 

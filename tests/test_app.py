@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner import artifacts
-from runner.app import check_config, config_hash
+from runner.run import artifacts
+from runner.run.app import check_config, config_hash
 from tests.test_configs import compose_config
 
 RUN_SPECIFIC = ("time_", "cv_cache_hit")  # metrics that may differ between identical runs
@@ -193,9 +193,9 @@ def test_the_runner_refuses_a_class_left_without_training_examples_before_fittin
     """Noise can take every label of a class away: no model could learn it."""
     from sklearn.linear_model import LogisticRegression
 
-    from runner.corrupt import Corruption
+    from runner.datasets.corrupt import Corruption
     from runner.datasets import load_sklearn
-    from runner.experiment import run_experiment
+    from runner.run.experiment import run_experiment
 
     fits = []
 

@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from runner.app import SOURCE_CONF, run
+from runner.run.app import SOURCE_CONF, run
 
 PIPELINE_GROUPS = ("dataset", "noise", "classifier", "cv", "detection", "strategy", "final_fit", "method")
 TINY = ["dataset=iris", "cv.folds=3", "cache_dir=null", "save_pred_probs=true"]

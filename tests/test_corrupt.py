@@ -1,4 +1,4 @@
-"""Benchmark label noise (runner.corrupt): instance-dependent noise on data with known labels."""
+"""Benchmark label noise (runner.datasets.corrupt): instance-dependent noise on data with known labels."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from runner.corrupt import clean_label_probabilities, instance_noise, matrix_noise
+from runner.datasets.corrupt import clean_label_probabilities, instance_noise, matrix_noise
 from runner.datasets import load_sklearn, standardized
-from runner.experiment import run_experiment
+from runner.run.experiment import run_experiment
 
 
 @pytest.fixture(scope="module")

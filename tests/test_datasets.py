@@ -438,7 +438,7 @@ def test_every_option_is_covered():
 @pytest.mark.parametrize("path", DATASET_YAMLS, ids=[p.stem for p in DATASET_YAMLS])
 def test_dataset_yaml_instantiates(path, tmp_path, table):
     option = OmegaConf.load(path)
-    assert option._target_.startswith(("runner.datasets.", "runner.rdatasets_tables."))
+    assert option._target_.startswith(("runner.datasets.", "runner.datasets.rdatasets_tables."))
     assert OmegaConf.to_container(option)["seed"] == "${seed}", "the split must follow the top-level seed"
     assert "test_size" in option
     if path.stem == "csv":

@@ -1,4 +1,4 @@
-"""validate_cleaning (runner.guard): cleaning is kept only when held-out given labels say it helps."""
+"""validate_cleaning (runner.learn.guard): cleaning is kept only when held-out given labels say it helps."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from runner import CleanLearning
-from runner.corrupt import Corruption, matrix_noise
+from runner.datasets.corrupt import Corruption, matrix_noise
 from runner.datasets import Dataset
 from runner.detection import Detection
-from runner.experiment import run_experiment
-from runner.guard import check_cleaning, held_out_halves, label_margin
+from runner.run.experiment import run_experiment
+from runner.learn.guard import check_cleaning, held_out_halves, label_margin
 from runner.strategies import Remove
 
 

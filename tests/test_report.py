@@ -1,4 +1,4 @@
-"""Tests for runner.report: collecting a sweep, summary.csv, report.md, plots, callback and CLI.
+"""Tests for runner.sweep.report: collecting a sweep, summary.csv, report.md, plots, callback and CLI.
 
 Every sweep here is fake: job directories written by :func:`write_job` with the files the app
 and Hydra would leave, so the tests run in seconds and know every number they check.
@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from runner import report
-from runner.report import SweepSummary, collect, write_report, write_summary
+from runner.sweep import report
+from runner.sweep.report import SweepSummary, collect, write_report, write_summary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["a", "b", "c"]
@@ -167,7 +167,7 @@ def test_collect_one_row_per_job_in_numeric_order(sweep):
 
 
 def test_collect_status_and_error(sweep, caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.report"):
+    with caplog.at_level(logging.WARNING, logger="runner.sweep.report"):
         df = collect(sweep).set_index("job")
     expected = {str(i): "done" for i in range(16)}
     expected.update({str(FAILED_JOB): "failed", str(KILLED_JOB): "incomplete",
@@ -351,7 +351,7 @@ def test_unreadable_noise_matrix_is_skipped(tmp_path, caplog):
     good = write_job(tmp_path, 0, ["strategy=remove"], metrics={"test_accuracy": 0.9}, matrices=True)
     bad = write_job(tmp_path, 1, ["strategy=none"], metrics={"test_accuracy": 0.8}, matrices=True)
     (bad / "noise_matrix.csv").write_text(",a,b\na,0.9,oops\nb,0.1,0.9\n")
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep.report"):
         text = write_report(tmp_path).read_text()
     assert [p.name for p in (tmp_path / "plots" / "noise_matrices").iterdir()] == [f"{good.name}.png"]
     assert "unreadable noise matrix" in caplog.text
@@ -360,7 +360,7 @@ def test_unreadable_noise_matrix_is_skipped(tmp_path, caplog):
 
 def test_plots_without_their_data_are_skipped(tmp_path, caplog):
     build_small_sweep(tmp_path)  # only seeds vary; nothing about detection or true noise
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep.report"):
         path = write_report(tmp_path)
     assert path.is_file()
     assert not list(tmp_path.glob("plots/**/*.png"))
@@ -371,7 +371,7 @@ def test_plots_without_their_data_are_skipped(tmp_path, caplog):
 
 def test_accuracy_plot_needs_numeric_noise_rates(tmp_path, caplog):
     write_job(tmp_path, 0, ["noise.rate=high", "strategy=remove"], metrics={"test_accuracy": 0.9})
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep.report"):
         write_report(tmp_path)
     assert not (tmp_path / "plots" / "test_accuracy_vs_noise_rate.png").exists()
     assert "numeric noise.rate" in caplog.text
@@ -385,7 +385,7 @@ def test_accuracy_plot_needs_numeric_noise_rates(tmp_path, caplog):
 def test_callback_writes_the_report(tmp_path, caplog):
     sweep = build_small_sweep(tmp_path)
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep.report"):
         SweepSummary().on_multirun_end(config)
     assert (sweep / "report.md").is_file()
     assert (sweep / "summary.csv").is_file()
@@ -394,14 +394,14 @@ def test_callback_writes_the_report(tmp_path, caplog):
 
 def test_callback_logs_instead_of_raising(tmp_path, caplog):
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "gone")}}})
-    with caplog.at_level(logging.ERROR, logger="runner.report"):
+    with caplog.at_level(logging.ERROR, logger="runner.sweep.report"):
         SweepSummary().on_multirun_end(config)
     assert "Could not write the sweep report" in caplog.text
     assert "gone" in caplog.text
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.report", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "runner.sweep.report", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -422,7 +422,7 @@ def test_cli_missing_directory_exits_2(tmp_path):
 
 
 def test_importing_does_not_import_matplotlib():
-    code = "import sys, runner.report; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    code = "import sys, runner.sweep.report; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
@@ -562,7 +562,7 @@ def test_report_of_check_every_row_jobs_has_no_accuracy_plot(tmp_path, caplog):
     for num, strategy in enumerate(["remove", "relabel"]):
         write_job(tmp_path, num, [f"strategy={strategy}", "dataset.test_size=0"],
                   metrics={"n_label_issues": 10 + num, "n_test": 0, "strategy": strategy})
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep.report"):
         text = write_report(tmp_path).read_text()
     rows = {row["strategy"]: row for row in markdown_table(text, "strategy")}
     assert rows["relabel"]["n_label_issues"].startswith("11") and "test_accuracy" not in rows["relabel"]

@@ -21,12 +21,13 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from xgboost import XGBClassifier
 
-from runner import CleanLearning, artifacts
-from runner.corrupt import matrix_noise
-from runner.cv import cross_val_pred_probs
+from runner import CleanLearning
+from runner.run import artifacts
+from runner.datasets.corrupt import matrix_noise
+from runner.learn.cv import cross_val_pred_probs
 from runner.datasets import make_synthetic
-from runner.experiment import run_experiment, save_result
-from runner.parallel import check_cores, fold_backend
+from runner.run.experiment import run_experiment, save_result
+from runner.learn.parallel import check_cores, fold_backend
 
 CLASSIFIERS = {
     # OpenMP inside: bit-identical only because every fit runs under the thread cap
@@ -94,7 +95,7 @@ def test_a_run_with_folds_on_a_local_dask_cluster_is_the_same_run(caplog):
         pred_probs_dtype="float32",
     )
     children = set(multiprocessing.active_children())  # e.g. loky workers of earlier tests
-    with caplog.at_level(logging.INFO, logger="runner.parallel"):
+    with caplog.at_level(logging.INFO, logger="runner.learn.parallel"):
         on_dask = run(cv_backend="dask")
     assert "local Dask cluster at tcp://127.0.0.1:" in caplog.text
     assert set(multiprocessing.active_children()) <= children, "the local cluster's workers outlived the run"
@@ -105,7 +106,7 @@ def test_a_run_with_folds_on_a_local_dask_cluster_is_the_same_run(caplog):
 
 
 def test_dask_with_one_job_runs_here_without_a_cluster(caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.parallel"):
+    with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
         with fold_backend("dask", n_jobs=1) as n_jobs:
             assert n_jobs == 1
     assert "one after another in this process" in caplog.text
@@ -146,7 +147,7 @@ def test_no_backend_leaves_an_enclosing_joblib_config_in_charge():
      (1, 1, None, True), (2, 1, None, False)],
 )
 def test_check_cores_counts_jobs_times_folds_times_threads(jobs, folds, threads, fits, caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.parallel"):
+    with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
         assert check_cores(jobs=jobs, folds=folds, threads_per_fit=threads, cores=2) is fits
     assert ("oversubscribed" in caplog.text) is not fits
 
@@ -154,10 +155,10 @@ def test_check_cores_counts_jobs_times_folds_times_threads(jobs, folds, threads,
 def test_a_run_warns_when_its_folds_oversubscribe_the_cores(caplog):
     from tests.test_configs import compose_config
 
-    from runner.app import _check_cores
+    from runner.run.app import _check_cores
 
     cores = os.cpu_count() or 1
-    with caplog.at_level(logging.WARNING, logger="runner.parallel"):
+    with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
         _check_cores(compose_config([f"cv.n_jobs={cores}"]))
         assert "oversubscribed" not in caplog.text
         _check_cores(compose_config([f"cv.n_jobs={cores + 1}"]))

@@ -135,8 +135,8 @@ SLOW_ARTIFACTS = """
 import time
 from contextlib import contextmanager
 
-from runner import artifacts
-from runner.app import main
+from runner.run import artifacts
+from runner.run.app import main
 
 _atomic_path = artifacts.atomic_path
 

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf, open_dict
 
-from runner import artifacts, tracking
-from runner.app import config_hash
+from runner.run import artifacts
+from runner.sweep import tracking
+from runner.run.app import config_hash
 from tests.test_app import cleanrun, run_dirs
 from tests.test_configs import compose_config
 from tests.test_sweeps import sweep, sweep_dir

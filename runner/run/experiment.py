@@ -3,7 +3,7 @@
 :func:`run_experiment` takes plain objects (a :class:`~runner.datasets.Dataset`, a noise
 function, an unfitted classifier, a detector and a strategy) and returns an
 :class:`ExperimentResult` holding the metrics and the tables of the run directory;
-:func:`save_result` writes them. The Hydra app (:mod:`runner.app`) only builds the objects
+:func:`save_result` writes them. The Hydra app (:mod:`runner.run.app`) only builds the objects
 from the config and calls these two.
 """
 
@@ -22,12 +22,13 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from runner import artifacts, cache
-from runner.cleaned import Cleaning, cleaning_of, write_cleaned_table
-from runner.corrupt import no_noise
-from runner.cv import check_fold_sizes, fresh_copy
-from runner.learning import CleanLearning
-from runner.parallel import lone_fit_limits
+from runner.learn import cache
+from runner.run import artifacts
+from runner.datasets.cleaned import Cleaning, cleaning_of, write_cleaned_table
+from runner.datasets.corrupt import no_noise
+from runner.learn.cv import check_fold_sizes, fresh_copy
+from runner.learn.estimator import CleanLearning
+from runner.learn.parallel import lone_fit_limits
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +87,18 @@ def run_experiment(
     classifier : estimator
         Unfitted; cloned for every fit.
     noise : callable
-        ``noise(labels, n_classes, seed=...) -> Corruption`` (see :mod:`runner.corrupt`).
+        ``noise(labels, n_classes, seed=...) -> Corruption`` (see :mod:`runner.datasets.corrupt`).
     detector, strategy
-        Passed to :class:`~runner.learning.CleanLearning`.
+        Passed to :class:`~runner.learn.estimator.CleanLearning`.
     cv_folds, cv_n_jobs, cv_backend
         Cross-validation folds, parallel fold fits and their joblib backend.
     cv_scheduler_address : str, optional
-        Address of a running Dask scheduler (``cv_backend="dask"``; see :mod:`runner.parallel`).
+        Address of a running Dask scheduler (``cv_backend="dask"``; see :mod:`runner.learn.parallel`).
     ensemble, detection_rounds, round_mode, round_mean
         Detection from the mean out-of-fold probabilities of several classifiers, and
-        iterative detection (see :class:`~runner.learning.CleanLearning`).
+        iterative detection (see :class:`~runner.learn.estimator.CleanLearning`).
     validate_cleaning, validation_min_z, validation_criterion
-        Keep the cleaned training set only if it wins on held-out given labels (:mod:`runner.guard`).
+        Keep the cleaned training set only if it wins on held-out given labels (:mod:`runner.learn.guard`).
     final_params, final_fit_kwargs : dict, optional
         Hyperparameters and ``fit`` kwargs of the final fit only.
     seed : int
@@ -174,7 +175,7 @@ def run_experiment(
         )
     elif learner.validate_cleaning:  # too few rows in some class to check: every row was kept
         metrics["cleaning_used"] = False
-    # The baseline and clean-label fits run alone, like the final fit (runner.parallel.lone_fit_limits).
+    # The baseline and clean-label fits run alone, like the final fit (runner.learn.parallel.lone_fit_limits).
     # Nothing to score without held-out rows or without a final model: the test metrics are then absent.
     evaluates = dataset.evaluates and not skip_final_fit
     with threadpool_limits(limits=lone_fit_limits(threads_per_fit, cv_n_jobs, remote=bool(cv_scheduler_address))):
@@ -247,7 +248,7 @@ def _reference_fit_predictions(classifier, dataset, labels, cache_dir) -> np.nda
     or detection methods needs the same references every time."""
     directory = cache.resolve_cache_dir(cache_dir)
     if directory is not None and not cache.can_fingerprint(classifier):
-        directory = None  # logged by the cross-validation's cache (runner.cv)
+        directory = None  # logged by the cross-validation's cache (runner.learn.cv)
     if directory is not None:
         key = cache.cache_key(classifier, dataset.X_train, labels, purpose="reference fit", X_test=dataset.X_test)
         shape, check = (len(dataset.y_test),), _class_codes(dataset.n_classes)

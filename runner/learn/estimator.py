@@ -35,7 +35,7 @@ from threadpoolctl import threadpool_limits
 
 from runner.confident.rank import get_label_quality_scores
 from runner.contracts import check_detection
-from runner.cv import (
+from runner.learn.cv import (
     _fit_fold,
     align_columns,
     cached_cross_val_pred_probs,
@@ -46,8 +46,8 @@ from runner.cv import (
     take_rows,
 )
 from runner.detection import ConfidentLearning, Detection
-from runner.guard import VALIDATION_INNER_FOLDS, check_cleaning, held_out_halves
-from runner.parallel import lone_fit_limits
+from runner.learn.guard import VALIDATION_INNER_FOLDS, check_cleaning, held_out_halves
+from runner.learn.parallel import lone_fit_limits
 from runner.strategies import Remove, TrainingSet, check_training_set, get_strategy
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         probabilities: each round's models saw different labels, and their mean varies less
         than the last round's alone.
     validate_cleaning : bool, default False
-        Use the strategy's training set only if it earns its place (:mod:`runner.guard`): split
+        Use the strategy's training set only if it earns its place (:mod:`runner.learn.guard`): split
         the rows in two stratified halves; run this learner's detection and strategy on each half
         alone (``3``-fold cross-validation within it) and fit ``clf`` on all of the half and on
         what the strategy keeps of it; compare the two models' accuracy on the *other* half's
@@ -135,7 +135,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
     validation_criterion : {"corrected", "given"}, default "corrected"
         How a held-out prediction is scored: against the given label corrected by the
         estimated noise matrix (an estimate of accuracy on the true labels), or against the
-        given label itself (see :mod:`runner.guard`).
+        given label itself (see :mod:`runner.learn.guard`).
     skip_final_fit : bool, default False
         Stop after the strategy: ``fit`` finds the issues and the cleaned training set
         (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
@@ -167,7 +167,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         and detection.
     cv_cache_hit_ : bool or None
         Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
-    cleaning_check_ : runner.guard.CleaningCheck or None
+    cleaning_check_ : runner.learn.guard.CleaningCheck or None
         With ``validate_cleaning``: the held-out comparison, and whether cleaning was used.
     cleaning_checks_ : dict
         With ``validate_cleaning``: the comparison under each criterion computed (``"given"``
@@ -260,7 +260,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         Confident learning's detection, the flagged rows removed without re-weighting, and only
         if held-out given labels say the cleaned rows win (``validate_cleaning``; the margin is
         ``validation_min_z`` = 3 standard errors) while the estimated noise matrix is diagonally
-        dominant (:func:`runner.guard.label_margin`); otherwise the final model trains on every row.
+        dominant (:func:`runner.learn.guard.label_margin`); otherwise the final model trains on every row.
         """
         options = dict(
             strategy=Remove(reweight=False), validate_cleaning=True, validation_min_z=3.0,
@@ -517,7 +517,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         return detection
 
     def _validated(self, training, X, labels, clf, clf_kwargs, sample_weight, takes_weights):
-        """The strategy's training set if held-out rows say it beats every row (runner.guard), else every row."""
+        """The strategy's training set if held-out rows say it beats every row (runner.learn.guard), else every row."""
         if X is None:
             raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
         self.validation_pred_probs_ = None
@@ -554,7 +554,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
 
         Detecting on the other half alone matters: flags from the full cross-validation come from fold
         models that learned the predicted half's given labels, so cleaned models trained on them agree
-        with those labels, noise included, and the check would favour cleaning (see :mod:`runner.guard`).
+        with those labels, noise included, and the check would favour cleaning (see :mod:`runner.learn.guard`).
         """
         n_classes = self.num_classes
         kept_probs, cleaned_probs = np.zeros((len(labels), n_classes)), np.zeros((len(labels), n_classes))

@@ -29,8 +29,8 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
-from runner import cache
-from runner.parallel import fold_backend
+from runner.learn import cache
+from runner.learn.parallel import fold_backend
 from runner.confident.count import compute_confident_joint, estimate_latent
 from runner.confident._validation import check_pred_probs
 
@@ -186,7 +186,7 @@ def cross_val_pred_probs(
     n_jobs : int, optional
         Folds fitted in parallel (joblib semantics: None = 1, -1 = all cores).
     backend : str, optional
-        Where the folds run (:func:`runner.parallel.fold_backend`): ``"loky"``, ``"threading"``,
+        Where the folds run (:func:`runner.learn.parallel.fold_backend`): ``"loky"``, ``"threading"``,
         ``"dask"``, any registered joblib backend; None = joblib's default or enclosing config.
     scheduler_address : str, optional
         Address of a Dask scheduler (``backend="dask"``); without one a local cluster of
@@ -278,7 +278,7 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options) ->
 
     ``cache_dir`` None falls back to ``$CLEANRUN_CACHE_DIR``; with neither, nothing is cached.
     A ``validation_func`` cannot be fingerprinted, so it bypasses the cache, and so does a
-    classifier without ``get_params`` (:func:`runner.cache.can_fingerprint`). ``seconds`` is the
+    classifier without ``get_params`` (:func:`runner.learn.cache.can_fingerprint`). ``seconds`` is the
     cost of the computation even on a cache hit (NaN when it was not recorded).
     """
     started = time.perf_counter()

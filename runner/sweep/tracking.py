@@ -46,8 +46,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import artifacts
-from runner.report import SweepSummary, collect
+from runner.run import artifacts
+from runner.sweep.report import SweepSummary, collect
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def job_record(config: DictConfig, *, error: str | None = None) -> JobRecord:
     if "config_hash" not in record.tags:  # a failed job wrote no metrics.json
         record.tags["config_hash"] = _config_hash(job)
     if "git_commit" not in record.tags:
-        from runner.experiment import git_commit
+        from runner.run.experiment import git_commit
 
         if commit := git_commit():
             record.tags["git_commit"] = commit
@@ -266,7 +266,7 @@ def _text(value) -> str:
 
 
 def _config_hash(job: DictConfig) -> str:
-    from runner.app import config_hash  # the app's own digest, as written into metrics.json
+    from runner.run.app import config_hash  # the app's own digest, as written into metrics.json
 
     try:
         return config_hash(job)
@@ -435,12 +435,12 @@ def _quiet_libraries():
 class MlflowTracking(SweepSummary):
     """Hydra callback: log every job to MLflow, a sweep as a parent run; the sweep report as before.
 
-    ``conf/tracking/mlflow.yaml`` registers it in place of :class:`runner.report.SweepSummary`::
+    ``conf/tracking/mlflow.yaml`` registers it in place of :class:`runner.sweep.report.SweepSummary`::
 
         hydra:
           callbacks:
             sweep_summary:
-              _target_: runner.tracking.MlflowTracking
+              _target_: runner.sweep.tracking.MlflowTracking
 
     Hydra calls the end hooks of its callbacks in reverse order and the report callback ends a
     sweep with failed jobs by raising ``SystemExit``, so the report and its logging share one

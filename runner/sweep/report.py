@@ -12,7 +12,7 @@ metrics file is unreadable).
 * :func:`write_report` also writes ``report.md`` (mean ± std over seeds, grouped by every other
   override) and ``plots/*.png``;
 * :class:`SweepSummary` is a Hydra callback that writes the report when a multirun ends;
-* :func:`main` is the command line, ``python -m runner.report DIR`` (``cleanrun-report DIR``).
+* :func:`main` is the command line, ``python -m runner.sweep.report DIR`` (``cleanrun-report DIR``).
 
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
 matplotlib is imported only when plotting, and only through its object-oriented API on an Agg
@@ -34,7 +34,7 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 
-from runner.artifacts import FAILURE, METRICS, atomic_path, is_run_setting, read_matrix
+from runner.run.artifacts import FAILURE, METRICS, atomic_path, is_run_setting, read_matrix
 
 log = logging.getLogger(__name__)
 
@@ -891,12 +891,12 @@ class SweepSummary(Callback):
         hydra:
           callbacks:
             sweep_summary:
-              _target_: runner.report.SweepSummary
+              _target_: runner.sweep.report.SweepSummary
 
     cleanrun's jobs record a failure in their directory and return, so Hydra reaches
     ``on_multirun_end`` even when some failed; the report lists them, and then the sweep exits
     with status 1. A sweep killed before its end can be reported with
-    ``python -m runner.report DIR``.
+    ``python -m runner.sweep.report DIR``.
     """
 
     def on_multirun_end(self, config, **kwargs) -> None:
@@ -914,7 +914,7 @@ class SweepSummary(Callback):
             failed = int((collect(config.hydra.sweep.dir)["status"] == "failed").sum())
         except Exception:
             # A broken report must not turn the sweep into a failure.
-            log.exception("Could not write the sweep report; retry with `python -m runner.report DIR`")
+            log.exception("Could not write the sweep report; retry with `python -m runner.sweep.report DIR`")
             return
         if failed:
             log.error("%d job(s) of the sweep failed: see report.md", failed)
@@ -922,7 +922,7 @@ class SweepSummary(Callback):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m runner.report DIR`` (``cleanrun-report DIR``).
+    """Command line: ``python -m runner.sweep.report DIR`` (``cleanrun-report DIR``).
 
     Writes ``summary.csv``, ``report.md`` and ``plots/`` into the sweep directory ``DIR`` and
     logs the path of ``report.md``.

@@ -19,7 +19,7 @@ with ``joblib.register_parallel_backend`` (``"ray"`` after ``ray.util.joblib.reg
     arguments), not once per fold. Needs the ``dask`` extra.
 
 The backend decides only *where* a fold runs: the folds, their order and the thread cap of every
-fit are fixed by :mod:`runner.cv`, so the out-of-fold probabilities are bit-identical on every
+fit are fixed by :mod:`runner.learn.cv`, so the out-of-fold probabilities are bit-identical on every
 backend. ``n_jobs`` is the number of folds fitted at once (joblib's meaning: None = the backend's
 default, -1 = all cores, or all worker threads of a Dask cluster); ``n_jobs=1`` makes joblib run
 the folds one after another in the calling process, whatever the backend.

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from runner.artifacts import write_array, write_json
+from runner.run.artifacts import write_array, write_json
 
 log = logging.getLogger(__name__)
 

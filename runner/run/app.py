@@ -2,7 +2,7 @@
 
 ``python -m runner`` (console script ``cleanrun``) composes ``conf/`` with the command-line
 overrides and calls :func:`run`, which instantiates each config group (every option names its
-plugin with ``_target_``), runs :func:`runner.experiment.run_experiment` and writes the
+plugin with ``_target_``), runs :func:`runner.run.experiment.run_experiment` and writes the
 artifacts. :func:`run` takes a plain config and an output directory, so tests and notebooks
 call it without Hydra's command line.
 """
@@ -24,12 +24,12 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from runner import artifacts
+from runner.run import artifacts
 from runner.contracts import check_dataset
 from runner.datasets import standardized
-from runner.experiment import ExperimentResult, run_experiment, save_result
-from runner.given import match_pred_probs, read_pred_probs
-from runner.parallel import check_cores
+from runner.run.experiment import ExperimentResult, run_experiment, save_result
+from runner.datasets.given import match_pred_probs, read_pred_probs
+from runner.learn.parallel import check_cores
 
 log = logging.getLogger("cleanrun")
 
@@ -40,7 +40,7 @@ OmegaConf.register_new_resolver("resume_or", lambda resume, default: resume or d
 
 # From a source checkout (an editable install) the configs are read from conf/ at the top of the
 # repository, so edits show at once; an installed wheel carries them as the package runner.conf.
-SOURCE_CONF = Path(__file__).resolve().parent.parent / "conf"
+SOURCE_CONF = Path(__file__).resolve().parents[2] / "conf"
 CONFIG_PATH = str(SOURCE_CONF) if (SOURCE_CONF / "config.yaml").is_file() else "pkg://runner.conf"
 
 # conf/hydra/launcher/ holds complete presets under the launcher plugins' own names (joblib,
@@ -108,7 +108,7 @@ def check_config(cfg: DictConfig) -> None:
 def config_hash(cfg: DictConfig) -> str:
     """A digest of what determines a run's results: equal digests, equal results.
 
-    Settings that only say how a run runs (:data:`runner.artifacts.RUN_SETTINGS`: ``cache_dir``,
+    Settings that only say how a run runs (:data:`runner.run.artifacts.RUN_SETTINGS`: ``cache_dir``,
     ``resume``, ``tracking``, ...) are left out, and a data file counts by its name and content, not by the
     path it was reached by: resuming with another cache or from another directory skips the
     finished jobs, and a data file edited since reruns them.
@@ -282,7 +282,7 @@ def summary(metrics: dict, output_dir, *, one_line: bool = False, issues=None) -
 
 def _most_suspicious(issues, count: int = 10) -> list[str]:
     """The first rows of the ranked issue table, as indented text lines."""
-    identity = issues.columns[1]  # `row`, or the id column (runner.experiment._issue_table)
+    identity = issues.columns[1]  # `row`, or the id column (runner.run.experiment._issue_table)
     top = issues.head(count)
     shown = pd.DataFrame({
         "rank": top["rank"], identity: top[identity], "given label": top["given_label"],
