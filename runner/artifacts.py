@@ -76,7 +76,9 @@ def atomic_path(path: Path):
         os.replace(temporary, path)
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
-        if isinstance(error, OSError) and not isinstance(error, WriteError) and error.errno in _WRITE_ERRNOS:
+        # numpy reports a short write without an errno ("10000 requested and 496 written")
+        if isinstance(error, OSError) and not isinstance(error, WriteError) and (
+                error.errno in _WRITE_ERRNOS or (type(error) is OSError and error.errno is None)):
             raise _write_error(path, error) from None
         raise
 
@@ -86,7 +88,9 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EP
 
 
 def _write_error(path: Path, error: OSError) -> WriteError:
-    return WriteError(error.errno, f"could not write '{path}': {error.strerror or error}")
+    written = WriteError(f"could not write '{path}': {error.strerror or error}")
+    written.errno = error.errno  # kept, but out of the message (which would start "[Errno 28]")
+    return written
 
 
 def _umask() -> int:
@@ -146,7 +150,7 @@ def clear_outcome(run_dir: Path) -> None:
         for temporary in run_dir.glob(".*.tmp"):
             temporary.unlink(missing_ok=True)
     except OSError as error:
-        raise WriteError(error.errno, f"could not clear run directory '{run_dir}': {error.strerror or error}") from None
+        raise _write_error(run_dir, error) from None
 
 
 @contextmanager
