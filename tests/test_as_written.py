@@ -90,6 +90,20 @@ def test_cleaned_csv_without_weights_is_the_input_minus_removed_rows(tmp_path):
     assert out.read_text() == "id;label;x\n001;NA;+1\n002;null;1e3\n004;null;\n"
 
 
+def test_a_table_longer_than_a_chunk_is_written_back_byte_for_byte(tmp_path):
+    # a column that is integers for the first 100,000+ rows and text below: pandas would infer it per chunk
+    n_rows = cleaned_module.CHUNK_ROWS + 20_000
+    values = np.where(np.arange(n_rows) < cleaned_module.CHUNK_ROWS + 5, "1", "00037").astype(object)
+    values[::7] = ""
+    labels = np.array(["NA", "7", "007"], dtype=object)[np.arange(n_rows) % 3]
+    path = tmp_path / "long.csv"
+    path.write_text("v,label\n" + "".join(f"{v},{c}\n" for v, c in zip(values, labels)))
+    dataset = load_table(path=path, label_column="label", test_size=0)
+    every_row = np.arange(len(dataset.y_train))
+    out = write_cleaned_table(tmp_path, cleaning(dataset, every_row, dataset.classes[dataset.y_train]))
+    assert out.read_bytes() == path.read_bytes()
+
+
 def test_cleaned_parquet_keeps_the_schema_across_row_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(cleaned_module, "CHUNK_ROWS", 2)  # several chunks on a small file
     table = pa.table({
