@@ -26,6 +26,7 @@ from runner.app import check_config, run
 from runner.cleaned import Cleaning, write_cleaned_table
 from runner.datasets import RESERVED_COLUMNS, load_table
 from runner.given import match_pred_probs, read_pred_probs
+from tests.test_app import cleanrun
 from tests.test_configs import compose_config
 
 AWKWARD = (
@@ -302,6 +303,23 @@ def test_a_second_run_in_a_busy_directory_is_refused_and_a_stale_lock_taken_over
     run(cfg, out)  # the holder is gone: its lock is stale and taken over
     assert json.loads((out / "metrics.json").read_text())["dataset"] == "iris"
     assert not (out / artifacts.LOCK).exists()
+
+
+def test_the_command_line_refuses_a_busy_directory_in_one_line_and_records_nothing(tmp_path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / artifacts.LOCK).write_text(f"{os.getpid()}\n")  # this test's process: alive
+    done = cleanrun(tmp_path, "dataset=iris", f"hydra.run.dir={out}")
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and "RunDirectoryBusy: run directory" in errors[0]
+    assert not (out / "failure.json").exists() and not (out / "metrics.json").exists()
+
+
+def test_hydra_and_sweep_callback_warnings_go_to_stderr():
+    logging_config = compose_config([], return_hydra_config=True).hydra.hydra_logging
+    assert logging_config.handlers.errors.stream == "ext://sys.stderr"
+    assert logging_config.handlers.console.filters == ["below_warning"]
 
 
 def test_write_failures_are_one_line_naming_the_file(tmp_path):
