@@ -124,7 +124,6 @@ class TableSource:
         return self.path.suffix.lower() in _PARQUET_SUFFIXES
 
 
-
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     """A labelled train/test split, ready for cross-validation and the final fit.
@@ -473,7 +472,8 @@ def load_table(
     delimiter = None  # a CSV's: sniffed once, used to read the file and to write cleaned.csv
     if Path(path).expanduser().is_file() and Path(path).expanduser().suffix.lower() not in _PARQUET_SUFFIXES:
         delimiter = sep or sniff_delimiter(Path(path).expanduser())
-    train = _read_table(path, sep=delimiter, label_column=label_column, missing_labels=missing_labels)
+    train = _read_table(path, sep=delimiter, label_column=label_column, missing_labels=missing_labels,
+                        id_column=id_column)
     test = None if test_path is None else _read_table(test_path, sep=sep, label_column=label_column,
                                                        missing_labels=missing_labels)
     if test is not None and set(test.columns) != set(train.columns):
@@ -784,9 +784,10 @@ def _drop_unlabelled(frame: pd.DataFrame, label_column: str, what: str) -> pd.Da
 
 
 def _read_table(
-    path: str | Path, *, sep: str | None = None, label_column: str | None = None, missing_labels: Sequence[str] = ()
+    path: str | Path, *, sep: str | None = None, label_column: str | None = None, missing_labels: Sequence[str] = (),
+    id_column: str | None = None,
 ) -> pd.DataFrame:
-    """Read a CSV or Parquet file, by extension (compressed CSV allowed); the label column as written."""
+    """Read a CSV or Parquet file, by extension (compressed CSV allowed); the label and id columns as written."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"Dataset path '{path}' is a directory; give the path of a CSV or Parquet file in it.")
@@ -813,16 +814,17 @@ def _read_table(
         )
     if frame.empty:
         raise ValueError(f"Dataset file '{path}' has no rows (columns: {[str(c) for c in frame.columns]}).")
-    if label_column is not None and label_column in frame.columns:
-        position = list(frame.columns).index(label_column)
-        frame[label_column] = _read_labels(path, position, sep=sep, missing_labels=missing_labels,
-                                           parquet=suffix in _PARQUET_SUFFIXES)
+    for column, markers in ((label_column, missing_labels), (id_column, ())):
+        if column is not None and column in frame.columns:
+            position = list(frame.columns).index(column)
+            frame[column] = _read_labels(path, position, sep=sep, missing_labels=markers,
+                                         parquet=suffix in _PARQUET_SUFFIXES)
     return frame
 
 
 def _read_labels(path: Path, position: int, *, sep: str | None, missing_labels: Sequence[str],
                  parquet: bool) -> np.ndarray:
-    """The label column read as written, an object array with None for "no label".
+    """The label column (or the id column) read as written, an object array with None for "no value".
 
     CSV: every cell as its text (``NA``, ``null``, ``007`` and ``7`` are four classes); an empty cell or one of
     ``missing_labels`` is no label. Parquet: every value in the column's own type (an int64 column gives ints,

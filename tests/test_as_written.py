@@ -184,6 +184,16 @@ def test_parquet_integer_labels_with_nulls_stay_integers(tmp_path):
     assert pq.read_schema(tmp_path / "run" / "cleaned.parquet").field("y").type == pa.int64()
 
 
+def test_ids_are_read_as_written(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("zip,x,label\n00037,1,a\n0038,2,b\n39,3,a\nNA,4,b\n")
+    dataset = load_table(path=path, label_column="label", id_column="zip", test_size=0)
+    assert dataset.source.ids.tolist() == ["00037", "0038", "39", "NA"]
+    path.write_text("zip,x,label\n00037,1,a\n,2,b\n39,3,a\n")
+    with pytest.raises(ValueError, match="Id column 'zip' has 1 missing values"):
+        load_table(path=path, label_column="label", id_column="zip", test_size=0)
+
+
 def test_sep_is_sniffed_or_given_and_a_wrong_one_gets_a_hint(tmp_path):
     path = tmp_path / "tabs.csv"
     path.write_text("x\ty\tlabel\n1\t2\ta\n3\t4\tb\n5\t6\ta\n7\t8\tb\n")
