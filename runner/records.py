@@ -7,8 +7,8 @@ file is read a second time here as text: each record comes with the exact charac
 is passed through is written as those characters.
 
 Records are split by Python's :mod:`csv` parser with the excel dialect and the file's delimiter, which is how
-pandas splits them too (double quotes, a doubled quote inside a quoted cell, no escape character). Blank lines
-are not records, as in pandas. Bytes that are not UTF-8 pass through unchanged (``surrogateescape``).
+pandas splits them too (double quotes, a doubled quote inside a quoted cell, no escape character). Blank and
+whitespace-only lines are not records, as in pandas. Bytes that are not UTF-8 pass through unchanged (``surrogateescape``).
 """
 
 from __future__ import annotations
@@ -74,13 +74,15 @@ class _Lines:
 def records(stream, delimiter: str) -> Iterator[tuple[str, list[str]]]:
     """Each record of ``stream`` (header first) as ``(its exact text, its cells)``; blank lines are skipped.
 
+    A skipped line is left out of the next record's text.
+
     A leading byte order mark stays in the header's text but not in its first cell.
     """
     lines = _Lines(stream)
     first = True
     for cells in csv.reader(lines, dialect="excel", delimiter=delimiter):
         text = lines.take()
-        if not cells:
+        if not text.strip():  # a blank or whitespace-only line, which pandas skips too
             continue
         if first and cells[0].startswith(BOM):
             cells[0] = cells[0][len(BOM):]

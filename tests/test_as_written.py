@@ -82,7 +82,7 @@ def test_cleaned_csv_keeps_every_cell_header_bom_quoting_and_line_ending(tmp_pat
 
 def test_cleaned_csv_without_weights_is_the_input_minus_removed_rows(tmp_path):
     path = tmp_path / "semi.csv"
-    text = "id;label;x\n001;NA;+1\n002;null;1e3\n003;NA;TRUE\n004;null;\n"
+    text = "id;label;x\n001;NA;+1\n\n002;null;1e3\n   \n003;NA;TRUE\n004;null;\n"  # blank lines are no rows
     path.write_text(text, newline="")
     dataset = load_table(path=path, label_column="label", test_size=0)
     assert dataset.source.delimiter == ";"
