@@ -42,8 +42,9 @@ def sniff_delimiter(path: Path) -> str:
     cut = max(sample.rfind("\n"), sample.rfind("\r"))
     if len(sample) == _SNIFF_CHARS and cut > 0:
         sample = sample[:cut]
+    sample = "\n".join(line for line in sample.removeprefix(BOM).splitlines() if line.strip())  # no blank lines
     try:
-        return csv.Sniffer().sniff(sample.removeprefix(BOM), delimiters=DELIMITERS).delimiter
+        return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
         return ","
 
