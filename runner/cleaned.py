@@ -173,7 +173,7 @@ def _write_csv(path: Path, plan: _Plan) -> None:
                         piece = _with_weight(piece, weight, delimiter)
                 else:
                     piece = _with_weight(text, weight, delimiter) if weighted else text
-                out.write(pending if line_ending(pending) else pending + ending)
+                out.write(pending if pending[-1:] in ("\n", "\r") else pending + ending)
                 pending = piece
         if row + 1 != source.n_rows:
             raise plan.changed_rows(row + 1)
@@ -184,8 +184,11 @@ def _with_weight(text: str, cell: str, delimiter: str) -> str:
     """A record's text with one more cell at its end (before its line ending)."""
     ending = line_ending(text)
     body = text[: len(text) - len(ending)]
-    # a lone empty cell is written as nothing (the csv writer would quote it)
-    return body + delimiter + (format_record([cell], delimiter, "") if cell else "") + ending
+    # a number (or nothing) needs no quoting unless the delimiter is part of it; a lone empty cell stays empty
+    # (the csv writer would write it as "")
+    if delimiter in cell or '"' in cell:
+        cell = format_record([cell], delimiter, "")
+    return body + delimiter + cell + ending
 
 
 def _weight_text(weight) -> str:

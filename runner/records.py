@@ -93,10 +93,10 @@ def records(stream, delimiter: str) -> Iterator[tuple[str, list[str]]]:
 
 def line_ending(text: str) -> str:
     """The line ending a record's text ends with (``""`` for a last line without one)."""
-    for ending in ("\r\n", "\n", "\r"):
-        if text.endswith(ending):
-            return ending
-    return ""
+    last = text[-1:]
+    if last == "\n":
+        return "\r\n" if text[-2:-1] == "\r" else "\n"
+    return last if last == "\r" else ""
 
 
 def format_record(cells: list[str], delimiter: str, ending: str) -> str:
