@@ -82,7 +82,7 @@ CONFIG_RANGES = {
     ),
     "dataset.max_categories": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
     "dataset.max_rows": ("null or an integer >= 2", lambda v: v is None or (_is_int(v) and v >= 2)),
-    "dataset.min_class_rows": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+    "dataset.min_class_rows": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "dataset.sep": ("null or a one-character delimiter", lambda v: v is None or (isinstance(v, str) and len(v) == 1)),
     "detection.frac_noise": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
     "detection.min_examples_per_class": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),

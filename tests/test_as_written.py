@@ -270,7 +270,8 @@ def test_unknown_keys_are_refused_naming_the_valid_ones(tmp_path, override, mess
     check_config(compose_config(["++classifier.max_iter=50"]))  # a key the classifier has
 
 
-@pytest.mark.parametrize(("key", "value"), [("max_rows", -5), ("max_rows", "abc"), ("min_class_rows", 0)])
+@pytest.mark.parametrize(("key", "value"), [("max_rows", -5), ("max_rows", 0), ("max_rows", "abc"),
+                                          ("min_class_rows", -5), ("min_class_rows", "abc")])
 def test_rdataset_row_limits_are_in_the_range_table(key, value):
     cfg = compose_config(["dataset=diamonds", f"dataset.{key}={value}"])
     with pytest.raises(ValueError, match=rf"config value dataset.{key}=.* must be"):
