@@ -122,7 +122,8 @@ class _Plan:
 
     def entries(self, start: int, end: int) -> np.ndarray:
         """The output entries of file rows ``start .. end-1``, in file order."""
-        return self.order[np.searchsorted(self.positions_in_order, start):np.searchsorted(self.positions_in_order, end)]
+        first, last = np.searchsorted(self.positions_in_order, [start, end])
+        return self.order[first:last]
 
     def changed_rows(self, n_rows_read: int) -> ValueError:
         source = self.cleaning.source
@@ -163,7 +164,7 @@ def _write_csv(path: Path, plan: _Plan) -> None:
                 new_label = str(cleaning.labels[entry]) if trained else None
                 weight = _weight_text(cleaning.sample_weight[entry]) if weighted and trained else ""
                 if weight_at is not None or (new_label is not None and new_label != cells[label]):
-                    edited = list(cells)
+                    edited = cells + [""] * (len(header) - len(cells))  # a short row: pandas read the rest as empty
                     if new_label is not None:
                         edited[label] = new_label
                     if weight_at is not None:

@@ -8,7 +8,8 @@ is passed through is written as those characters.
 
 Records are split by Python's :mod:`csv` parser with the excel dialect and the file's delimiter, which is how
 pandas splits them too (double quotes, a doubled quote inside a quoted cell, no escape character). Blank and
-whitespace-only lines are not records, as in pandas. Bytes that are not UTF-8 pass through unchanged (``surrogateescape``).
+whitespace-only lines are not records, as in pandas. Bytes that are not UTF-8 pass through unchanged
+(``surrogateescape``).
 """
 
 from __future__ import annotations
