@@ -219,12 +219,12 @@ def test_read_pred_probs_checks_the_file_alone(tmp_path):
     assert match_pred_probs(given, n_rows=3, classes=np.array(["a", "b"]), rows=np.arange(3)) is given.values
     np.testing.assert_array_equal(
         match_pred_probs(given, n_rows=3, classes=np.array(["a", "b"]), rows=np.array([2, 0])), probs[[2, 0]])
-    # a header of other names: columns in order
+    # a header of other names than the classes: refused, listing both
     pd.DataFrame(probs, columns=["p1", "p0"]).to_csv(tmp_path / "p.csv", index=False)
     named = read_pred_probs(tmp_path / "p.csv")
     assert named.column_names == ["p1", "p0"]
-    np.testing.assert_array_equal(match_pred_probs(named, n_rows=3, classes=np.array(["a", "b"]),
-                                                   rows=np.arange(3)), probs)
+    with pytest.raises(ValueError, match=r"header \['p1', 'p0'\] but the labels' classes are \['a', 'b'\]"):
+        match_pred_probs(named, n_rows=3, classes=np.array(["a", "b"]), rows=np.arange(3))
     with pytest.raises(ValueError, match="has 2 columns but the labels have 3 classes"):
         match_pred_probs(named, n_rows=3, classes=np.array(["a", "b", "c"]), rows=np.arange(3))
     # a row index written along: named as the likely cause

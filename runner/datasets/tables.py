@@ -57,6 +57,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import OneHotEncoder
 
+from runner.datasets.records import DELIMITERS, sniff_delimiter
+
 __all__ = [
     "Dataset",
     "TableSource",
@@ -102,6 +104,10 @@ class TableSource:
         A column whose values identify the rows (``dataset.id_column``).
     ids : ndarray of shape (n_rows,), optional
         Its value for every row of the file, by row number.
+    delimiter : str
+        A CSV file's delimiter (``dataset.sep`` or sniffed).
+    label_index : int
+        The label column's position among the file's columns (headers may repeat a name).
     """
 
     path: Path
@@ -109,24 +115,13 @@ class TableSource:
     n_rows: int
     id_column: str | None = None
     ids: np.ndarray | None = None
+    delimiter: str = ","
+    label_index: int = 0
 
     @property
     def is_parquet(self) -> bool:
         """Parquet, else CSV (possibly compressed): the loader accepted no other file."""
         return self.path.suffix.lower() in _PARQUET_SUFFIXES
-
-    def read_chunks(self, n_rows: int):
-        """The table again, ``n_rows`` rows at a time (DataFrames with their original columns), so that a pass over
-        it never holds all of it. Parsed as the loader parsed it: writing the values back changes none."""
-        if self.is_parquet:
-            import pyarrow.parquet as pq
-
-            with pq.ParquetFile(self.path) as parquet:
-                for batch in parquet.iter_batches(batch_size=n_rows):
-                    yield batch.to_pandas()
-        else:
-            with pd.read_csv(self.path, chunksize=n_rows) as reader:
-                yield from reader
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -217,7 +212,7 @@ class Dataset:
             object.__setattr__(self, f"y_{split}", y.astype(np.int64, copy=False))
         if n_classes < 2:
             raise ValueError(
-                f"Dataset {self.name!r} has one class only ({classes[0].item()!r}); label-noise detection "
+                f"Dataset {self.name!r} has one class only ({classes.tolist()[0]!r}); label-noise detection "
                 "needs at least 2 classes: check the label column."
             )
         for split in ("train", "test"):
@@ -419,6 +414,8 @@ def load_table(
     dtype: str = "float32",
     name: str | None = None,
     id_column: str | None = None,
+    sep: str | None = None,
+    missing_labels: Sequence[str] = (),
 ) -> Dataset:
     """Load a labelled table from a CSV or Parquet file (chosen by extension).
 
@@ -447,7 +444,13 @@ def load_table(
         Dataset name; default the file name without extensions.
     id_column : str, optional
         A column whose (unique, present) values identify the rows; it names them in the artifacts and is not a
-        feature. Default: rows are identified by their row number in the file (0-based, header excluded).
+        feature. Default: rows are identified by their row number in the file (0-based, header excluded). It may
+        not be named like a column of ``label_issues.csv`` (:data:`RESERVED_COLUMNS`).
+    sep : str, optional
+        A CSV file's delimiter; default sniffed from its first lines among ``, ; tab |``.
+    missing_labels : sequence of str, default=()
+        Label cells that mean "no label", besides an empty cell (and a Parquet null). Labels are read as written
+        (:func:`_read_labels`): every other distinct value is a class, ``NA`` and ``007`` included.
 
     Returns
     -------
@@ -464,8 +467,15 @@ def load_table(
         available columns), the test file has different columns, or its labels include classes unseen in training;
         or ``id_column`` is missing, has missing or repeated values.
     """
-    train = _read_table(path)
-    test = None if test_path is None else _read_table(test_path)
+    _check_id_column_name(id_column)
+    missing_labels = [str(marker) for marker in missing_labels]
+    delimiter = None  # a CSV's: sniffed once, used to read the file and to write cleaned.csv
+    if Path(path).expanduser().is_file() and Path(path).expanduser().suffix.lower() not in _PARQUET_SUFFIXES:
+        delimiter = sep or sniff_delimiter(Path(path).expanduser())
+    train = _read_table(path, sep=delimiter, label_column=label_column, missing_labels=missing_labels,
+                        id_column=id_column)
+    test = None if test_path is None else _read_table(test_path, sep=sep, label_column=label_column,
+                                                       missing_labels=missing_labels)
     if test is not None and set(test.columns) != set(train.columns):
         missing = [c for c in train.columns if c not in test.columns]
         extra = [c for c in test.columns if c not in train.columns]
@@ -477,6 +487,7 @@ def load_table(
     dataset = _dataset_from_frames(
         train, test, label_column=label_column, feature_columns=feature_columns, name=name, test_size=test_size,
         seed=seed, max_categories=max_categories, dtype=dtype, id_column=id_column, path=Path(path).expanduser(),
+        delimiter=delimiter or ",",
     )
     del train, test
     _release_arrow_memory()
@@ -580,7 +591,7 @@ def _dataset_from_arrays(
 def _dataset_from_frames(
     train: pd.DataFrame, test: pd.DataFrame | None, *, label_column: str, feature_columns: Sequence[str] | None,
     name: str, test_size: float, seed: int, max_categories: int | None, dtype: str,
-    id_column: str | None = None, path: Path | None = None,
+    id_column: str | None = None, path: Path | None = None, delimiter: str = ",",
 ) -> Dataset:
     """Split (unless ``test`` is given), encode labels and features of raw tables into a :class:`Dataset`.
 
@@ -590,6 +601,7 @@ def _dataset_from_frames(
     if label_column not in train.columns:
         raise ValueError(
             f"Label column {label_column!r} not found; available columns: {[str(c) for c in train.columns]}."
+            + _delimiter_hint(train.columns)
         )
     ids = None if id_column is None else _row_ids(train, id_column, label_column)
     if feature_columns is None:
@@ -626,7 +638,8 @@ def _dataset_from_frames(
         train[feature_columns], test[feature_columns], max_categories=max_categories, dtype=_float_dtype(dtype)
     )
     source = None if path is None else TableSource(
-        path=Path(path), label_column=label_column, n_rows=n_rows, id_column=id_column, ids=ids
+        path=Path(path), label_column=label_column, n_rows=n_rows, id_column=id_column, ids=ids,
+        delimiter=delimiter, label_index=list(train.columns).index(label_column),
     )
     dataset = Dataset(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, classes=classes,
                       feature_names=feature_names, name=name, train_rows=train.index.to_numpy(),
@@ -707,17 +720,31 @@ def _encode_labels(
     """Map labels to ``0..K-1`` (classes sorted); ``test_labels`` must use the same classes."""
     labels = _comparable(labels)
     classes, codes = np.unique(labels, return_inverse=True)
+    codes = codes.astype(np.int64, copy=False).reshape(-1)
+    order = _class_order(classes)
+    if order is not None:
+        classes = classes[order]
+        codes = np.argsort(order)[codes]
     test_codes = None
     if test_labels is not None:
         test_labels = _comparable(test_labels)
-        unseen = np.setdiff1d(test_labels, classes)
-        if unseen.size:
+        test_codes = pd.Index(classes).get_indexer(test_labels)
+        if (test_codes < 0).any():
+            unseen = pd.unique(test_labels[test_codes < 0])
             raise ValueError(
                 f"Test labels {unseen.tolist()} do not occur in the training data (classes: {classes.tolist()}); "
                 "a classifier cannot predict a class it never saw."
             )
-        test_codes = np.searchsorted(classes, test_labels)
-    return classes, codes.astype(np.int64, copy=False).reshape(-1), test_codes
+    return classes, codes, test_codes
+
+
+def _class_order(classes: np.ndarray) -> np.ndarray | None:
+    """Text classes that are all integers written in digits (``2``, ``10``, ``007``) in number order, ties in text
+    order (``007`` before ``7``): a CSV's integer labels keep the order they had as numbers. None: keep the order."""
+    values = classes.tolist()
+    if not values or not all(isinstance(v, str) and v.isascii() and v.lstrip("+-").isdigit() for v in values):
+        return None
+    return np.array(sorted(range(len(values)), key=lambda i: (int(values[i]), values[i])), dtype=np.int64)
 
 
 def _comparable(labels: np.ndarray) -> np.ndarray:
@@ -750,13 +777,17 @@ def _drop_unlabelled(frame: pd.DataFrame, label_column: str, what: str) -> pd.Da
     """Drop rows whose label is missing: they cannot be trained or scored on."""
     missing = frame[label_column].isna()
     if missing.any():
-        log.warning("Dropping %d %s rows without a value in label column %r", int(missing.sum()), what, label_column)
+        log.warning("Dropping %d %s rows without a label (empty, or a dataset.missing_labels marker) in column %r",
+                    int(missing.sum()), what, label_column)
         frame = frame.loc[~missing]
     return frame
 
 
-def _read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file, by extension (compressed CSV allowed)."""
+def _read_table(
+    path: str | Path, *, sep: str | None = None, label_column: str | None = None, missing_labels: Sequence[str] = (),
+    id_column: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, by extension (compressed CSV allowed); the label and id columns as written."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise ValueError(f"Dataset path '{path}' is a directory; give the path of a CSV or Parquet file in it.")
@@ -765,8 +796,10 @@ def _read_table(path: str | Path) -> pd.DataFrame:
     suffixes = [s.lower() for s in path.suffixes if s.lower() not in _COMPRESSION_SUFFIXES]
     suffix = suffixes[-1] if suffixes else ""
     if suffix in _CSV_SUFFIXES:
+        sep = sep or sniff_delimiter(path)
         try:
-            frame = pd.read_csv(path)
+            # low_memory=False: a column's type is inferred from the whole column, not per block of rows
+            frame = pd.read_csv(path, sep=sep, low_memory=False)
         except pd.errors.EmptyDataError:
             raise ValueError(f"Dataset file '{path}' is empty: it needs a header line and rows.") from None
     elif suffix in _PARQUET_SUFFIXES:
@@ -781,7 +814,63 @@ def _read_table(path: str | Path) -> pd.DataFrame:
         )
     if frame.empty:
         raise ValueError(f"Dataset file '{path}' has no rows (columns: {[str(c) for c in frame.columns]}).")
+    for column, markers in ((label_column, missing_labels), (id_column, ())):
+        if column is not None and column in frame.columns:
+            position = list(frame.columns).index(column)
+            frame[column] = _read_labels(path, position, sep=sep, missing_labels=markers,
+                                         parquet=suffix in _PARQUET_SUFFIXES)
     return frame
+
+
+def _read_labels(path: Path, position: int, *, sep: str | None, missing_labels: Sequence[str],
+                 parquet: bool) -> np.ndarray:
+    """The label column (or the id column) read as written, an object array with None for "no value".
+
+    CSV: every cell as its text (``NA``, ``null``, ``007`` and ``7`` are four classes); an empty cell or one of
+    ``missing_labels`` is no label. Parquet: every value in the column's own type (an int64 column gives ints,
+    nulls included; a categorical its strings); null, an empty string or a value whose text is in
+    ``missing_labels`` is no label.
+    """
+    if parquet:
+        import pyarrow.parquet as pq
+
+        name = pq.read_schema(path).names[position]
+        values = pq.read_table(path, columns=[name]).column(0)
+        if hasattr(values.type, "value_type"):  # dictionary (a pandas categorical): its values
+            values = values.cast(values.type.value_type)
+        labels = np.array(values.to_pylist(), dtype=object)
+    else:
+        labels = pd.read_csv(path, sep=sep, usecols=[position], dtype=str, keep_default_na=False,
+                             na_filter=False).iloc[:, 0].to_numpy(dtype=object)
+    markers = {"", *missing_labels}
+    missing = np.fromiter((value is None or str(value) in markers for value in labels), dtype=bool,
+                          count=len(labels))
+    labels[missing] = None
+    return labels
+
+
+def _delimiter_hint(columns) -> str:
+    """A hint for a missing column when the header looks split by another delimiter than the one used."""
+    if len(columns) == 1:
+        header = str(columns[0])
+        for delimiter in DELIMITERS:
+            if delimiter in header:
+                return (f" The header was read as one column; if the file is separated by {delimiter!r}, set "
+                        f"dataset.sep='{delimiter}'.")
+    return ""
+
+
+#: Columns of ``label_issues.csv`` (and ``cleaned.csv``'s added weight): an id column may not be named like one.
+RESERVED_COLUMNS = ("rank", "index", "given_label", "predicted_label", "label_quality", "is_label_issue",
+                    "true_label", "is_true_error", "sample_weight")
+
+
+def _check_id_column_name(id_column) -> None:
+    if id_column is not None and str(id_column) in RESERVED_COLUMNS:
+        raise ValueError(
+            f"dataset.id_column={id_column!r} is the name of a column the run writes; rename the column in the "
+            f"file or choose another id column (reserved names: {', '.join(RESERVED_COLUMNS)})."
+        )
 
 
 def _packaged_file(package: str, *parts: str, dataset: str) -> Path:

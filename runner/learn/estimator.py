@@ -56,6 +56,10 @@ FORBIDDEN_DETECTION_KWARGS = ("return_indices_ranked_by", "multi_label")
 IGNORED_DETECTION_KWARGS = ("n_jobs", "verbose")  # accepted for compatibility; detection needs no pool
 
 
+class _NotGiven(dict):
+    """The empty ``find_label_issues_kwargs`` of an instance created without them (``get_params`` says None)."""
+
+
 class CleanLearning(ClassifierMixin, BaseEstimator):
     """Wrap any classifier so that it is trained only on the examples whose labels look right.
 
@@ -231,7 +235,9 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         self.cv_n_folds = cv_n_folds
         self.converge_latent_estimates = converge_latent_estimates
         self.pulearning = pulearning
-        self.find_label_issues_kwargs = find_label_issues_kwargs
+        # A dict from the start, as the reference's instances hold (code calls .get on it before fit); get_params
+        # still reports the None it was given (_NotGiven), so clone and scikit-learn's checks see the default.
+        self.find_label_issues_kwargs = _NotGiven() if find_label_issues_kwargs is None else find_label_issues_kwargs
         self.label_quality_scores_kwargs = label_quality_scores_kwargs
         self.verbose = verbose
         self.low_memory = low_memory
@@ -608,6 +614,8 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
         caller's changes but loses the entries detection added.
         """
         current = self.find_label_issues_kwargs
+        if type(current) is _NotGiven and not current:
+            return None
         stored = self.__dict__.get("_stored_detection_kwargs")
         if stored is None or current is not stored[0]:
             return current

@@ -49,7 +49,8 @@ CONFIG_PATH = str(SOURCE_CONF) if (SOURCE_CONF / "config.yaml").is_file() else "
 warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/.*' is validated against ConfigStore schema")
 
 # Errors of the user's making (bad config, data, labels): one line, not a traceback.
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError)
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError, artifacts.WriteError,
+               artifacts.RunDirectoryBusy)
 
 
 def _is_int(value) -> bool:
@@ -80,6 +81,9 @@ CONFIG_RANGES = {
         lambda v: (_is_int(v) and v >= 0) or (_is_number(v) and 0 <= v < 1),
     ),
     "dataset.max_categories": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
+    "dataset.max_rows": ("null or an integer >= 2", lambda v: v is None or (_is_int(v) and v >= 2)),
+    "dataset.min_class_rows": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "dataset.sep": ("null or a one-character delimiter", lambda v: v is None or (isinstance(v, str) and len(v) == 1)),
     "detection.frac_noise": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
     "detection.min_examples_per_class": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "strategy.issue_weight": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
@@ -103,6 +107,77 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not test(value):
             raise ValueError(f"config value {key}={value!r} must be {allowed}")
+    check_unknown_keys(cfg)
+
+
+# Config groups whose keys are checked by check_unknown_keys (tracking and hydra have their own schemas).
+CHECKED_GROUPS = ("dataset", "noise", "classifier", "cv", "detection", "strategy", "final_fit")
+# Hydra's instantiation keys, allowed in every node with a _target_.
+_HYDRA_KEYS = {"_target_", "_partial_", "_convert_", "_recursive_", "_args_"}
+
+
+def check_unknown_keys(cfg: DictConfig) -> None:
+    """Refuse a key its group does not have (a typo, or one added with ``+``), naming the group's valid keys.
+
+    The valid keys of a group whose node names a plugin (``_target_``) are that callable's parameters (not
+    checked when it takes ``**kwargs``, as XGBoost's classifier does); those of a group read by the runner
+    itself (``cv``, ``final_fit``) are the keys its options in ``conf/`` define.
+    """
+    for group in CHECKED_GROUPS:
+        node = cfg.get(group)
+        if not isinstance(node, DictConfig):
+            continue
+        valid = _plugin_parameters(node.get("_target_")) if "_target_" in node else _option_keys(group)
+        if valid is None:
+            continue
+        unknown = [key for key in node if key not in valid and key not in _HYDRA_KEYS]
+        if unknown:
+            raise ValueError(
+                f"config key {group}.{unknown[0]} is not a key of {group}; valid keys: "
+                f"{', '.join(sorted(valid - _HYDRA_KEYS))}"
+            )
+
+
+def _plugin_parameters(target) -> set[str] | None:
+    """The keyword parameters of the plugin ``target`` names; None when it takes any (or cannot be resolved)."""
+    import inspect
+
+    from hydra.utils import get_object
+
+    try:
+        parameters = inspect.signature(get_object(str(target))).parameters.values()
+    except Exception:  # noqa: BLE001 - a target that does not resolve fails with its own message when built
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return {p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL}
+
+
+def _option_keys(group: str) -> set[str]:
+    """Every top-level key of the options of ``group`` in the config directory (``defaults`` excluded), and
+    every key the ``method`` bundles set in that group."""
+    keys = set()
+    for text in _option_texts(group):
+        loaded = OmegaConf.create(text)
+        if isinstance(loaded, DictConfig):
+            keys.update(key for key in loaded if key != "defaults")
+    for text in _option_texts("method"):
+        node = OmegaConf.create(text).get(group)
+        if isinstance(node, DictConfig):
+            keys.update(node)
+    return keys
+
+
+def _option_texts(group: str):
+    if CONFIG_PATH.startswith("pkg://"):
+        from importlib.resources import files
+
+        folder = files(CONFIG_PATH.removeprefix("pkg://")).joinpath(group)
+    else:
+        folder = Path(CONFIG_PATH) / group
+    for option in folder.iterdir():
+        if option.name.endswith(".yaml"):
+            yield option.read_text()
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -157,7 +232,9 @@ def _build(group: str, node):
 def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentResult:
     """Run the experiment a config describes and write its artifacts to ``output_dir``.
 
-    An earlier attempt's ``metrics.json`` / ``failure.json`` in ``output_dir`` is removed first.
+    The run holds ``output_dir`` while it runs (:func:`runner.run.artifacts.run_lock`: a second run there is
+    refused with :class:`runner.run.artifacts.RunDirectoryBusy`) and first removes every artifact an earlier run
+    left there (:data:`runner.run.artifacts.RUN_ARTIFACTS`).
 
     Parameters
     ----------
@@ -168,8 +245,13 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     choices : dict, optional
         The chosen option of every group (Hydra's ``runtime.choices``), for display names.
     """
-    # What an earlier attempt left must not pass for this attempt's outcome.
-    artifacts.clear_outcome(output_dir)
+    with artifacts.run_lock(output_dir):
+        # What an earlier run left must not pass for this run's outcome.
+        artifacts.clear_outcome(output_dir)
+        return _run(cfg, output_dir, choices)
+
+
+def _run(cfg: DictConfig, output_dir, choices: dict | None) -> ExperimentResult:
     check_config(cfg)
     _check_cores(cfg)
     choices = choices or {}
@@ -293,6 +375,24 @@ def _most_suspicious(issues, count: int = 10) -> list[str]:
     return [header, *("    " + line for line in shown.to_string(index=False).splitlines())]
 
 
+def _record_failure(output_dir, error: BaseException) -> None:
+    """Write failure.json; when that fails too (a full disk, a read-only directory), say so in one line."""
+    try:
+        artifacts.write_failure(output_dir, error)
+    except artifacts.WriteError as write_error:
+        log.warning("%s (the failure below is not recorded there)", write_error)
+
+
+def _warnings_to_log() -> None:
+    """Python warnings (pandas, scikit-learn, ...) as one log line each, on stderr with the other warnings."""
+    logging.captureWarnings(True)
+    warnings.formatwarning = _one_line_warning
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"{category.__name__}: {' '.join(str(message).split())}"
+
+
 def _choices(hydra_config) -> dict:
     """The chosen option of every group.
 
@@ -317,10 +417,12 @@ def main(cfg: DictConfig):
         if done is not None and done.get("config_hash") == config_hash(cfg):
             log.info("job %s is already done with this config: skipped (resume)", hydra_config.job.num)
             return done.get("test_accuracy")
+    _warnings_to_log()
     try:
         result = run(cfg, output_dir, _choices(hydra_config))
     except Exception as error:
-        artifacts.write_failure(output_dir, error)
+        if not isinstance(error, artifacts.RunDirectoryBusy):  # the directory is the other run's
+            _record_failure(output_dir, error)
         if hydra_config.mode == RunMode.MULTIRUN:
             # Recorded in failure.json; the sweep goes on, its report lists the failure and the
             # sweep ends with status 1.
