@@ -30,7 +30,7 @@ from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from runner.run.app import _build
-from runner.run.artifacts import atomic_path
+from runner.common.atomic import atomic_path
 from runner.learn.cv import fresh_copy
 from runner.datasets import standardized
 from runner.run.experiment import apply_noise

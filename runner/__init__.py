@@ -4,6 +4,7 @@
 live in :mod:`runner.confident` (``count``, ``filter``, ``rank``, ``noise``).
 """
 
+from runner.common.provenance import VERSION
 from runner.confident import (
     compute_confident_joint,
     estimate_latent,
@@ -20,7 +21,7 @@ from runner.learn.cv import (
 )
 from runner.learn.estimator import CleanLearning
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "CleanLearning",

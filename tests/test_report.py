@@ -401,7 +401,7 @@ def test_callback_logs_instead_of_raising(tmp_path, caplog):
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.sweep.report", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "runner.report", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=60)
 
 

@@ -22,6 +22,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from xgboost import XGBClassifier
 
 from runner import CleanLearning
+from runner.common.atomic import write_table
 from runner.run import artifacts
 from runner.datasets.corrupt import matrix_noise
 from runner.learn.cv import cross_val_pred_probs
@@ -236,7 +237,7 @@ def test_label_issues_are_written_in_chunks(tmp_path, monkeypatch):
         {"index": np.arange(50), "given_label": rng.integers(0, 3, 50), "label_quality": rng.random(50),
          "is_label_issue": rng.random(50) < 0.3}
     )
-    artifacts.write_table(tmp_path / "label_issues.csv", frame)
+    write_table(tmp_path / "label_issues.csv", frame)
     assert max(written) <= 7 and sum(written) == 50
     monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
     assert (tmp_path / "label_issues.csv").read_text() == frame.to_csv(index=False, lineterminator="\n")

@@ -135,10 +135,10 @@ SLOW_ARTIFACTS = """
 import time
 from contextlib import contextmanager
 
-from runner.run import artifacts
+from runner.common import atomic
 from runner.run.app import main
 
-_atomic_path = artifacts.atomic_path
+_atomic_path = atomic.atomic_path
 
 
 @contextmanager
@@ -148,7 +148,7 @@ def atomic_path_slowly(path):
         time.sleep(0.4)
 
 
-artifacts.atomic_path = atomic_path_slowly
+atomic.atomic_path = atomic_path_slowly
 main()
 """
 ARTIFACTS = ("label_issues.csv", "confident_joint.csv", "noise_matrix.csv", "inverse_noise_matrix.csv",

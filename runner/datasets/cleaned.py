@@ -13,7 +13,7 @@ its other artifacts: the input rows in their original order and with their origi
 The table is read again from the file and written a chunk of rows at a time (pyarrow decodes a Parquet file a row
 group at a time), so that writing it never holds a second whole copy of the table in pandas; it is written under a
 temporary name and renamed, like every artifact
-(:func:`runner.run.artifacts.atomic_path`).
+(:func:`runner.common.atomic.atomic_path`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.run.artifacts import atomic_path
+from runner.common.atomic import atomic_path
 from runner.datasets.tables import TableSource
 
 __all__ = ["Cleaning", "cleaning_of", "write_cleaned_table", "cleaned_name"]

@@ -1,7 +1,7 @@
-"""The run directory: write and read a run's artifacts, atomically.
+"""The run directory: the names of a run's artifacts, its failure record, and reading them back.
 
-Every file is written under a temporary name in the same directory and renamed into place, so
-a killed run never leaves a half-written file that looks complete; ``metrics.json`` is written
+Every file is written atomically (:mod:`runner.common.atomic`), so a killed run never leaves a
+half-written file that looks complete; ``metrics.json`` is written
 last, so its presence means the run finished. A failed run writes ``failure.json`` instead.
 A run first clears what an earlier attempt left in its directory (:func:`clear_outcome`), so
 the one of the two it holds belongs to its last attempt.
@@ -14,14 +14,12 @@ Files: ``label_issues.csv``, ``confident_joint.csv``, ``noise_matrix.csv``,
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import traceback
-from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from runner.common.atomic import write_json
 
 METRICS = "metrics.json"
 FAILURE = "failure.json"
@@ -31,56 +29,6 @@ PRED_PROBS = "pred_probs.npy"
 # no number of metrics.json, so resume and the sweep report ignore them (``tracking`` is where
 # experiment-tracking settings go, ``hydra`` the launcher's).
 RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "hydra")
-# Large issue tables are written in chunks so the text never has to exist in memory at once.
-CSV_CHUNK_ROWS = 200_000
-
-
-@contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        yield Path(temporary)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: Path, data: dict) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2, sort_keys=False, default=_plain) + "\n")
-
-
-def write_table(path: Path, frame: pd.DataFrame, *, index: bool = False) -> None:
-    with atomic_path(path) as temporary:
-        with open(temporary, "w", newline="") as stream:
-            for start in range(0, max(len(frame), 1), CSV_CHUNK_ROWS):
-                chunk = frame.iloc[start : start + CSV_CHUNK_ROWS]
-                chunk.to_csv(stream, index=index, header=start == 0, lineterminator="\n")
-
-
-def write_matrix(path: Path, matrix, class_names) -> None:
-    """A K x K matrix with the class names as header and index."""
-    names = [str(name) for name in class_names]
-    write_table(path, pd.DataFrame(np.asarray(matrix), index=names, columns=names), index=True)
-
-
-def write_array(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
 
 
 def write_failure(run_dir: Path, error: BaseException) -> None:
@@ -99,7 +47,7 @@ def clear_outcome(run_dir: Path) -> None:
 
     Called before a run starts: a rerun that fails must not leave the last attempt's metrics
     beside its failure, as if it had finished. A temporary file is what a killed attempt was
-    writing when it died (:func:`atomic_path`).
+    writing when it died (:func:`runner.common.atomic.atomic_path`).
     """
     run_dir = Path(run_dir)
     for name in (METRICS, FAILURE):
@@ -131,12 +79,3 @@ def read_failure(run_dir: Path) -> dict | None:
 
 def read_matrix(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, index_col=0)
-
-
-def _plain(value):
-    """JSON for numpy scalars and arrays."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from runner.common.atomic import write_array, write_json, write_matrix, write_table
+from runner.common.provenance import git_commit, library_versions
 from runner.learn import cache
 from runner.run import artifacts
 from runner.datasets.cleaned import Cleaning, cleaning_of, write_cleaned_table
@@ -341,40 +341,11 @@ def _detection_scores(issues, estimated_noise_matrix, true_noise_matrix) -> dict
 def save_result(run_dir, result: ExperimentResult, *, save_pred_probs: bool = True) -> None:
     """Write the artifacts; ``metrics.json`` last, so that it marks a complete run."""
     run_dir = Path(run_dir)
-    artifacts.write_table(run_dir / artifacts.LABEL_ISSUES, result.label_issues)
+    write_table(run_dir / artifacts.LABEL_ISSUES, result.label_issues)
     for name, matrix in result.matrices.items():
-        artifacts.write_matrix(run_dir / f"{name}.csv", matrix, result.class_names)
+        write_matrix(run_dir / f"{name}.csv", matrix, result.class_names)
     if save_pred_probs and result.pred_probs is not None:
-        artifacts.write_array(run_dir / artifacts.PRED_PROBS, result.pred_probs)
+        write_array(run_dir / artifacts.PRED_PROBS, result.pred_probs)
     if result.cleaning is not None:
         write_cleaned_table(run_dir, result.cleaning)
-    artifacts.write_json(run_dir / artifacts.METRICS, result.metrics)
-
-
-def library_versions() -> dict:
-    import hydra
-    import sklearn
-    import xgboost
-
-    import runner
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "sklearn": sklearn.__version__,
-        "xgboost": xgboost.__version__,
-        "hydra": hydra.__version__,
-        "cleanrun": runner.__version__,
-    }
-
-
-def git_commit() -> str | None:
-    """The commit of the cleanrun checkout, when running from one."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
-            timeout=5, check=True,
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    write_json(run_dir / artifacts.METRICS, result.metrics)

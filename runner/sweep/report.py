@@ -34,7 +34,8 @@ import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 
-from runner.run.artifacts import FAILURE, METRICS, atomic_path, is_run_setting, read_matrix
+from runner.common.atomic import atomic_path
+from runner.run.artifacts import FAILURE, METRICS, is_run_setting, read_matrix
 
 log = logging.getLogger(__name__)
 

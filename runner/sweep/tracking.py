@@ -46,6 +46,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from runner.common.atomic import write_json
+from runner.common.provenance import git_commit
 from runner.run import artifacts
 from runner.sweep.report import SweepSummary, collect
 
@@ -204,8 +206,6 @@ def job_record(config: DictConfig, *, error: str | None = None) -> JobRecord:
     if "config_hash" not in record.tags:  # a failed job wrote no metrics.json
         record.tags["config_hash"] = _config_hash(job)
     if "git_commit" not in record.tags:
-        from runner.run.experiment import git_commit
-
         if commit := git_commit():
             record.tags["git_commit"] = commit
     if "git_commit" in record.tags:
@@ -466,7 +466,7 @@ class MlflowTracking(SweepSummary):
                 raise
             finally:
                 # The jobs read it: with an error recorded they do not try (and warn) again.
-                artifacts.write_json(sweep_dir / SWEEP_RUN, state)
+                write_json(sweep_dir / SWEEP_RUN, state)
 
     def on_job_start(self, config: DictConfig, **kwargs) -> None:
         """Note the start; a single run that ends with ``sys.exit`` is logged at exit instead."""
