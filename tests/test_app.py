@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from runner.run import artifacts
-from runner.run.app import check_config, config_hash
+from runner.run.config import check_config, config_hash
 from tests.test_configs import compose_config
 
 RUN_SPECIFIC = ("time_", "cv_cache_hit")  # metrics that may differ between identical runs

@@ -15,7 +15,7 @@ from omegaconf import OmegaConf, open_dict
 from runner.common.atomic import write_json
 from runner.run import artifacts
 from runner.sweep import tracking
-from runner.run.app import config_hash
+from runner.run.config import config_hash
 from tests.test_app import cleanrun, run_dirs
 from tests.test_configs import compose_config
 from tests.test_sweeps import sweep, sweep_dir

@@ -9,7 +9,6 @@ call it without Hydra's command line.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import sys
@@ -17,7 +16,6 @@ import warnings
 from pathlib import Path
 
 import hydra
-import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.types import RunMode
@@ -27,7 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 from runner.run import artifacts
 from runner.contracts import check_dataset
 from runner.datasets import standardized
+from runner.run.config import check_config, config_hash
 from runner.run.experiment import ExperimentResult, run_experiment, save_result
+from runner.run.summary import summary
 from runner.datasets.given import match_pred_probs, read_pred_probs
 from runner.learn.parallel import check_cores
 
@@ -50,88 +50,6 @@ warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/.*' is validated 
 
 # Errors of the user's making (bad config, data, labels): one line, not a traceback.
 USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-# Numbers the config may hold, checked before any work: key -> (what is allowed, test). A key an
-# option does not have (noise.rate with noise=none) is not checked.
-CONFIG_RANGES = {
-    "seed": ("an integer in [0, 2**32 - 1]", lambda v: _is_int(v) and 0 <= v < 2**32),
-    "cv.folds": ("an integer >= 2", lambda v: _is_int(v) and v >= 2),
-    "cv.n_jobs": ("null or a non-zero integer (-1 = all cores)", lambda v: v is None or (_is_int(v) and v != 0)),
-    "cv.rounds": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
-    "cv.validate_cleaning": ("true or false", lambda v: isinstance(v, bool)),
-    "cv.validation_min_z": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
-    "cv.validation_criterion": ("corrected or given", lambda v: v in ("corrected", "given")),
-    "threads_per_fit": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
-    "pred_probs_dtype": ("float32 or float64", lambda v: v in ("float32", "float64")),
-    "noise.rate": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),
-    "noise.frac_zero_noise_rates": ("a number in [0, 1]", lambda v: _is_number(v) and 0 <= v <= 1),
-    # 0 is left to the loader (what an empty test split means is its decision).
-    "dataset.test_size": (
-        "a fraction in [0, 1) or a number of rows",
-        lambda v: (_is_int(v) and v >= 0) or (_is_number(v) and 0 <= v < 1),
-    ),
-    "dataset.max_categories": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
-    "detection.frac_noise": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
-    "detection.min_examples_per_class": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
-    "strategy.issue_weight": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
-}
-CONFIG_FLAGS = ("standardize", "compare_baseline", "compare_clean", "save_pred_probs")
-_ABSENT = object()
-
-
-def check_config(cfg: DictConfig) -> None:
-    """Refuse a missing, ill-typed or out-of-range value before any work, naming the key."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise ValueError(
-            f"config value {missing[0]} is mandatory and not set: add {missing[0]}=... to the command line"
-        )
-    for key in CONFIG_FLAGS:
-        value = OmegaConf.select(cfg, key)
-        if not isinstance(value, bool):
-            raise ValueError(f"config value {key}={value!r} must be true or false")
-    for key, (allowed, test) in CONFIG_RANGES.items():
-        value = OmegaConf.select(cfg, key, default=_ABSENT)
-        if value is not _ABSENT and not test(value):
-            raise ValueError(f"config value {key}={value!r} must be {allowed}")
-
-
-def config_hash(cfg: DictConfig) -> str:
-    """A digest of what determines a run's results: equal digests, equal results.
-
-    Settings that only say how a run runs (:data:`runner.run.artifacts.RUN_SETTINGS`: ``cache_dir``,
-    ``resume``, ``tracking``, ...) are left out, and a data file counts by its name and content, not by the
-    path it was reached by: resuming with another cache or from another directory skips the
-    finished jobs, and a data file edited since reruns them.
-    """
-    plain = {
-        key: value
-        for key, value in OmegaConf.to_container(cfg, resolve=True).items()
-        if not artifacts.is_run_setting(key)
-    }
-    dataset = plain.get("dataset")
-    for key in ("path", "test_path"):
-        if isinstance(dataset, dict) and isinstance(dataset.get(key), str):
-            dataset[key] = _file_identity(dataset[key])
-    return hashlib.blake2b(OmegaConf.to_yaml(OmegaConf.create(plain)).encode(), digest_size=12).hexdigest()
-
-
-def _file_identity(path: str) -> str:
-    """A data file's name and content digest; the path itself when it is not a readable file."""
-    try:
-        with open(Path(path).expanduser(), "rb") as stream:
-            return f"{Path(path).name} {hashlib.file_digest(stream, 'blake2b').hexdigest()}"
-    except OSError:
-        return path
 
 
 def below_warning():
@@ -238,59 +156,6 @@ def _check_cores(cfg: DictConfig) -> None:
 
 def _in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def summary(metrics: dict, output_dir, *, one_line: bool = False, issues=None) -> str:
-    """A short human summary of a finished run (one line for a sweep job).
-
-    ``issues`` (the ranked label-issue table) adds its most suspicious rows.
-    """
-    if one_line:
-        detection = f", precision {metrics['detection_precision']:.3f}" if "detection_precision" in metrics else ""
-        accuracy = (
-            f"test accuracy {metrics['test_accuracy']:.4f} "
-            f"(baseline {metrics.get('baseline_test_accuracy', float('nan')):.4f})"
-            if "test_accuracy" in metrics else "no test accuracy"
-        )
-        return f"done {Path(output_dir).name}: {metrics['n_label_issues']} issues{detection}, {accuracy}"
-    # Detectors other than confident learning have no filter_by: leave out its slot.
-    parts = [metrics["dataset"], metrics["classifier"], metrics.get("filter_by")]
-    lines = [
-        f"{' · '.join(part for part in parts if part)} → {metrics['strategy']} · seed {metrics['seed']}",
-        f"  label issues found: {metrics['n_label_issues']} of {metrics['n_train']} training labels",
-    ]
-    if "detection_precision" in metrics or "detection_recall" in metrics:
-        lines.append(
-            f"  detection precision {metrics.get('detection_precision', float('nan')):.3f}, "
-            f"recall {metrics.get('detection_recall', float('nan')):.3f} "
-            f"(true noise rate {metrics['true_noise_rate']:.3f})"
-        )
-    if "test_accuracy" in metrics:
-        accuracy = f"  test accuracy {metrics['test_accuracy']:.4f}"
-        if "baseline_test_accuracy" in metrics:
-            accuracy += f" (baseline on the noisy labels: {metrics['baseline_test_accuracy']:.4f})"
-    elif not metrics.get("n_test"):
-        accuracy = "  no test split (dataset.test_size=0): every row was checked, so there is no test accuracy"
-    else:
-        accuracy = "  no final model (final_fit=skip), so there is no test accuracy"
-    lines.append(accuracy)
-    if issues is not None and len(issues):
-        lines += _most_suspicious(issues)
-    lines.append(f"  run directory: {output_dir}")
-    return "\n".join(lines)
-
-
-def _most_suspicious(issues, count: int = 10) -> list[str]:
-    """The first rows of the ranked issue table, as indented text lines."""
-    identity = issues.columns[1]  # `row`, or the id column (runner.run.experiment._issue_table)
-    top = issues.head(count)
-    shown = pd.DataFrame({
-        "rank": top["rank"], identity: top[identity], "given label": top["given_label"],
-        "suggested label": top["predicted_label"], "quality": top["label_quality"].map("{:.4f}".format),
-        "flagged": top["is_label_issue"].map({True: "yes", False: "no"}),
-    })
-    header = f"  the {len(top)} most suspicious labels (all {len(issues)} ranked in label_issues.csv):"
-    return [header, *("    " + line for line in shown.to_string(index=False).splitlines())]
 
 
 def _choices(hydra_config) -> dict:

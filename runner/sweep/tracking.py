@@ -49,6 +49,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner.common.atomic import write_json
 from runner.common.provenance import git_commit
 from runner.run import artifacts
+from runner.run.config import config_hash
 from runner.sweep.report import SweepSummary, collect
 
 log = logging.getLogger(__name__)
@@ -266,8 +267,7 @@ def _text(value) -> str:
 
 
 def _config_hash(job: DictConfig) -> str:
-    from runner.run.app import config_hash  # the app's own digest, as written into metrics.json
-
+    """The app's own digest of the job's config, as written into metrics.json."""
     try:
         return config_hash(job)
     except Exception:  # a config that does not resolve has no digest
