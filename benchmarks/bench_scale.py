@@ -173,9 +173,10 @@ def child_ours(args, out_dir: Path) -> dict:
     _wrap(experiment, "_test_scores", before=lambda: meter.enter("evaluate"))
     _wrap(experiment, "_issue_table", before=lambda: meter.enter("artifacts"))
     result = experiment.run_experiment(
-        dataset, _classifier(args), noise=functools.partial(matrix_noise, rate=0.2),
-        strategy="remove", cv_folds=5, cv_n_jobs=args.n_jobs, seed=args.seed, compare_baseline=False,
-        threads_per_fit=1, cache_dir=None, pred_probs_dtype="float32",
+        dataset,
+        learning.CleanLearning(_classifier(args), seed=args.seed, strategy="remove", cv_n_folds=5, n_jobs=args.n_jobs,
+                               threads_per_fit=1, cv_cache_dir=None, pred_probs_dtype="float32"),
+        noise=functools.partial(matrix_noise, rate=0.2), seed=args.seed, compare_baseline=False,
     )
     experiment.save_result(out_dir, result)
     rows = meter.close()

@@ -195,6 +195,7 @@ def test_the_runner_refuses_a_class_left_without_training_examples_before_fittin
 
     from runner.datasets.corrupt import Corruption
     from runner.datasets import load_sklearn
+    from runner import CleanLearning
     from runner.run.experiment import run_experiment
 
     fits = []
@@ -208,7 +209,7 @@ def test_the_runner_refuses_a_class_left_without_training_examples_before_fittin
         return Corruption(np.where(labels == 1, 0, labels), None)
 
     with pytest.raises(ValueError, match=r"class 'class_1' has no training example"):
-        run_experiment(load_sklearn(name="wine"), Recording(), noise=take_class_away)
+        run_experiment(load_sklearn(name="wine"), CleanLearning(Recording(), seed=0), noise=take_class_away)
     assert fits == []
 
 

@@ -17,19 +17,15 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from runner.learn.parallel import check_cores
 from runner.run import artifacts
-from runner.contracts import check_dataset
-from runner.datasets import standardized
+from runner.run.build import build_learner, instantiate_logged, load_data
 from runner.run.config import check_config, config_hash
 from runner.run.experiment import ExperimentResult, run_experiment, save_result
 from runner.run.summary import summary
-from runner.datasets.given import match_pred_probs, read_pred_probs
-from runner.learn.parallel import check_cores
 
 log = logging.getLogger("cleanrun")
 
@@ -57,21 +53,6 @@ def below_warning():
     return lambda record: record.levelno < logging.WARNING
 
 
-def _build(group: str, node):
-    """Instantiate one config group, logging its target first.
-
-    Hydra wraps the plugin's own exception; the plugin's message is the one that helps, so it
-    is raised as is.
-    """
-    log.info("Instantiating %s <%s>", group, node.get("_target_"))
-    try:
-        return instantiate(node)
-    except InstantiationException as error:
-        if isinstance(error.__cause__, Exception):
-            raise error.__cause__ from None
-        raise
-
-
 def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentResult:
     """Run the experiment a config describes and write its artifacts to ``output_dir``.
 
@@ -91,51 +72,17 @@ def run(cfg: DictConfig, output_dir, choices: dict | None = None) -> ExperimentR
     check_config(cfg)
     _check_cores(cfg)
     choices = choices or {}
-    # cv=given: the file is checked before anything else, its row and class counts once the data is loaded
-    given = None
-    if cfg.cv.get("pred_probs_path"):
-        if cfg.cv.get("rounds", 1) != 1 or cfg.cv.get("ensemble"):
-            raise ValueError("cv.pred_probs_path: given probabilities are used as they are; cv.rounds must be 1 and "
-                             "cv.ensemble empty (both would cross-validate again)")
-        given = read_pred_probs(cfg.cv.pred_probs_path)
-    dataset = check_dataset(_build("dataset", cfg.dataset), cfg.dataset.get("_target_"))
-    pred_probs = None
-    if given is not None:
-        pred_probs = match_pred_probs(given, n_rows=dataset.n_rows, classes=dataset.classes,
-                                      rows=dataset.train_rows)
-        del given  # only the training rows' probabilities stay in memory
-    if cfg.standardize:
-        dataset = standardized(dataset)
-    final_fit = OmegaConf.to_container(cfg.final_fit, resolve=True)
+    dataset, pred_probs = load_data(cfg)
     result = run_experiment(
         dataset,
-        _build("classifier", cfg.classifier),
-        noise=_build("noise", cfg.noise),
-        detector=_build("detection", cfg.detection),
-        strategy=_build("strategy", cfg.strategy),
-        cv_folds=cfg.cv.folds,
-        cv_n_jobs=cfg.cv.n_jobs,
-        cv_backend=cfg.cv.backend,
-        cv_scheduler_address=cfg.cv.get("scheduler_address"),
-        ensemble=[_build(f"ensemble member {name}", node) for name, node in cfg.cv.get("ensemble", {}).items()]
-        or None,
-        detection_rounds=cfg.cv.get("rounds", 1),
-        round_mode=cfg.cv.get("round_mode", "drop"),
-        round_mean=cfg.cv.get("round_mean", False),
-        validate_cleaning=cfg.cv.get("validate_cleaning", False),
-        validation_min_z=cfg.cv.get("validation_min_z", 0.0),
-        validation_criterion=cfg.cv.get("validation_criterion", "corrected"),
-        final_params=final_fit.get("params"),
-        final_fit_kwargs=final_fit.get("fit_kwargs"),
+        build_learner(cfg),
+        noise=instantiate_logged("noise", cfg.noise),
         seed=cfg.seed,
+        pred_probs=pred_probs,
+        fit_kwargs=OmegaConf.to_container(cfg.final_fit.fit_kwargs, resolve=True),
         compare_baseline=cfg.compare_baseline,
         compare_clean=cfg.compare_clean,
-        threads_per_fit=cfg.threads_per_fit,
-        cache_dir=cfg.cache_dir,
-        pred_probs_dtype=cfg.pred_probs_dtype,
         names={group: choices[group] for group in ("classifier", "strategy") if group in choices},
-        pred_probs=pred_probs,
-        skip_final_fit=bool(final_fit.get("skip", False)),
     )
     # The features are not needed any more: the cleaned table is read again from the file, in their place.
     del dataset, pred_probs
@@ -150,7 +97,7 @@ def _check_cores(cfg: DictConfig) -> None:
     # Launchers that run jobs side by side on this machine (joblib) have n_jobs; SLURM, Ray don't.
     jobs = OmegaConf.select(HydraConfig.get(), "launcher.n_jobs", default=1) if _in_sweep() else 1
     # With a scheduler address the folds run on the cluster's machines, not on this one.
-    folds = 1 if cfg.cv.get("scheduler_address") else cfg.cv.n_jobs
+    folds = 1 if cfg.cv.scheduler_address else cfg.cv.n_jobs
     check_cores(jobs=jobs, folds=folds, threads_per_fit=cfg.threads_per_fit)
 
 
@@ -177,7 +124,7 @@ def _choices(hydra_config) -> dict:
 def main(cfg: DictConfig):
     hydra_config = HydraConfig.get()
     output_dir = Path(hydra_config.runtime.output_dir)
-    if cfg.get("resume") and hydra_config.mode == RunMode.MULTIRUN:
+    if cfg.resume and hydra_config.mode == RunMode.MULTIRUN:
         done = artifacts.read_metrics(output_dir)
         if done is not None and done.get("config_hash") == config_hash(cfg):
             log.info("job %s is already done with this config: skipped (resume)", hydra_config.job.num)

@@ -83,9 +83,9 @@ class Settings:
     """Where and how to log, from the ``tracking`` config node."""
 
     uri: str
-    experiment: str | None = None
-    timeout_s: int = 5
-    retries: int = 1
+    experiment: str | None
+    timeout_s: int
+    retries: int
 
     @classmethod
     def from_config(cls, config: DictConfig) -> Settings:
@@ -102,9 +102,9 @@ class Settings:
             uri = f"sqlite:///{database}"
         return cls(
             uri=uri,
-            experiment=tracking.get("experiment"),
-            timeout_s=int(tracking.get("timeout_s", 5)),
-            retries=int(tracking.get("retries", 1)),
+            experiment=tracking.experiment,
+            timeout_s=int(tracking.timeout_s),
+            retries=int(tracking.retries),
         )
 
     def artifact_location(self, experiment: str) -> str | None:
@@ -123,7 +123,7 @@ def experiment_name(config: DictConfig) -> str:
 
     In a sweep a swept group names no experiment: the jobs of one sweep share one experiment.
     """
-    if config.tracking.get("experiment"):
+    if config.tracking.experiment:
         return str(config.tracking.experiment)
     choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
     swept = _swept_keys(config)
