@@ -49,7 +49,7 @@ from runner.contracts import (
     check_training_set,
 )
 from runner.detection import ConfidentLearning
-from runner.sweep.report import collect
+from runner.sweep.collect import collect
 from runner.strategies import BUILT_IN, get_strategy
 from tests.test_configs import compose_config
 
@@ -352,7 +352,7 @@ def listed_options(help_text: str) -> dict:
 
 
 # Small and quick: no baseline fit, no pred_probs file, and no sweep report (its plots take
-# seconds); the tests read the job directories with runner.sweep.report.collect instead.
+# seconds); the tests read the job directories with runner.sweep.collect.collect instead.
 TINY_SWEEP = ["cv.folds=3", "compare_baseline=false", "save_pred_probs=false", "~hydra.callbacks.sweep_summary"]
 
 

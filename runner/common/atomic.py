@@ -13,6 +13,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -76,3 +77,11 @@ def _plain(value):
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+    """Call ``write`` on a temporary sibling of ``path``, then rename it to ``path``."""
+    # A reader (or the callback and the CLI writing the same sweep at once) never sees half a file.
+    with atomic_path(path) as temporary:
+        write(temporary)
+    return path

@@ -28,7 +28,7 @@ PRED_PROBS = "pred_probs.npy"
 # Top-level config keys (and groups) that say how a run runs, not what it computes: they change
 # no number of metrics.json, so resume and the sweep report ignore them (``tracking`` is where
 # experiment-tracking settings go, ``hydra`` the launcher's).
-RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "hydra")
+RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "report", "hydra")
 
 
 def write_failure(run_dir: Path, error: BaseException) -> None:

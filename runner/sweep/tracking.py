@@ -50,7 +50,8 @@ from runner.common.atomic import write_json
 from runner.common.provenance import git_commit
 from runner.run import artifacts
 from runner.run.config import config_hash
-from runner.sweep.report import SweepSummary, collect
+from runner.sweep.callbacks import SweepSummary
+from runner.sweep.collect import collect
 
 log = logging.getLogger(__name__)
 
@@ -435,7 +436,7 @@ def _quiet_libraries():
 class MlflowTracking(SweepSummary):
     """Hydra callback: log every job to MLflow, a sweep as a parent run; the sweep report as before.
 
-    ``conf/tracking/mlflow.yaml`` registers it in place of :class:`runner.sweep.report.SweepSummary`::
+    ``conf/tracking/mlflow.yaml`` registers it in place of :class:`runner.sweep.callbacks.SweepSummary`::
 
         hydra:
           callbacks:
