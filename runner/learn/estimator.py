@@ -255,7 +255,7 @@ class CleanLearning(ClassifierMixin, BaseEstimator):
 
     @classmethod
     def recommended(cls, clf=None, **params):
-        """The README's recommended configuration (``method=recommended``), with ``params`` on top.
+        """The recommended configuration (``method=recommended``), with ``params`` on top.
 
         Confident learning's detection, the flagged rows removed without re-weighting, and only
         if held-out given labels say the cleaned rows win (``validate_cleaning``; the margin is

@@ -1,47 +1,28 @@
-"""Should the final fit use the cleaned training set? Ask held-out data, with the labels as given.
+"""The cleaning check: should the final fit use the cleaned training set? Ask held-out rows, with the
+labels as given.
 
-Cleaning helps only when the model trained on the cleaned rows predicts better than the model
-trained on every row; on data it was never tuned on, a detector can flag thousands of correct
-labels and make the model much worse. The test labels cannot tell (a user has none, and reading
-them would be cheating), and the true training labels are unknown. What is known: the given
-labels of held-out rows. Under label noise that leaves the true class the most likely label of
-each example (the noise matrices the benchmark draws, and the usual real case), the model that
-is more accurate on the true labels is also, in expectation, more accurate on the given labels:
-every correct prediction matches the given label with probability ``P(given = true)``, every
-wrong one with a smaller one.
+The test labels cannot decide (a user has none, and reading them would be cheating) and the true
+training labels are unknown; the given labels of held-out rows are known. The rows are split in two
+stratified halves (:func:`held_out_halves`); on each half the learner's own detection and strategy run
+alone (cross-validated within the half), the classifier is fitted on all of the half and on what the
+strategy keeps of it, and both predict the other half. Each held-out row is thus predicted twice, and
+each prediction is scored against the row's given label (:func:`check_cleaning`):
 
-The two candidates are compared on held-out rows that neither they nor the cleaning saw. The rows
-are split in two stratified halves (:func:`held_out_halves`); on each half the learner's own
-detection and strategy run alone (cross-validated within the half), the classifier is fitted on
-all of the half and on what the strategy keeps of it, and both predict the other half. Each
-held-out row is thus predicted twice, and each prediction is scored against the row's given label:
+* ``criterion="given"``: 1 when the prediction is the given label. This ranks models as their true
+  accuracy does while every class keeps its own label more often than any other (the estimated noise
+  matrix is diagonally dominant, :func:`label_margin`); under heavy asymmetric noise a model that learns
+  the noise scores higher, so the cleaning is then not used.
+* ``criterion="corrected"`` (the default): ``T⁺[prediction, given]``, with ``T`` the estimated noise
+  matrix ``P(given | true)`` and ``T⁺`` its (pseudo-)inverse. Its expectation over the noise is 1 when
+  the prediction is the true class and 0 otherwise (``Σ_g T⁺[p, g] T[g, t] = [p = t]``), so its mean
+  estimates the accuracy on the true labels (backward correction, Natarajan et al. 2013; Patrini et al.
+  2017), as far as the noise is class-conditional and ``T`` is well estimated.
 
-* ``criterion="given"``: 1 when the prediction is the given label. This ranks models as their
-  true accuracy does only while every class keeps its own label more often than any other;
-  under heavy asymmetric noise (a class mostly labelled as another) a model that learns the
-  noise scores higher, and the development benchmark showed it choosing harmful cleanings.
-* ``criterion="corrected"`` (the default): ``T⁺[prediction, given]``, with ``T`` the estimated
-  noise matrix ``P(given | true)`` and ``T⁺`` its (pseudo-)inverse. Its expectation over the
-  noise is 1 when the prediction is the true class and 0 otherwise (``Σ_g T⁺[p, g] T[g, t] =
-  [p = t]``), so its mean estimates the accuracy on the *true* labels (backward correction,
-  Natarajan et al. 2013; Patrini et al. 2017), as far as the noise is class-conditional and
-  ``T`` is well estimated.
-
-Why not reuse the detection's folds (train the cleaned fold models on the full detection's kept
-rows)? Those flags come from out-of-fold models that learned the held-out fold's given labels, so
-rows disagreeing with the held-out fold's labels, its noise included, are the ones removed, and the
-cleaned models agree with those labels more than they deserve. On the 16 development datasets
-(seed 0) the fold-based check saw gains of 1.5-8.7 points (3.1-8.4 standard errors) in all 11 cells
-where it let cleaning cost more than a point of test accuracy; on halves the same cells showed
-at most 2.0 standard errors, most of them none or a loss, and the correlation of the held-out gain
-with the test gain rose from 0.29 to 0.54.
-
-The cleaned set is kept only when its score is higher by more than ``min_z`` standard errors of
-the paired difference and, with ``criterion="given"``, only while the estimated noise matrix says
-the given labels can be trusted as a yardstick: every true class keeps its own label more often
-than it receives any other (``T[k, k] > T[j, k]``; "diagonally dominant", the condition under
-which accuracy on noisy labels ranks models as accuracy on true labels does). The comparison
-reads nothing but the training features and given labels.
+The halves, not the detection's own folds: those flags come from out-of-fold models that learned the
+held-out fold's given labels, so a check on them favours cleaning. The cleaned set is kept only when
+its score is higher by more than ``min_z`` standard errors of the paired difference. The check reads
+nothing but the training features and given labels. Why it is built this way, with the measurements:
+``benchmarks/results/guard_design.md``.
 """
 
 from __future__ import annotations
