@@ -32,6 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from runner.learn.cv import _fit_fold, take_rows
+from runner.strategies import TrainingSet
+
 #: Folds of the detection run inside each half (fewer than the usual 5 keep the check's cost at about
 #: one more cross-validation: 2 x 3 fits on a third of the rows, and 4 fits on half of them).
 VALIDATION_INNER_FOLDS = 3
@@ -117,3 +120,76 @@ def held_out_halves(labels, seed=None):
         return None
     folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
     return list(folds.split(np.zeros(len(labels)), labels))
+
+
+class CleaningCheckSteps:
+    """The cleaning check of :class:`~runner.learn.estimator.CleanLearning` (``validate_cleaning``; a mixin)."""
+
+    def _validated(self, training, X, labels, clf, clf_kwargs, sample_weight, takes_weights):
+        """The strategy's training set if held-out rows say it beats every row (runner.learn.guard), else every row."""
+        if X is None:
+            raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
+        self.validation_pred_probs_ = None
+        halves = held_out_halves(labels, self.seed)
+        if halves is None:
+            self._log("validate_cleaning: a class has fewer than %d rows, too few to split in halves and "
+                      "cross-validate each; every row kept", 2 * VALIDATION_INNER_FOLDS)
+            self.cleaning_check_, self.cleaning_checks_ = None, {}
+            return TrainingSet(np.arange(len(labels)), labels, sample_weight)
+        kept_probs, cleaned_probs = self._cross_fitted_probs(X, labels, clf, clf_kwargs, sample_weight,
+                                                             takes_weights, halves)
+        self.validation_pred_probs_ = {"kept": kept_probs, "cleaned": cleaned_probs}
+        criterion = self.validation_criterion
+        if criterion == "corrected" and self.noise_matrix is None:
+            self._log("validate_cleaning: the detector estimated no noise matrix; scoring on the given labels")
+            criterion = "given"
+        self.cleaning_checks_ = {
+            name: check_cleaning(labels, kept_probs, cleaned_probs, noise_matrix=self.noise_matrix,
+                                 criterion=name, min_z=self.validation_min_z)
+            for name in dict.fromkeys([criterion, "given"])
+        }
+        self.cleaning_check_ = check = self.cleaning_checks_[criterion]
+        self._log(
+            "validate_cleaning (%s): held-out accuracy %.4f with every row, %.4f cleaned: %s", criterion,
+            check.kept_accuracy, check.cleaned_accuracy, "cleaning used" if check.use_cleaning else "every row kept",
+        )
+        if check.use_cleaning:
+            return training
+        return TrainingSet(np.arange(len(labels)), labels, sample_weight)
+
+    def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, takes_weights, halves):
+        """Each half of the rows predicted by ``clf`` trained on the other half: on all of it, and on what
+        this learner's detection and strategy keep of it when they see that half alone.
+
+        Detecting on the other half alone matters: flags from the full cross-validation come from fold
+        models that learned the predicted half's given labels, so cleaned models trained on them agree
+        with those labels, noise included, and the check would favour cleaning (see :mod:`runner.learn.guard`).
+        """
+        n_classes = self.num_classes
+        kept_probs, cleaned_probs = np.zeros((len(labels), n_classes)), np.zeros((len(labels), n_classes))
+        inner = self.get_params(deep=False) | dict(
+            validate_cleaning=False, skip_final_fit=True, verbose=False, cv_n_folds=VALIDATION_INNER_FOLDS,
+        )
+        for train, held in halves:
+            weights = None if sample_weight is None else sample_weight[train]
+            half = type(self)(**inner).fit(take_rows(X, train), labels[train], sample_weight=weights,
+                                           clf_kwargs=clf_kwargs)
+            cleaned = half.training_set_
+            # The check's cost counts as this learner's: its cross-validations and detections, and the fits below.
+            for name in ("cv_s", "cv_compute_s", "detect_s"):
+                self.timings_[name] += half.timings_[name]
+            # The same fit-and-predict as a fold of the cross-validation; the cleaned rows keep the labels
+            # the half's strategy gave them (encoded by the half's own classes_: the classes it has).
+            cleaned_rows, cleaned_labels = train[cleaned.rows], labels.copy()
+            cleaned_labels[cleaned_rows] = half.classes_[cleaned.labels]
+            fits = [(kept_probs, train, labels, weights), (cleaned_probs, cleaned_rows, cleaned_labels,
+                                                           cleaned.sample_weight)]
+            for probs, rows, fit_labels, fit_weights in fits:
+                fit_kwargs = dict(clf_kwargs or {})
+                if fit_weights is not None and takes_weights:
+                    fit_kwargs["sample_weight"] = fit_weights
+                probs[held], seconds = _fit_fold(clf, X, fit_labels, rows, held, n_classes, fit_kwargs, None,
+                                                 self.threads_per_fit)
+                self.timings_["cv_s"] += seconds
+                self.timings_["cv_compute_s"] += seconds
+        return kept_probs, cleaned_probs
