@@ -14,7 +14,7 @@ from omegaconf import OmegaConf, open_dict
 
 from runner.common.atomic import write_json
 from runner.run import artifacts
-from runner.sweep import tracking
+from runner.sweep import callbacks, tracking
 from runner.run.config import config_hash
 from tests.test_app import cleanrun, run_dirs
 from tests.test_configs import compose_config
@@ -138,7 +138,7 @@ def test_tracking_without_mlflow_installed_stops_before_any_work(tmp_path, monke
                         lambda name, *args: None if name == "mlflow" else real_find_spec(name, *args))
     config = job_config(tmp_path / "run", ["dataset=iris"], cwd=tmp_path, mode="MULTIRUN")
     with pytest.raises(SystemExit), caplog.at_level(logging.ERROR):
-        tracking.MlflowTracking().on_multirun_start(config)
+        callbacks.MlflowTracking().on_multirun_start(config)
     assert "pip install -e '.[tracking]'" in caplog.text
     assert not (tmp_path / "outputs").exists()
 
@@ -221,7 +221,7 @@ def test_a_locked_database_gives_one_warning_after_a_bounded_wait(tmp_path, capl
     run_dir = tmp_path / "run"
     write_json(run_dir / artifacts.METRICS, {"test_accuracy": 0.5, "config_hash": "abc"})
     config = job_config(run_dir, ["dataset=iris", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"], cwd=tmp_path)
-    callback = tracking.MlflowTracking()
+    callback = callbacks.MlflowTracking()
     callback._log(config)  # creates the store
     lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")
