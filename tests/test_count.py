@@ -25,7 +25,7 @@ from runner.confident import (
     get_confident_thresholds,
     num_label_issues,
 )
-from tests.cases import make_pred_probs, without_class
+from tests.helpers import make_pred_probs, without_class
 
 SEEDS = [0, 1, 2]
 PY_METHODS = ["cnt", "eqn", "marginal", "marginal_ps"]

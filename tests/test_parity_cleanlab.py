@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 
 from runner.confident import count, filter, rank  # noqa: E402
 from runner.learn.cv import cross_val_pred_probs  # noqa: E402
-from tests.cases import make_pred_probs, synthetic_cases, with_rare_classes  # noqa: E402
+from tests.helpers import make_pred_probs, synthetic_cases, with_rare_classes  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -28,7 +28,7 @@ from runner.confident import (
     num_label_issues,
     order_label_issues,
 )
-from tests.cases import make_pred_probs
+from tests.helpers import make_pred_probs
 
 LABELS, PRED_PROBS, _ = make_pred_probs(30, 3, seed=0)
 CONFIDENT_JOINT = compute_confident_joint(LABELS, PRED_PROBS)
