@@ -15,25 +15,9 @@ import pytest
 
 from runner.run import artifacts
 from runner.run.config import check_config, config_hash
-from tests.test_configs import compose_config
+from tests.helpers import RUN_SPECIFIC, cleanrun, compose_config, run_dirs
 
-RUN_SPECIFIC = ("time_", "cv_cache_hit")  # metrics that may differ between identical runs
 SLOW = pytest.mark.slow
-
-
-def cleanrun(cwd, *overrides, config_path=None, timeout=300):
-    command = [sys.executable, "-m", "runner"]
-    if config_path is not None:
-        command += ["--config-path", str(config_path), "--config-name", "config"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("CLEANRUN_CACHE_DIR", None)
-    return subprocess.run(
-        [*command, *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def run_dirs(cwd):
-    return sorted(path.parent for path in Path(cwd, "outputs", "runs").glob("*/*/.hydra"))
 
 
 def comparable(run_dir):

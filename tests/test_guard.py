@@ -165,9 +165,9 @@ def test_the_recommended_configuration_is_method_recommended():
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from tests.test_datasets import CONF_DIR
+    from tests.helpers import DATASET_CONF
 
-    with initialize_config_dir(config_dir=str(CONF_DIR.parent), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(DATASET_CONF.parent), version_base="1.3"):
         cfg = compose("config", overrides=["method=recommended"])
     learner = CleanLearning.recommended(LogisticRegression())
     assert learner.validate_cleaning == cfg.cv.validate_cleaning

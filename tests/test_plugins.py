@@ -51,7 +51,7 @@ from runner.contracts import (
 from runner.detection import ConfidentLearning
 from runner.sweep.collect import collect
 from runner.strategies import BUILT_IN, get_strategy
-from tests.test_configs import compose_config
+from tests.helpers import FILTER_METHODS, compose_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cleanrun-example-plugin"
 EXAMPLE_SRC = EXAMPLE / "src"
@@ -59,8 +59,6 @@ EXAMPLE_CONF = EXAMPLE_SRC / "cleanrun_example" / "conf"
 EXAMPLE_OPTIONS = {"strategy": "down_weight", "detection": "below_threshold", "dataset": "moons"}
 # Groups of cleanrun's own conf/ whose options --help must list.
 APP_GROUPS = sorted(p.name for p in SOURCE_CONF.iterdir() if p.is_dir() and p.name != "hydra" and any(p.glob("*.yaml")))
-FILTER_METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
-                  "low_normalized_margin", "low_self_confidence")
 
 
 def yaml_options(conf: Path, group: str) -> dict:

@@ -155,7 +155,7 @@ def test_check_cores_counts_jobs_times_folds_times_threads(jobs, folds, threads,
 
 
 def test_a_run_warns_when_its_folds_oversubscribe_the_cores(caplog):
-    from tests.test_configs import compose_config
+    from tests.helpers import compose_config
 
     from runner.run.app import _check_cores
 

@@ -16,9 +16,7 @@ from runner.common.atomic import write_json
 from runner.run import artifacts
 from runner.sweep import callbacks, tracking
 from runner.run.config import config_hash
-from tests.test_app import cleanrun, run_dirs
-from tests.test_configs import compose_config
-from tests.test_sweeps import sweep, sweep_dir
+from tests.helpers import cleanrun, compose_config, run_dirs, sweep, sweep_dir
 
 mlflow = pytest.importorskip("mlflow", reason="tracking needs the `tracking` extra")
 
