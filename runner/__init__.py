@@ -2,6 +2,16 @@
 
 ``from runner import CleanLearning`` works like cleanlab's; the confident-learning functions
 live in :mod:`runner.confident` (``count``, ``filter``, ``rank``, ``noise``).
+
+The package by stage, each importing only from the ones before it:
+
+* :mod:`runner.common` -- atomic file writes and provenance, used by every stage;
+* :mod:`runner.confident` -- the algorithm, pure numpy;
+* :mod:`runner.detection`, :mod:`runner.strategies`, :mod:`runner.datasets`, :mod:`runner.contracts` -- the
+  plugin contracts and the built-in detectors, strategies and dataset loaders;
+* :mod:`runner.learn` -- the :class:`CleanLearning` estimator and what it needs to learn;
+* :mod:`runner.run` -- one run from a Hydra config (``python -m runner``);
+* :mod:`runner.sweep` -- sweeps: the report, its plots and sections, callbacks and tracking.
 """
 
 from runner.common.provenance import VERSION
