@@ -299,3 +299,28 @@ def test_tampered_cache_entries_are_named_and_recomputed(tmp_path):
     first, second = run_dirs(tmp_path)
     assert comparable(second) == comparable(first)
     assert json.loads((second / "metrics.json").read_text())["cv_cache_hit"] is False
+
+
+def test_the_learner_is_built_from_every_learner_key_of_the_config():
+    from runner.run.build import build_learner
+
+    cfg = compose_config(["method=recommended", "cv.folds=4", "cv.n_jobs=2", "cv.rounds=2", "cv.round_mode=relabel",
+                          "final_fit=more_iterations", "threads_per_fit=2", "cache_dir=null",
+                          "pred_probs_dtype=float32", "seed=7"])
+    params = build_learner(cfg).get_params(deep=False)
+    assert {key: params[key] for key in (
+        "seed", "cv_n_folds", "n_jobs", "cv_backend", "cv_scheduler_address", "detection_rounds", "round_mode",
+        "round_mean", "validate_cleaning", "validation_min_z", "validation_criterion", "final_params",
+        "skip_final_fit", "threads_per_fit", "cv_cache_dir", "pred_probs_dtype", "ensemble",
+    )} == {
+        "seed": 7, "cv_n_folds": 4, "n_jobs": 2, "cv_backend": None, "cv_scheduler_address": None,
+        "detection_rounds": 2, "round_mode": "relabel", "round_mean": False, "validate_cleaning": True,
+        "validation_min_z": 3.0, "validation_criterion": "given", "final_params": {"max_iter": 3000},
+        "skip_final_fit": False, "threads_per_fit": 2, "cv_cache_dir": None, "pred_probs_dtype": "float32",
+        "ensemble": None,
+    }
+    assert type(params["clf"]).__name__ == "LogisticRegression"
+    assert params["strategy"].reweight is False and params["detector"].filter_by == "prune_by_noise_rate"
+    members = build_learner(compose_config(["cv=ensemble"])).ensemble
+    assert [type(member).__name__ for member in members] == [
+        "LogisticRegression", "ExtraTreesClassifier", "KNeighborsClassifier"]
