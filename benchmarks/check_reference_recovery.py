@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from runner.datasets import standardized
 from runner.run.experiment import apply_noise
-from runner.sweep.report import pooled_recovery
+from runner.sweep.studies import pooled_recovery
 
 
 def reference_jobs(sweep: Path):

@@ -2,8 +2,19 @@
 
 ``from runner import CleanLearning`` works like cleanlab's; the confident-learning functions
 live in :mod:`runner.confident` (``count``, ``filter``, ``rank``, ``noise``).
+
+The package by stage, each importing only from the ones before it:
+
+* :mod:`runner.common` -- atomic file writes and provenance, used by every stage;
+* :mod:`runner.confident` -- the algorithm, pure numpy;
+* :mod:`runner.detection`, :mod:`runner.strategies`, :mod:`runner.datasets`, :mod:`runner.contracts` -- the
+  plugin contracts and the built-in detectors, strategies and dataset loaders;
+* :mod:`runner.learn` -- the :class:`CleanLearning` estimator and what it needs to learn;
+* :mod:`runner.run` -- one run from a Hydra config (``python -m runner``);
+* :mod:`runner.sweep` -- sweeps: the report, its plots and sections, callbacks and tracking.
 """
 
+from runner.common.provenance import VERSION
 from runner.confident import (
     compute_confident_joint,
     estimate_latent,
@@ -20,7 +31,7 @@ from runner.learn.cv import (
 )
 from runner.learn.estimator import CleanLearning
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "CleanLearning",

@@ -11,6 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from runner.datasets.corrupt import clean_label_probabilities, instance_noise, matrix_noise
+from runner import CleanLearning
 from runner.datasets import load_sklearn, standardized
 from runner.run.experiment import run_experiment
 
@@ -80,7 +81,7 @@ def test_clean_label_probabilities_are_out_of_fold_and_cover_absent_classes(digi
 
 def test_the_runner_gives_instance_noise_the_training_features():
     dataset = standardized(load_sklearn(name="breast_cancer", seed=0))
-    result = run_experiment(dataset, LogisticRegression(max_iter=500), noise=functools.partial(instance_noise, rate=0.2),
+    result = run_experiment(dataset, CleanLearning(LogisticRegression(max_iter=500), seed=0), noise=functools.partial(instance_noise, rate=0.2),
                             compare_baseline=False)
     expected = instance_noise(dataset.y_train, 2, features=dataset.X_train, rate=0.2, seed=0)
     issues = result.label_issues.sort_values("index")  # ranked worst first; `index` is the training position

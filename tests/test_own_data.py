@@ -19,8 +19,7 @@ from runner import CleanLearning
 from runner.datasets import cleaned as cleaned_module
 from runner.run.app import run
 from runner.datasets.given import match_pred_probs, read_pred_probs
-from tests.test_app import cleanrun, run_dirs
-from tests.test_configs import compose_config
+from tests.helpers import cleanrun, compose_config, run_dirs
 
 CLASSES = np.array(["ant", "bee", "cat"])
 N_ROWS = 240

@@ -16,7 +16,7 @@ line endings), and only a relabelled row's label cell and the added ``sample_wei
 Parquet file's rows are taken with pyarrow and written with the input's schema (types, nullability, categoricals,
 metadata). The file is read again a record at a time (CSV) or a row group at a time (Parquet), so writing never
 holds a second copy of the table; it is written under a temporary name and renamed, like every artifact
-(:func:`runner.run.artifacts.atomic_path`).
+(:func:`runner.common.atomic.atomic_path`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from runner.run.artifacts import atomic_path
+from runner.common.atomic import atomic_path
 from runner.datasets.tables import TableSource
 from runner.datasets.records import ENCODING, format_record, line_ending, open_text, records
 

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from runner.datasets.tables import Dataset, _dataset_from_frames, _packaged_file
+from runner.datasets.bundled import _packaged_file
+from runner.datasets.tables import Dataset, _dataset_from_frames
 
 log = logging.getLogger(__name__)
 

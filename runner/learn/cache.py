@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from runner.run.artifacts import write_array, write_json
+from runner.common.atomic import write_array, write_json
+from runner.common.provenance import library_versions
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,9 @@ _unwritable: set[Path] = set()
 
 
 def _library_versions() -> str:
-    import sklearn
-    import xgboost
-
-    import runner
-
-    return f"numpy={np.__version__};sklearn={sklearn.__version__};xgboost={xgboost.__version__};cleanrun={runner.__version__}"
+    """The versions that change out-of-fold probabilities, as one string of the key."""
+    versions = library_versions()
+    return ";".join(f"{name}={versions[name]}" for name in ("numpy", "sklearn", "xgboost", "cleanrun"))
 
 
 def _update_with_data(digest, X) -> None:

@@ -1,7 +1,7 @@
-"""The run directory: write and read a run's artifacts, atomically.
+"""The run directory: the names of a run's artifacts, its failure record, and reading them back.
 
-Every file is written under a temporary name in the same directory and renamed into place, so
-a killed run never leaves a half-written file that looks complete; ``metrics.json`` is written
+Every file is written atomically (:mod:`runner.common.atomic`), so a killed run never leaves a
+half-written file that looks complete; ``metrics.json`` is written
 last, so its presence means the run finished. A failed run writes ``failure.json`` instead.
 A run owns its directory: it holds a lock file there while it runs (:func:`run_lock`; a second
 run started in it is refused), and first removes every artifact an earlier run may have left
@@ -15,17 +15,16 @@ Files: ``label_issues.csv``, ``confident_joint.csv``, ``noise_matrix.csv``,
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import tempfile
 import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+
+from runner.common.atomic import write_error, write_json
 
 METRICS = "metrics.json"
 FAILURE = "failure.json"
@@ -40,88 +39,11 @@ LOCK = ".cleanrun.lock"
 # Top-level config keys (and groups) that say how a run runs, not what it computes: they change
 # no number of metrics.json, so resume and the sweep report ignore them (``tracking`` is where
 # experiment-tracking settings go, ``hydra`` the launcher's).
-RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "hydra")
-# Large issue tables are written in chunks so the text never has to exist in memory at once.
-CSV_CHUNK_ROWS = 200_000
-
-
-class WriteError(OSError):
-    """A file could not be written (full disk, file-size limit, no permission): one line naming it and why."""
+RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "report", "hydra")
 
 
 class RunDirectoryBusy(RuntimeError):
     """Another run, still in progress, holds the run directory."""
-
-
-@contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
-
-    Raises
-    ------
-    WriteError
-        If the system refuses the write (the message names ``path`` and the reason).
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
-    except OSError as error:
-        raise _write_error(path, error) from None
-    try:
-        yield Path(temporary)
-        # mkstemp makes the file private (0600); give it the permissions a plain open() would.
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException as error:
-        Path(temporary).unlink(missing_ok=True)
-        # numpy reports a short write without an errno ("10000 requested and 496 written")
-        if isinstance(error, OSError) and not isinstance(error, WriteError) and (
-                error.errno in _WRITE_ERRNOS or (type(error) is OSError and error.errno is None)):
-            raise _write_error(path, error) from None
-        raise
-
-
-# What the system says when it refuses a write: no space, over quota, file too large, no permission, read-only.
-_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS}
-
-
-def _write_error(path: Path, error: OSError) -> WriteError:
-    written = WriteError(f"could not write '{path}': {error.strerror or error}")
-    written.errno = error.errno  # kept, but out of the message (which would start "[Errno 28]")
-    return written
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_json(path: Path, data: dict) -> None:
-    with atomic_path(path) as temporary:
-        temporary.write_text(json.dumps(data, indent=2, sort_keys=False, default=_plain) + "\n")
-
-
-def write_table(path: Path, frame: pd.DataFrame, *, index: bool = False) -> None:
-    with atomic_path(path) as temporary:
-        with open(temporary, "w", newline="") as stream:
-            for start in range(0, max(len(frame), 1), CSV_CHUNK_ROWS):
-                chunk = frame.iloc[start : start + CSV_CHUNK_ROWS]
-                chunk.to_csv(stream, index=index, header=start == 0, lineterminator="\n")
-
-
-def write_matrix(path: Path, matrix, class_names) -> None:
-    """A K x K matrix with the class names as header and index."""
-    names = [str(name) for name in class_names]
-    write_table(path, pd.DataFrame(np.asarray(matrix), index=names, columns=names), index=True)
-
-
-def write_array(path: Path, array: np.ndarray) -> None:
-    with atomic_path(path) as temporary:
-        with open(temporary, "wb") as stream:
-            np.save(stream, array, allow_pickle=False)
 
 
 def write_failure(run_dir: Path, error: BaseException) -> None:
@@ -141,7 +63,7 @@ def clear_outcome(run_dir: Path) -> None:
     Called before a run starts, holding :func:`run_lock`: a rerun must not leave the last run's
     metrics beside its failure, nor its ``cleaned.csv`` or ``pred_probs.npy`` beside its own
     results (where tracking would log them as this run's). A temporary file is what a killed run
-    was writing when it died (:func:`atomic_path`).
+    was writing when it died (:func:`runner.common.atomic.atomic_path`).
     """
     run_dir = Path(run_dir)
     try:
@@ -150,7 +72,7 @@ def clear_outcome(run_dir: Path) -> None:
         for temporary in run_dir.glob(".*.tmp"):
             temporary.unlink(missing_ok=True)
     except OSError as error:
-        raise _write_error(run_dir, error) from None
+        raise write_error(run_dir, error) from None
 
 
 @contextmanager
@@ -172,7 +94,7 @@ def run_lock(run_dir: Path):
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise _write_error(run_dir, error) from None
+        raise write_error(run_dir, error) from None
     while True:
         try:
             handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -186,7 +108,7 @@ def run_lock(run_dir: Path):
             lock.unlink(missing_ok=True)  # its process is gone: the lock is stale
             continue
         except OSError as error:
-            raise _write_error(lock, error) from None
+            raise write_error(lock, error) from None
         with os.fdopen(handle, "w") as stream:
             stream.write(f"{os.getpid()}\n")
         break
@@ -246,12 +168,3 @@ def read_failure(run_dir: Path) -> dict | None:
 
 def read_matrix(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, index_col=0)
-
-
-def _plain(value):
-    """JSON for numpy scalars and arrays."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")

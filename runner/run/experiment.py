@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import platform
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,8 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from runner.common.atomic import write_array, write_json, write_matrix, write_table
+from runner.common.provenance import git_commit, library_versions
 from runner.learn import cache
 from runner.run import artifacts
 from runner.datasets.cleaned import Cleaning, cleaning_of, write_cleaned_table
@@ -47,150 +47,61 @@ class ExperimentResult:
 
 def run_experiment(
     dataset,
-    classifier,
+    learner: CleanLearning,
     *,
     noise=no_noise,
-    detector=None,
-    strategy="remove",
-    cv_folds: int = 5,
-    cv_n_jobs=None,
-    cv_backend=None,
-    cv_scheduler_address=None,
-    ensemble=None,
-    detection_rounds: int = 1,
-    round_mode: str = "drop",
-    round_mean: bool = False,
-    validate_cleaning: bool = False,
-    validation_min_z: float = 0.0,
-    validation_criterion: str = "corrected",
-    final_params=None,
-    final_fit_kwargs=None,
     seed: int = 0,
+    pred_probs=None,
+    fit_kwargs=None,
     compare_baseline: bool = True,
     compare_clean: bool = False,
-    threads_per_fit: int | None = 1,
-    cache_dir=None,
-    pred_probs_dtype: str = "float64",
     names: dict | None = None,
-    pred_probs=None,
-    skip_final_fit: bool = False,
 ) -> ExperimentResult:
-    """Corrupt the training labels, clean and retrain, and score everything on the test split.
+    """Corrupt the training labels, fit the learner, and score everything on the test split.
 
-    Without a test split (``dataset.test_size=0``: every row is checked) or without a final fit, the test
-    metrics are absent.
+    Without a test split (``dataset.test_size=0``: every row is checked) or without a final fit
+    (``learner.skip_final_fit``), the test metrics are absent.
 
     Parameters
     ----------
     dataset : Dataset
         Train/test split with encoded labels.
-    classifier : estimator
-        Unfitted; cloned for every fit.
+    learner : CleanLearning
+        Unfitted; its classifier (``learner.clf``) also makes the baseline and clean-label references,
+        cached in ``learner.cv_cache_dir``.
     noise : callable
         ``noise(labels, n_classes, seed=...) -> Corruption`` (see :mod:`runner.datasets.corrupt`).
-    detector, strategy
-        Passed to :class:`~runner.learn.estimator.CleanLearning`.
-    cv_folds, cv_n_jobs, cv_backend
-        Cross-validation folds, parallel fold fits and their joblib backend.
-    cv_scheduler_address : str, optional
-        Address of a running Dask scheduler (``cv_backend="dask"``; see :mod:`runner.learn.parallel`).
-    ensemble, detection_rounds, round_mode, round_mean
-        Detection from the mean out-of-fold probabilities of several classifiers, and
-        iterative detection (see :class:`~runner.learn.estimator.CleanLearning`).
-    validate_cleaning, validation_min_z, validation_criterion
-        Keep the cleaned training set only if it wins on held-out given labels (:mod:`runner.learn.guard`).
-    final_params, final_fit_kwargs : dict, optional
-        Hyperparameters and ``fit`` kwargs of the final fit only.
     seed : int
-        Drives the noise, the folds (and, through the config, the classifiers).
+        Drives the noise.
+    pred_probs : ndarray of shape (N_train, K), optional
+        Out-of-fold probabilities of the training rows made elsewhere (``cv=given``): no cross-validation.
+    fit_kwargs : dict, optional
+        Keyword arguments of the final fit only (cleanlab's ``clf_final_kwargs``).
     compare_baseline : bool
         Also fit the classifier on the uncleaned labels and report its test accuracy.
     compare_clean : bool
         With injected noise, also fit the classifier on the true training labels (an oracle)
         and report its test accuracy and the fraction of the accuracy lost to noise that
         cleaning recovered.
-    threads_per_fit : int or None
-        BLAS/OpenMP threads of every fit.
-    cache_dir : str or Path, optional
-        Cache of out-of-fold probabilities.
-    pred_probs_dtype : str
-        dtype of the out-of-fold probabilities.
     names : dict, optional
         Display names of the plugins (``classifier``, ``strategy``), e.g. Hydra's choices.
-    pred_probs : ndarray of shape (N_train, K), optional
-        Out-of-fold probabilities of the training rows made elsewhere (``cv=given``): no cross-validation.
-    skip_final_fit : bool
-        Find the issues and the cleaned training set only; no final model, no test scores.
 
     Returns
     -------
     ExperimentResult
     """
     started = time.perf_counter()
-    names = names or {}
-    n_classes = dataset.n_classes
     corruption = apply_noise(noise, dataset, seed)
     given = np.asarray(corruption.labels)
     if pred_probs is None:
         # Fail before any fitting: no model can learn a class without a training example (a class
         # with fewer examples than folds is cross-validated as in the reference).
-        check_fold_sizes(given, cv_folds, dataset.classes)
+        check_fold_sizes(given, learner.cv_n_folds, dataset.classes)
+    learner.fit(dataset.X_train, given, pred_probs=pred_probs, clf_final_kwargs=fit_kwargs)
 
-    learner = CleanLearning(
-        classifier, seed=seed, cv_n_folds=cv_folds, strategy=strategy, n_jobs=cv_n_jobs, cv_backend=cv_backend,
-        cv_scheduler_address=cv_scheduler_address, threads_per_fit=threads_per_fit, detector=detector,
-        final_params=final_params, cv_cache_dir=cache_dir, pred_probs_dtype=pred_probs_dtype, ensemble=ensemble,
-        detection_rounds=detection_rounds, round_mode=round_mode, round_mean=round_mean,
-        validate_cleaning=validate_cleaning, validation_min_z=validation_min_z,
-        validation_criterion=validation_criterion,
-        skip_final_fit=skip_final_fit,
-    )
-    learner.fit(dataset.X_train, given, pred_probs=pred_probs, clf_final_kwargs=final_fit_kwargs)
-
-    metrics = {
-        "dataset": dataset.name,
-        "classifier": names.get("classifier", type(classifier).__name__),
-        "strategy": names.get("strategy", strategy if isinstance(strategy, str) else type(strategy).__name__),
-    }
-    filter_by = getattr(detector, "filter_by", None) if detector is not None else "prune_by_noise_rate"
-    if filter_by is not None:
-        metrics["filter_by"] = filter_by
-    metrics.update(
-        seed=seed,
-        n_train=len(given),
-        n_test=len(dataset.y_test),
-        n_classes=n_classes,
-        n_label_issues=int(learner.label_issues_mask.sum()),
-    )
-    check = learner.cleaning_check_
-    if check is not None:
-        metrics.update(
-            cleaning_used=check.use_cleaning,
-            holdout_accuracy_kept=check.kept_accuracy,
-            holdout_accuracy_cleaned=check.cleaned_accuracy,
-            holdout_accuracy_standard_error=check.standard_error,
-            noise_matrix_label_margin=check.label_margin,
-            holdout_given_accuracy_kept=learner.cleaning_checks_["given"].kept_accuracy,
-            holdout_given_accuracy_cleaned=learner.cleaning_checks_["given"].cleaned_accuracy,
-        )
-    elif learner.validate_cleaning:  # too few rows in some class to check: every row was kept
-        metrics["cleaning_used"] = False
-    # The baseline and clean-label fits run alone, like the final fit (runner.learn.parallel.lone_fit_limits).
-    # Nothing to score without held-out rows or without a final model: the test metrics are then absent.
-    evaluates = dataset.evaluates and not skip_final_fit
-    with threadpool_limits(limits=lone_fit_limits(threads_per_fit, cv_n_jobs, remote=bool(cv_scheduler_address))):
-        if evaluates:
-            metrics.update(_test_scores(learner, dataset))
-        if evaluates and (compare_baseline or compare_clean):
-            predicted = _reference_fit_predictions(classifier, dataset, given, cache_dir)
-            metrics["baseline_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
-        if evaluates and compare_clean and corruption.noise_matrix is not None:
-            predicted = _reference_fit_predictions(classifier, dataset, dataset.y_train, cache_dir)
-            clean = metrics["clean_labels_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
-            lost = clean - metrics["baseline_test_accuracy"]
-            if lost > 0:
-                metrics["recovered_fraction"] = (metrics["test_accuracy"] - metrics["baseline_test_accuracy"]) / lost
-
+    metrics = _description(learner, dataset, given, seed, names or {})
+    metrics.update(_check_metrics(learner))
+    metrics.update(_comparison_scores(learner, dataset, given, corruption, compare_baseline, compare_clean))
     issues = _issue_table(learner, dataset, given)
     matrices = {
         "confident_joint": learner.confident_joint,
@@ -200,8 +111,85 @@ def run_experiment(
     if corruption.noise_matrix is not None:
         matrices["true_noise_matrix"] = corruption.noise_matrix
         metrics.update(_detection_scores(issues, learner.noise_matrix, corruption.noise_matrix))
-    timings = learner.timings_
+    metrics.update(_cost_and_provenance(learner, started))
+    return ExperimentResult(
+        metrics=metrics,
+        label_issues=issues,
+        class_names=[str(name) for name in dataset.classes],
+        matrices={name: matrix for name, matrix in matrices.items() if matrix is not None},
+        pred_probs=learner.pred_probs,
+        cleaning=_cleaning(dataset, learner, given),
+    )
+
+
+def _description(learner, dataset, given, seed, names) -> dict:
+    """What ran on what: the first keys of ``metrics.json``."""
+    strategy, detector = learner.strategy, learner.detector
+    metrics = {
+        "dataset": dataset.name,
+        "classifier": names.get("classifier", type(learner.clf).__name__),
+        "strategy": names.get("strategy", strategy if isinstance(strategy, str) else type(strategy).__name__),
+    }
+    filter_by = getattr(detector, "filter_by", None) if detector is not None else "prune_by_noise_rate"
+    if filter_by is not None:
+        metrics["filter_by"] = filter_by
     metrics.update(
+        seed=seed,
+        n_train=len(given),
+        n_test=len(dataset.y_test),
+        n_classes=dataset.n_classes,
+        n_label_issues=int(learner.label_issues_mask.sum()),
+    )
+    return metrics
+
+
+def _check_metrics(learner) -> dict:
+    """The cleaning check's verdict and held-out scores (``validate_cleaning``); none without the check."""
+    check = learner.cleaning_check_
+    if check is not None:
+        return dict(
+            cleaning_used=check.use_cleaning,
+            holdout_accuracy_kept=check.kept_accuracy,
+            holdout_accuracy_cleaned=check.cleaned_accuracy,
+            holdout_accuracy_standard_error=check.standard_error,
+            noise_matrix_label_margin=check.label_margin,
+            holdout_given_accuracy_kept=learner.cleaning_checks_["given"].kept_accuracy,
+            holdout_given_accuracy_cleaned=learner.cleaning_checks_["given"].cleaned_accuracy,
+        )
+    if learner.validate_cleaning:  # too few rows in some class to check: every row was kept
+        return {"cleaning_used": False}
+    return {}
+
+
+def _comparison_scores(learner, dataset, given, corruption, compare_baseline, compare_clean) -> dict:
+    """Test scores of the final model, of the baseline and of the clean-label oracle.
+
+    Nothing to score without held-out rows or without a final model: the test metrics are then absent.
+    The baseline and clean-label fits run alone, like the final fit (runner.learn.parallel.lone_fit_limits).
+    """
+    metrics = {}
+    if not dataset.evaluates or learner.skip_final_fit:
+        return metrics
+    cache_dir, classifier = learner.cv_cache_dir, learner.clf
+    limits = lone_fit_limits(learner.threads_per_fit, learner.n_jobs, remote=bool(learner.cv_scheduler_address))
+    with threadpool_limits(limits=limits):
+        metrics.update(_test_scores(learner, dataset))
+        if compare_baseline or compare_clean:
+            predicted = _reference_fit_predictions(classifier, dataset, given, cache_dir)
+            metrics["baseline_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
+        if compare_clean and corruption.noise_matrix is not None:
+            predicted = _reference_fit_predictions(classifier, dataset, dataset.y_train, cache_dir)
+            clean = metrics["clean_labels_test_accuracy"] = accuracy_score(dataset.y_test, predicted)
+            lost = clean - metrics["baseline_test_accuracy"]
+            if lost > 0:
+                metrics["recovered_fraction"] = (metrics["test_accuracy"] - metrics["baseline_test_accuracy"]) / lost
+    return metrics
+
+
+def _cost_and_provenance(learner, started: float) -> dict:
+    """Timings, the cache hit, library versions and the commit: the last keys of ``metrics.json``."""
+    timings = learner.timings_
+    metrics = dict(
         time_cv_s=timings.get("cv_s", 0.0),
         time_detect_s=timings.get("detect_s", 0.0),
         time_final_fit_s=timings.get("final_fit_s", 0.0),
@@ -215,14 +203,7 @@ def run_experiment(
     commit = git_commit()
     if commit:
         metrics["git_commit"] = commit
-    return ExperimentResult(
-        metrics=metrics,
-        label_issues=issues,
-        class_names=[str(name) for name in dataset.classes],
-        matrices={name: matrix for name, matrix in matrices.items() if matrix is not None},
-        pred_probs=learner.pred_probs,
-        cleaning=_cleaning(dataset, learner, given),
-    )
+    return metrics
 
 
 def apply_noise(noise, dataset, seed):
@@ -341,40 +322,11 @@ def _detection_scores(issues, estimated_noise_matrix, true_noise_matrix) -> dict
 def save_result(run_dir, result: ExperimentResult, *, save_pred_probs: bool = True) -> None:
     """Write the artifacts; ``metrics.json`` last, so that it marks a complete run."""
     run_dir = Path(run_dir)
-    artifacts.write_table(run_dir / artifacts.LABEL_ISSUES, result.label_issues)
+    write_table(run_dir / artifacts.LABEL_ISSUES, result.label_issues)
     for name, matrix in result.matrices.items():
-        artifacts.write_matrix(run_dir / f"{name}.csv", matrix, result.class_names)
+        write_matrix(run_dir / f"{name}.csv", matrix, result.class_names)
     if save_pred_probs and result.pred_probs is not None:
-        artifacts.write_array(run_dir / artifacts.PRED_PROBS, result.pred_probs)
+        write_array(run_dir / artifacts.PRED_PROBS, result.pred_probs)
     if result.cleaning is not None:
         write_cleaned_table(run_dir, result.cleaning)
-    artifacts.write_json(run_dir / artifacts.METRICS, result.metrics)
-
-
-def library_versions() -> dict:
-    import hydra
-    import sklearn
-    import xgboost
-
-    import runner
-
-    return {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "sklearn": sklearn.__version__,
-        "xgboost": xgboost.__version__,
-        "hydra": hydra.__version__,
-        "cleanrun": runner.__version__,
-    }
-
-
-def git_commit() -> str | None:
-    """The commit of the cleanrun checkout, when running from one."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True,
-            timeout=5, check=True,
-        ).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
+    write_json(run_dir / artifacts.METRICS, result.metrics)

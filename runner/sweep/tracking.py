@@ -1,6 +1,6 @@
 """Experiment tracking: every run, and every job of a sweep, as one MLflow run (``tracking=mlflow``).
 
-:class:`MlflowTracking` is a Hydra callback; ``conf/tracking/mlflow.yaml`` puts it in place of the
+:class:`runner.sweep.callbacks.MlflowTracking` is a Hydra callback; ``conf/tracking/mlflow.yaml`` puts it in place of the
 sweep report callback, which it extends: the report is written first, then attached. It logs what a
 job left in its run directory once the job has ended (``metrics.json`` or ``failure.json``, the
 artifacts, ``.hydra/``), so the run itself knows nothing of tracking, and jobs that run in other
@@ -29,7 +29,6 @@ get a bounded timeout and few retries (``tracking.timeout_s``, ``tracking.retrie
 
 from __future__ import annotations
 
-import atexit
 import getpass
 import importlib.util
 import json
@@ -42,12 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from runner.common.provenance import git_commit
 from runner.run import artifacts
-from runner.sweep.report import SweepSummary, collect
+from runner.run.config import config_hash
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +79,9 @@ class Settings:
     """Where and how to log, from the ``tracking`` config node."""
 
     uri: str
-    experiment: str | None = None
-    timeout_s: int = 5
-    retries: int = 1
+    experiment: str | None
+    timeout_s: int
+    retries: int
 
     @classmethod
     def from_config(cls, config: DictConfig) -> Settings:
@@ -99,9 +98,9 @@ class Settings:
             uri = f"sqlite:///{database}"
         return cls(
             uri=uri,
-            experiment=tracking.get("experiment"),
-            timeout_s=int(tracking.get("timeout_s", 5)),
-            retries=int(tracking.get("retries", 1)),
+            experiment=tracking.experiment,
+            timeout_s=int(tracking.timeout_s),
+            retries=int(tracking.retries),
         )
 
     def artifact_location(self, experiment: str) -> str | None:
@@ -120,7 +119,7 @@ def experiment_name(config: DictConfig) -> str:
 
     In a sweep a swept group names no experiment: the jobs of one sweep share one experiment.
     """
-    if config.tracking.get("experiment"):
+    if config.tracking.experiment:
         return str(config.tracking.experiment)
     choices = OmegaConf.select(config, "hydra.runtime.choices", default=None) or {}
     swept = _swept_keys(config)
@@ -204,8 +203,6 @@ def job_record(config: DictConfig, *, error: str | None = None) -> JobRecord:
     if "config_hash" not in record.tags:  # a failed job wrote no metrics.json
         record.tags["config_hash"] = _config_hash(job)
     if "git_commit" not in record.tags:
-        from runner.run.experiment import git_commit
-
         if commit := git_commit():
             record.tags["git_commit"] = commit
     if "git_commit" in record.tags:
@@ -266,8 +263,7 @@ def _text(value) -> str:
 
 
 def _config_hash(job: DictConfig) -> str:
-    from runner.run.app import config_hash  # the app's own digest, as written into metrics.json
-
+    """The app's own digest of the job's config, as written into metrics.json."""
     try:
         return config_hash(job)
     except Exception:  # a config that does not resolve has no digest
@@ -430,133 +426,3 @@ def _quiet_libraries():
 # --------------------------------------------------------------------------------------------
 # The Hydra callback
 # --------------------------------------------------------------------------------------------
-
-
-class MlflowTracking(SweepSummary):
-    """Hydra callback: log every job to MLflow, a sweep as a parent run; the sweep report as before.
-
-    ``conf/tracking/mlflow.yaml`` registers it in place of :class:`runner.sweep.report.SweepSummary`::
-
-        hydra:
-          callbacks:
-            sweep_summary:
-              _target_: runner.sweep.tracking.MlflowTracking
-
-    Hydra calls the end hooks of its callbacks in reverse order and the report callback ends a
-    sweep with failed jobs by raising ``SystemExit``, so the report and its logging share one
-    callback: the report is written, then attached, then the exit goes on.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._start_ms = None
-        self._logged = False
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        """Create the sweep's parent run (or find it again, on resume) and leave its id for the jobs."""
-        check_installed()
-        settings = Settings.from_config(config)
-        sweep_dir = Path(config.hydra.sweep.dir)
-        state = {"uri": settings.uri}
-        with _guarded(settings, f"the sweep {sweep_dir}"):
-            try:
-                state = _start_sweep(settings, config, sweep_dir)
-            except Exception as error:
-                state["error"] = f"{type(error).__name__}: {error}"
-                raise
-            finally:
-                # The jobs read it: with an error recorded they do not try (and warn) again.
-                artifacts.write_json(sweep_dir / SWEEP_RUN, state)
-
-    def on_job_start(self, config: DictConfig, **kwargs) -> None:
-        """Note the start; a single run that ends with ``sys.exit`` is logged at exit instead."""
-        self._start_ms = int(time.time() * 1000)
-        self._logged = False
-        if not _in_sweep(config):
-            check_installed()
-            atexit.register(self._log_at_exit, config)
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
-        """Log the job's run from its run directory."""
-        self._logged = True
-        escaped = job_return._return_value if job_return.status == JobStatus.FAILED else None
-        self._log(config, error=f"{type(escaped).__name__}: {escaped}" if escaped is not None else None)
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        """Write the sweep report, then attach it to the parent run and close the parent."""
-        try:
-            super().on_multirun_end(config, **kwargs)
-        finally:
-            sweep_dir = Path(config.hydra.sweep.dir)
-            state = _read_state(sweep_dir)
-            if state.get("run_id"):
-                settings = Settings.from_config(config)
-                with _guarded(settings, f"the sweep {sweep_dir}"):
-                    _end_sweep(client(settings), state["run_id"], sweep_dir)
-
-    def _log(self, config: DictConfig, *, error: str | None = None) -> None:
-        settings = Settings.from_config(config)
-        run_dir = config.hydra.runtime.output_dir
-        parent = experiment = None
-        if _in_sweep(config):
-            state = _read_state(Path(config.hydra.sweep.dir))
-            if state.get("error") and state.get("uri") == settings.uri:
-                return  # the sweep already warned that the store is unavailable
-            if state.get("uri") == settings.uri:
-                parent, experiment = state.get("run_id"), state.get("experiment_id")
-        with _guarded(settings, f"the run {run_dir}"):
-            mlflow_client = client(settings)
-            if experiment is None:
-                experiment = experiment_id(mlflow_client, experiment_name(config), settings)
-            record = job_record(config, error=error)
-            log_job(mlflow_client, experiment, record, parent_run_id=parent, start_ms=self._start_ms)
-
-    def _log_at_exit(self, config: DictConfig) -> None:
-        if not self._logged:  # the run ended before Hydra's job end (sys.exit on a bad config)
-            self._logged = True
-            self._log(config)
-
-
-def _start_sweep(settings: Settings, config: DictConfig, sweep_dir: Path) -> dict:
-    """The sweep's parent run: the one of an earlier attempt of this sweep directory, or a new one."""
-    mlflow_client = client(settings)
-    earlier = _read_state(sweep_dir)
-    if earlier.get("run_id") and earlier.get("uri") == settings.uri:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            if mlflow_client.get_run(earlier["run_id"]).info.lifecycle_stage == "active":
-                mlflow_client.update_run(earlier["run_id"], status="RUNNING")
-                return earlier
-        except MlflowException:  # deleted from the store meanwhile: start a new parent
-            pass
-    experiment = experiment_id(mlflow_client, experiment_name(config), settings)
-    overrides = " ".join(OmegaConf.select(config, "hydra.overrides.task", default=None) or [])
-    run = mlflow_client.create_run(
-        experiment,
-        run_name=f"sweep {sweep_dir.parent.name}/{sweep_dir.name}: {overrides}"[:_MAX_NAME_CHARS],
-        tags={"overrides": overrides, "sweep_dir": str(sweep_dir.resolve()), "mlflow.source.name": "cleanrun",
-              "mlflow.user": _user()},
-    )
-    return {"uri": settings.uri, "experiment_id": experiment, "run_id": run.info.run_id}
-
-
-def _end_sweep(mlflow_client, run_id: str, sweep_dir: Path) -> None:
-    """Attach the report and plots, count the jobs, and close the parent (FAILED if a job failed)."""
-    for name in SWEEP_ARTIFACTS:
-        path = sweep_dir / name
-        if path.is_dir():
-            mlflow_client.log_artifacts(run_id, str(path), artifact_path=name)
-        elif path.is_file():
-            mlflow_client.log_artifact(run_id, str(path))
-    status = collect(sweep_dir)["status"]
-    counts = {f"n_jobs_{state}": int((status == state).sum()) for state in ("done", "failed", "incomplete")}
-    log_batch(mlflow_client, run_id, metrics={"n_jobs": len(status), **counts})
-    mlflow_client.set_terminated(run_id, status="FINISHED" if counts["n_jobs_done"] == len(status) else "FAILED")
-
-
-def _read_state(sweep_dir: Path) -> dict:
-    try:
-        return json.loads((sweep_dir / SWEEP_RUN).read_text())
-    except (OSError, ValueError):
-        return {}
