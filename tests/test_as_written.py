@@ -21,6 +21,7 @@ from sklearn.base import clone
 from sklearn.datasets import make_blobs
 
 from runner import CleanLearning
+from runner.common import atomic
 from runner.run import artifacts
 from runner.datasets import cleaned as cleaned_module
 from runner.run.app import check_config, run
@@ -337,16 +338,16 @@ def test_hydra_and_sweep_callback_warnings_go_to_stderr():
 
 def test_write_failures_are_one_line_naming_the_file(tmp_path):
     target = tmp_path / "metrics.json"
-    with pytest.raises(artifacts.WriteError, match=rf"could not write '{target}': No space left on device"):
-        with artifacts.atomic_path(target):
+    with pytest.raises(atomic.WriteError, match=rf"could not write '{target}': No space left on device"):
+        with atomic.atomic_path(target):
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     assert list(tmp_path.iterdir()) == []
     # a real file-size limit, in a process of its own
     code = (
         "import resource, numpy as np\n"
-        "from runner import artifacts\n"
+        "from runner.common import atomic\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
-        f"artifacts.write_array(__import__('pathlib').Path({str(tmp_path)!r}) / 'big.npy', np.zeros(10000))\n"
+        f"atomic.write_array(__import__('pathlib').Path({str(tmp_path)!r}) / 'big.npy', np.zeros(10000))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode != 0
