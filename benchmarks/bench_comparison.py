@@ -1,4 +1,4 @@
-"""Time runner.comparison on synthetic sweep tables the size of the recorded sweeps.
+"""Time runner.sweep.comparison on synthetic sweep tables the size of the recorded sweeps.
 
 576 jobs: 8 datasets x 2 noise kinds x 2 rates x 3 classifiers x 3 seeds x 2 methods (experiment=robustness_fresh);
 800 jobs: 8 x 2 x 2 x 1 classifier x 5 seeds x 5 methods (experiment=baselines). The first call is timed with its imports; then each time is the best of 3:
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runner.comparison import compare, comparison_section, critical_difference_figure
+from runner.sweep.comparison import compare, comparison_section, critical_difference_figure
 
 
 def synthetic_sweep(methods, classifiers, seeds, random_state=0) -> pd.DataFrame:

@@ -25,7 +25,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-from runner.cv import cached_cross_val_pred_probs
+from runner.learn.cv import cached_cross_val_pred_probs
 from runner.detection import Detection
 
 __all__ = ["EditedNearestNeighbours", "VoteFilter", "keep_classes"]

@@ -1,4 +1,4 @@
-"""runner.comparison on synthetic sweep tables whose answer is known by construction."""
+"""runner.sweep.comparison on synthetic sweep tables whose answer is known by construction."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.comparison import (
+from runner.sweep.comparison import (
     HARM_THRESHOLD, MIN_CELLS, UnknownAxisError, compare, comparison_section, critical_difference_figure, find_axis,
 )
 
