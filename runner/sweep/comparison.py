@@ -511,7 +511,8 @@ def comparison_section(comparison: Comparison, diagram: str | None = None) -> st
     axis, alpha = comparison.axis, tests["alpha"]
     cells = " × ".join(tests["cell_columns"]) or "the whole sweep"
     lines = [
-        f"Compared: **{axis}** ({len(tests['values'])} values) on `{tests['metric']}`, over {tests['cells']} cells "
+        f"Compared: **{axis}** ({len(tests['values'])} values) on `{tests['metric']}`, over {tests['cells']} "
+        f"cell{'s' if tests['cells'] != 1 else ''} "
         f"({cells}; each the mean of its seeds). {jobs_line}"
     ]
     if tests.get("cell_seeds_unpaired"):
