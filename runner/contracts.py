@@ -10,7 +10,8 @@ or of a folder or package on Hydra's search path. The three contracts:
 :class:`Detector`
     ``detector.detect(labels, pred_probs) -> Detection`` — from the given labels (N,) and the
     out-of-fold probabilities (N, K): the label-issue mask, label-quality scores, and the noise
-    estimates when the detector has them.
+    estimates when the detector has them. A detector whose ``detect`` has a ``features``
+    keyword also receives the training features (N, ...), e.g. :mod:`runner.filters`.
 :class:`Strategy`
     ``strategy.select(detection, labels, sample_weight=None) -> TrainingSet`` — the rows,
     labels and sample weights of the final fit, plus a class attribute

@@ -60,7 +60,12 @@ class Detector(Protocol):
     """Finds label issues from labels and out-of-fold probabilities."""
 
     def detect(self, labels: np.ndarray, pred_probs: np.ndarray) -> Detection:
-        """Detection result for ``labels`` (N,) in ``0..K-1`` and ``pred_probs`` (N, K)."""
+        """Detection result for ``labels`` (N,) in ``0..K-1`` and ``pred_probs`` (N, K).
+
+        A detector that needs the training rows themselves declares a keyword-only ``features``
+        parameter, ``detect(labels, pred_probs, *, features)``; CleanLearning then passes the
+        training features (N, ...) as given to ``fit``, and detectors without it are called as before.
+        """
 
 
 @dataclass

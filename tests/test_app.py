@@ -324,3 +324,53 @@ def test_the_learner_is_built_from_every_learner_key_of_the_config():
     members = build_learner(compose_config(["cv=ensemble"])).ensemble
     assert [type(member).__name__ for member in members] == [
         "LogisticRegression", "ExtraTreesClassifier", "KNeighborsClassifier"]
+
+
+# --------------------------------------------------------------------------------------------
+# The objective returned to an optimising sweeper
+
+
+def _train_and_test_tables(folder: Path):
+    """A training table and two test tables that differ only in their labels."""
+    from sklearn.datasets import load_wine
+
+    frame = load_wine(as_frame=True).frame.rename(columns={"target": "label"})
+    train, test = frame.iloc[::2], frame.iloc[1::2]
+    paths = {name: folder / f"{name}.csv" for name in ("train", "test", "test_scrambled")}
+    train.to_csv(paths["train"], index=False)
+    test.to_csv(paths["test"], index=False)
+    test.assign(label=np.random.default_rng(0).permutation(test["label"].to_numpy())).to_csv(
+        paths["test_scrambled"], index=False)
+    return paths
+
+
+def test_the_default_objective_is_computed_without_the_test_split(tmp_path):
+    from runner.run.app import objective_value, run
+
+    paths = _train_and_test_tables(tmp_path)
+    values, accuracies = [], []
+    for test in ("test", "test_scrambled"):
+        cfg = compose_config(["dataset=csv", f"dataset.path={paths['train']}", f"dataset.test_path={paths[test]}",
+                              "cv.folds=3", "cache_dir=null"])
+        assert cfg.objective == "cv_given_accuracy"
+        result = run(cfg, tmp_path / test)
+        values.append(objective_value(cfg, result.metrics))
+        accuracies.append(result.metrics["test_accuracy"])
+    # Other test labels change every test score but not the objective.
+    assert values[0] == values[1] and 0.5 < values[0] <= 1
+    assert accuracies[0] != accuracies[1]
+
+
+def test_the_objective_is_any_metric_and_the_cleaning_check_score_needs_the_check():
+    from runner.run.app import objective_value, reads_test_labels
+
+    cfg = compose_config(["objective=test_accuracy"])
+    assert objective_value(cfg, {"test_accuracy": 0.9, "cv_given_accuracy": 0.8}) == 0.9
+    assert objective_value(cfg, {}) is None
+    assert reads_test_labels("test_accuracy") and reads_test_labels("baseline_test_accuracy")
+    assert reads_test_labels("recovered_fraction") and not reads_test_labels("cv_given_accuracy")
+    with pytest.raises(ValueError, match="add cv.validate_cleaning=true"):
+        check_config(compose_config(["objective=holdout_given_accuracy_cleaned"]))
+    check_config(compose_config(["objective=holdout_given_accuracy_cleaned", "cv.validate_cleaning=true"]))
+    with pytest.raises(ValueError, match="objective"):
+        check_config(compose_config(["objective=''"]))

@@ -592,3 +592,69 @@ def test_study_sections_appear_only_when_the_jobs_turn_them_on(tmp_path):
             "test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean})
     text = write_report(tmp_path / "off").read_text()
     assert "## Results" in text and "## Recovered accuracy" not in text and "## Do no harm" not in text
+
+
+# --------------------------------------------------------------------------------------------
+# Which differences are real (runner.sweep.comparison in the report)
+# --------------------------------------------------------------------------------------------
+
+
+def build_ranked_sweep(sweep: Path, n_datasets: int = 8) -> Path:
+    """``method`` in {better, reference, other} over n_datasets × 2 rates × 2 seeds; ``better`` wins every cell."""
+    gains = {"better": 0.05, "reference": 0.01, "other": 0.0}
+    jobs = itertools.product(range(n_datasets), RATES, SEEDS, gains)
+    for num, (dataset, rate, seed, method) in enumerate(jobs):
+        baseline = 0.6 + 0.03 * dataset - rate * 0.2 + 0.004 * seed
+        metrics = {"seed": seed, "test_accuracy": baseline + gains[method] + 0.002 * ((num * 7) % 3),
+                   "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": baseline + 0.1}
+        write_job(sweep, num, [f"method={method}", f"dataset=d{dataset}", f"noise.rate={rate}", f"seed={seed}"],
+                  metrics=metrics)
+    return sweep
+
+
+def test_the_report_leads_with_which_differences_are_real_and_writes_cells_json_and_diagram(tmp_path):
+    sweep = build_ranked_sweep(tmp_path / "sweep")
+    text = write_report(sweep).read_text()
+    sections = [line for line in text.splitlines() if line.startswith("## ")]
+    assert sections[0] == "## Which differences are real"
+    assert "better better than reference" in text and "better better than other" in text
+    assert "![critical-difference diagram](plots/critical_difference.png)" in text
+    assert_png(sweep / "plots" / "critical_difference.png")
+    cells = pd.read_csv(sweep / "cells.csv")
+    assert len(cells) == 8 * len(RATES) * 3
+    assert (cells.loc[cells["method"] == "better", "rank"] == 1).all()
+    tests = json.loads((sweep / "comparison.json").read_text())
+    assert tests["axis"] == "method" and next(iter(tests["mean_ranks"])) == "better"
+    assert tests["omnibus"]["rejects"]
+    assert not list(sweep.glob("**/.*.tmp"))  # every file was renamed into place
+
+
+def test_the_report_of_a_sweep_with_too_few_cells_says_so_and_counts_the_failed_jobs(reported):
+    sweep, text = reported
+    tests = json.loads((sweep / "comparison.json").read_text())
+    assert tests["axis"] == "strategy" and tests["cells_ranked"] == 4
+    assert tests["jobs_excluded"]["failed"] == 1 and tests["jobs_excluded"]["incomplete"] == 2
+    assert "No significance test: 4 cells" in text and "p =" not in text
+    assert not (sweep / "plots" / "critical_difference.png").exists()
+
+
+def test_a_two_value_sweep_over_one_dataset_reports_why_there_are_no_ranks(tmp_path):
+    sweep = tmp_path / "sweep"
+    for num, (strategy, seed) in enumerate(itertools.product(STRATEGIES, SEEDS)):
+        write_job(sweep, num, ["dataset=digits", f"strategy={strategy}", f"seed={seed}"],
+                  metrics=fake_metrics("digits", 0.1, strategy, seed))
+    text = write_report(sweep).read_text()
+    assert "No rank section: 1 cell" in text
+    assert len(pd.read_csv(sweep / "cells.csv")) == 2
+
+
+def test_cli_compare_names_the_axis_and_refuses_one_the_sweep_lacks(tmp_path):
+    sweep = build_ranked_sweep(tmp_path / "sweep")
+    result = run_cli(str(sweep), "--compare", "noise.rate", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    tests = json.loads((sweep / "comparison.json").read_text())
+    assert tests["axis"] == "noise.rate" and "method" in tests["cell_columns"]
+    result = run_cli(str(sweep), "--compare", "detection", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--compare detection: not an override of this sweep" in result.stderr
+    assert json.loads((sweep / "comparison.json").read_text())["axis"] == "noise.rate"  # nothing rewritten

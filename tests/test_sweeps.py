@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from tests.helpers import RUN_SPECIFIC, sweep, sweep_dir
 
@@ -174,3 +175,18 @@ def test_a_sweep_killed_while_writing_artifacts_resumes_to_identical_results(tmp
         for name in ARTIFACTS:
             assert (ours / name).read_bytes() == (theirs / name).read_bytes(), (number, name)
         assert not list(ours.glob(".*.tmp")), "a killed attempt's temporary file is left behind"
+
+
+@pytest.mark.slow
+def test_an_optuna_sweep_optimises_the_objective_not_the_test_accuracy(tmp_path):
+    """The tuning sweep of docs/tuning.md: the sweeper's best value is a job's objective, never its test score."""
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    result = sweep(tmp_path, "hydra/sweeper=optuna", "hydra.sweeper.direction=maximize", "hydra.sweeper.n_trials=3",
+                   "dataset=iris", "cv.folds=3", "cache_dir=null", "detection.frac_noise=interval(0.2, 1.0)")
+    assert result.returncode == 0, result.stderr
+    directory = sweep_dir(tmp_path)
+    best = float(yaml.safe_load((directory / "optimization_results.yaml").read_text())["best_value"])
+    jobs = [json.loads(path.read_text()) for path in directory.glob("*/metrics.json")]
+    assert len(jobs) == 3
+    assert best == max(job["cv_given_accuracy"] for job in jobs)
+    assert best not in {job["test_accuracy"] for job in jobs}

@@ -6,6 +6,7 @@ A mixin of the estimator: its methods read the estimator's parameters and set it
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
@@ -41,6 +42,8 @@ class DetectionSteps:
         known = {name: value for name, value in known.items() if value is not None}
         if known and not isinstance(detector, ConfidentLearning):
             raise ValueError(f"{', '.join(known)} can only be given with the confident-learning detector")
+        if X is not None and "features" in inspect.signature(detector.detect).parameters:
+            known["features"] = X  # detectors that need the rows themselves (runner.filters)
         if pred_probs is not None:
             pred_probs = np.asarray(pred_probs)
             if pred_probs.shape != (len(labels), n_classes):

@@ -147,11 +147,14 @@ def main(cfg: DictConfig):
     _warnings_to_log()
     hydra_config = HydraConfig.get()
     output_dir = Path(hydra_config.runtime.output_dir)
+    if isinstance(cfg.get("objective"), str) and reads_test_labels(cfg.objective):
+        log.warning("objective=%s reads the test labels: a sweeper that optimises it chooses on the test split",
+                    cfg.objective)
     if cfg.resume and hydra_config.mode == RunMode.MULTIRUN:
         done = artifacts.read_metrics(output_dir)
         if done is not None and done.get("config_hash") == config_hash(cfg):
             log.info("job %s is already done with this config: skipped (resume)", hydra_config.job.num)
-            return done.get("test_accuracy")
+            return objective_value(cfg, done)
     try:
         result = run(cfg, output_dir, _choices(hydra_config))
     except Exception as error:
@@ -166,4 +169,22 @@ def main(cfg: DictConfig):
             raise
         log.error("%s: %s", type(error).__name__, error)
         sys.exit(1)
-    return result.metrics.get("test_accuracy")
+    return objective_value(cfg, result.metrics)
+
+
+def reads_test_labels(metric: str) -> bool:
+    """Whether a metrics.json key is computed from the test split's labels."""
+    return metric.startswith("test_") or "_test_" in metric or metric == "recovered_fraction"
+
+
+def objective_value(cfg: DictConfig, metrics: dict) -> float | None:
+    """The value returned to an optimising sweeper: the metric ``cfg.objective`` names (None if the run has none).
+
+    By default (``cv_given_accuracy``) it is computed from the training split alone, so a tuning
+    sweep never chooses on the test labels.
+    """
+    value = metrics.get(cfg.objective)
+    if value is None:
+        log.warning("objective %s is not among this run's metrics: the sweeper gets None", cfg.objective)
+        return None
+    return float(value)

@@ -39,7 +39,7 @@ LOCK = ".cleanrun.lock"
 # Top-level config keys (and groups) that say how a run runs, not what it computes: they change
 # no number of metrics.json, so resume and the sweep report ignore them (``tracking`` is where
 # experiment-tracking settings go, ``hydra`` the launcher's).
-RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "report", "hydra")
+RUN_SETTINGS = ("cache_dir", "save_pred_probs", "resume", "tracking", "report", "hydra", "objective")
 
 
 class RunDirectoryBusy(RuntimeError):

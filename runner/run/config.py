@@ -57,6 +57,7 @@ CONFIG_RANGES = {
     "detection.frac_noise": ("a number in (0, 1]", lambda v: _is_number(v) and 0 < v <= 1),
     "detection.min_examples_per_class": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "strategy.issue_weight": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
+    "objective": ("the name of a metrics.json key, e.g. cv_given_accuracy", lambda v: isinstance(v, str) and v),
 }
 CONFIG_FLAGS = ("standardize", "compare_baseline", "compare_clean", "save_pred_probs")
 _ABSENT = object()
@@ -77,6 +78,9 @@ def check_config(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key, default=_ABSENT)
         if value is not _ABSENT and not test(value):
             raise ValueError(f"config value {key}={value!r} must be {allowed}")
+    objective = cfg.get("objective")
+    if objective and objective.startswith("holdout_") and not OmegaConf.select(cfg, "cv.validate_cleaning"):
+        raise ValueError(f"objective={objective} is a score of the cleaning check: add cv.validate_cleaning=true")
     check_unknown_keys(cfg)
 
 

@@ -140,6 +140,10 @@ def _description(learner, dataset, given, seed, names) -> dict:
         n_classes=dataset.n_classes,
         n_label_issues=int(learner.label_issues_mask.sum()),
     )
+    if learner.pred_probs is not None:
+        # From the training split alone: the default objective of a tuning sweep (runner.run.app).
+        predicted = learner.classes_[np.asarray(learner.pred_probs).argmax(axis=1)]
+        metrics["cv_given_accuracy"] = float(np.mean(predicted == np.asarray(given)))
     return metrics
 
 

@@ -2,6 +2,7 @@
 
 * :mod:`runner.sweep.collect` -- one row per job of a sweep directory;
 * :mod:`runner.sweep.report` -- ``summary.csv``, ``report.md`` and the ``cleanrun-report`` command;
+* :mod:`runner.sweep.comparison` -- which differences are real: ranks, tests and intervals across the cells;
 * :mod:`runner.sweep.markdown` -- the report's tables and number formats;
 * :mod:`runner.sweep.plots` -- the report's plots;
 * :mod:`runner.sweep.studies` -- report sections of the method studies, turned on by presets (``report.sections``);

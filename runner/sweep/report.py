@@ -1,9 +1,11 @@
 """The sweep report: ``summary.csv``, ``report.md`` and plots, from the jobs of a sweep directory.
 
 * :func:`write_summary` writes the :func:`runner.sweep.collect.collect` table as ``summary.csv``;
-* :func:`write_report` also writes ``report.md`` (mean ± std over seeds, grouped by every other
-  override, plus the sections the jobs' ``report.sections`` turn on) and ``plots/*.png``;
-* :func:`main` is the command line, ``python -m runner.report DIR`` (``cleanrun-report DIR``);
+* :func:`write_report` also writes ``report.md`` (led by which differences are real, then mean ± std
+  over seeds, grouped by every other override, plus the sections the jobs' ``report.sections`` turn
+  on), ``plots/*.png``, and the comparison of the swept axis (:mod:`runner.sweep.comparison`) as
+  ``cells.csv`` and ``comparison.json``;
+* :func:`main` is the command line, ``python -m runner.report DIR [--compare AXIS]`` (``cleanrun-report``);
   :class:`runner.sweep.callbacks.SweepSummary` calls it when a multirun ends.
 
 Every file is written to a temporary name and renamed, so a reader never sees half a file.
@@ -12,6 +14,7 @@ Every file is written to a temporary name and renamed, so a reader never sees ha
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from pathlib import Path
@@ -31,8 +34,15 @@ from runner.sweep.collect import (
     collect,
     override_columns,
 )
+from runner.sweep.comparison import (
+    Comparison,
+    UnknownAxisError,
+    compare,
+    comparison_section,
+    critical_difference_figure,
+)
 from runner.sweep.markdown import _format_mean_std, _format_value, _markdown_table, _overrides_text
-from runner.sweep.plots import PLOTS_DIR, _write_plots
+from runner.sweep.plots import PLOTS_DIR, _save_figure, _write_plots
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +58,9 @@ REPORT_METRICS = (
 )
 
 _MAX_ERROR_CHARS = 300
+#: The comparison's files in the sweep directory: one row per cell and compared value, and every test.
+CELLS_FILE, COMPARISON_FILE = "cells.csv", "comparison.json"
+CRITICAL_DIFFERENCE_PLOT = "critical_difference.png"
 
 
 def write_summary(sweep_dir: str | os.PathLike) -> Path:
@@ -71,12 +84,16 @@ def write_summary(sweep_dir: str | os.PathLike) -> Path:
     return _write_summary(collect(sweep_dir), Path(sweep_dir))
 
 
-def write_report(sweep_dir: str | os.PathLike) -> Path:
-    """Write ``summary.csv``, ``report.md`` and ``plots/*.png`` into the sweep directory.
+def write_report(sweep_dir: str | os.PathLike, compare_axis: str | None = None) -> Path:
+    """Write ``summary.csv``, ``report.md``, ``cells.csv``, ``comparison.json`` and ``plots/*.png``.
 
-    ``report.md`` gives the job counts, a table of the failed jobs and, over the done jobs
-    grouped by every override except ``seed``, the mean ± std of each metric of
-    :data:`REPORT_METRICS` that some job has. The plots are
+    ``report.md`` gives the job counts, then which differences are real — the comparison of the
+    swept axis across cells (:func:`runner.sweep.comparison.compare`: mean ranks, Friedman and
+    corrected pairwise tests, Δ against the noisy baseline with intervals, harm, recovered fraction
+    with a bootstrap interval), or why there is none — a table of the failed jobs and, over the
+    done jobs grouped by every override except ``seed``, the mean ± std of each metric of
+    :data:`REPORT_METRICS` that some job has. ``cells.csv`` and ``comparison.json`` hold the
+    comparison's cells and tests. The plots are ``critical_difference.png`` (when the tests ran),
     ``test_accuracy_vs_noise_rate.png``, ``detection_precision_recall.png`` and
     ``noise_matrices/<job>.png``; each is skipped (logged at INFO) when its data is missing.
     Failed and incomplete jobs never make this fail.
@@ -85,6 +102,9 @@ def write_report(sweep_dir: str | os.PathLike) -> Path:
     ----------
     sweep_dir : str or path-like
         The sweep directory.
+    compare_axis : str, optional
+        The override to compare (``--compare``); by default the one swept override besides the
+        cells' (dataset, noise, noise.rate, classifier) and ``seed``.
 
     Returns
     -------
@@ -95,14 +115,37 @@ def write_report(sweep_dir: str | os.PathLike) -> Path:
     ------
     NotADirectoryError
         If ``sweep_dir`` is not a directory.
+    runner.sweep.comparison.UnknownAxisError
+        If ``compare_axis`` is not an override of the sweep (raised before anything is written).
     """
     sweep = _check_sweep_dir(sweep_dir)
     summary = collect(sweep)
+    comparison = compare(summary, compare_axis)
     _write_summary(summary, sweep)
     done = _done_jobs(summary)
+    diagram = _write_comparison(comparison, sweep)
     plots = _write_plots(done, sweep) if len(done) else []
-    markdown = _render_report(summary, done, sweep, plots, configured_sections(sweep))
+    markdown = _render_report(summary, done, sweep, plots, configured_sections(sweep), comparison, diagram)
     return write_atomically(sweep / "report.md", lambda tmp: tmp.write_text(markdown, encoding="utf-8"))
+
+
+def _write_comparison(comparison: Comparison, sweep: Path) -> Path | None:
+    """Write ``cells.csv``, ``comparison.json`` and the critical-difference diagram; the diagram's path, or None."""
+    write_atomically(sweep / CELLS_FILE, lambda tmp: comparison.cells.to_csv(tmp, index=False))
+    text = json.dumps(comparison.tests, indent=2, allow_nan=False) + "\n"
+    write_atomically(sweep / COMPARISON_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    path = sweep / PLOTS_DIR / CRITICAL_DIFFERENCE_PLOT
+    try:
+        figure = critical_difference_figure(comparison)
+    except Exception:
+        # A figure is a convenience: losing it must not lose the tables.
+        log.warning("the critical-difference diagram failed; the report goes on without it", exc_info=True)
+        figure = None
+    if figure is None:
+        path.unlink(missing_ok=True)  # an earlier report's diagram must not pass for this one's
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return _save_figure(figure, path)
 
 
 def _write_summary(summary: pd.DataFrame, sweep: Path) -> Path:
@@ -124,10 +167,17 @@ def configured_sections(sweep: Path) -> list:
     return []
 
 
-def _render_report(summary: pd.DataFrame, done: pd.DataFrame, sweep: Path, plots: list[Path], extra=()) -> str:
+def _render_report(
+    summary: pd.DataFrame, done: pd.DataFrame, sweep: Path, plots: list[Path], extra=(),
+    comparison: Comparison | None = None, diagram: Path | None = None,
+) -> str:
     """The whole markdown text of ``report.md``."""
     shared = shared_columns(summary)
-    sections = [_header(summary, sweep, shared), _failed_section(summary, shared)]
+    sections = [_header(summary, sweep, shared)]
+    if comparison is not None:
+        link = diagram.relative_to(sweep).as_posix() if diagram else None
+        sections.append(comparison_section(comparison, link).rstrip())
+    sections.append(_failed_section(summary, shared))
     if len(done):
         sections += [section(done) for section in extra]
         sections.append(_results_section(done, [c for c in _group_columns(done) if c not in shared]))
@@ -220,18 +270,18 @@ def _plots_section(plots: list[Path], sweep: Path) -> str:
     return "## Plots\n\n" + "\n\n".join(links)
 
 
-def _report_and_log(sweep_dir: str | os.PathLike) -> Path:
+def _report_and_log(sweep_dir: str | os.PathLike, compare_axis: str | None = None) -> Path:
     """Write the report and log the one line that says where it is."""
-    path = write_report(sweep_dir)
+    path = write_report(sweep_dir, compare_axis)
     log.info("Sweep report: %s", path)
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m runner.report DIR`` (``cleanrun-report DIR``).
+    """Command line: ``python -m runner.report DIR [--compare AXIS]`` (``cleanrun-report``).
 
-    Writes ``summary.csv``, ``report.md`` and ``plots/`` into the sweep directory ``DIR`` and
-    logs the path of ``report.md``.
+    Writes ``summary.csv``, ``report.md``, ``cells.csv``, ``comparison.json`` and ``plots/``
+    into the sweep directory ``DIR`` and logs the path of ``report.md``.
 
     Parameters
     ----------
@@ -246,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     Raises
     ------
     SystemExit
-        With code 2 and a message naming the path when ``DIR`` is not a directory.
+        With code 2 and a one-line message when ``DIR`` is not a directory or ``AXIS`` is not
+        an override of the sweep.
     """
     parser = argparse.ArgumentParser(
         prog="cleanrun-report",
@@ -255,11 +306,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "sweep_dir", type=Path, help="the sweep directory (outputs/multirun/<date>/<time>)"
     )
+    parser.add_argument(
+        "--compare", metavar="AXIS", default=None,
+        help="the override whose values the report compares across cells (e.g. method, strategy); "
+        "default: the one swept override besides dataset, noise, noise.rate, classifier and seed",
+    )
     args = parser.parse_args(argv)
     if not args.sweep_dir.is_dir():
         parser.error(f"sweep directory {str(args.sweep_dir)!r} does not exist or is not a directory")
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
-    _report_and_log(args.sweep_dir)
+    try:
+        _report_and_log(args.sweep_dir, args.compare)
+    except UnknownAxisError as error:
+        parser.error(str(error))
     return 0
 
 
