@@ -45,12 +45,14 @@ def chosen_plugins(config: dict, choices: dict) -> dict:
     dict
         ``{"<group>_option": option, "<group>_target": target, ...}``: an option for every
         group in ``choices``, a target for every top-level node with a ``_target_`` (``method``
-        and ``cv`` name none). A nested group ``a/b`` gives ``a_b_option``.
+        and ``cv`` name none); groups in the config's order. A nested group ``a/b`` gives
+        ``a_b_option``.
     """
     record = {}
-    groups = [group for group, option in choices.items() if option is not None]
-    groups += [key for key, node in config.items() if isinstance(node, dict) and "_target_" in node]
-    for group in dict.fromkeys(groups):
+    chosen = [group for group, option in choices.items() if option is not None]
+    # In the config's order (dataset, noise, classifier, ...), then the groups that hold no key (method).
+    groups = [key for key, node in config.items() if key in chosen or (isinstance(node, dict) and "_target_" in node)]
+    for group in dict.fromkeys(groups + chosen):
         if group.split("/")[0] == _HYDRA_GROUP:
             continue
         key = group.replace("/", "_").replace(".", "_")

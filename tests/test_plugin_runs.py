@@ -27,6 +27,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from omegaconf import OmegaConf
+
+from runner.plugin_identity import target_sources
+from tests.test_configs import compose_config
 
 DETECTORS = textwrap.dedent('''
     """A researcher's detectors: flag rows whose given label looks unlikely."""
@@ -206,6 +210,20 @@ def test_resume_reruns_the_jobs_whose_plugin_file_changed(folder):
     assert output.count("skipped (resume)") == 1, output
     assert f"job {none.name} is already done" in output
     assert set(pd.read_csv(mine / "label_issues.csv")["sample_weight"]) == {0.25, 1.0}
+
+
+def test_the_digest_counts_no_source_of_cleanruns_own_options():
+    """Only files outside installed code count: a config of cleanrun's options keeps the digest it had,
+    so sweeps recorded before plugin sources counted are not rerun by ``resume=``."""
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    groups = ["dataset", "noise", "classifier", "cv", "detection", "strategy", "method"]
+    options = [f"{group}={path.stem}" for group in groups for path in sorted((conf / group).glob("*.yaml"))]
+    for option in options:
+        if option.startswith("dataset=") and option not in ("dataset=iris", "dataset=csv", "dataset=synthetic"):
+            continue  # the packaged sets name the same loaders
+        config = OmegaConf.to_container(compose_config([option, "dataset.path=x.csv"] if option == "dataset=csv"
+                                                       else [option]), resolve=False)
+        assert target_sources(config) == {}, option
 
 
 # --------------------------------------------------------------------------------------------
