@@ -145,10 +145,10 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str, *, lab
         not a boolean array.
     ValueError
         If ``label_issues`` or ``label_quality`` does not have shape (N,); ``label_quality``
-        holds a value outside ``[0, 1]`` or NaN (the message says how many, and quotes some); ``pred_probs`` is not (N, K); a noise
-        matrix, the confident joint or ``py`` has the wrong shape, a negative or non-finite
-        entry, or (noise matrices) columns that do not sum to 1 (or to 0, for a class absent
-        from ``labels``).
+        holds a value outside ``[0, 1]`` or NaN (the message says how many, and quotes some);
+        ``pred_probs`` is not (N, K); a noise matrix, the confident joint or ``py`` has the
+        wrong shape, a negative or non-finite entry, or (noise matrices) columns that do not sum
+        to 1 (or to 0, for a class absent from ``labels``).
     """
     who = _label("detector", name)
     if not isinstance(detection, Detection):

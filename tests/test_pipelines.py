@@ -73,7 +73,6 @@ def full_weights(learner):
 # Sample weights reach a pipeline's last step
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: sample weights do not reach a Pipeline yet")
 @pytest.mark.parametrize("strategy", ["weight", "soft_weight"])
 def test_a_pipeline_gets_the_strategys_weights_without_metadata_routing(noisy, strategy):
     X, labels = noisy
@@ -87,7 +86,6 @@ def test_a_pipeline_gets_the_strategys_weights_without_metadata_routing(noisy, s
     np.testing.assert_array_equal(learner.sample_weight, full_weights(learner))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: sample weights do not reach a Pipeline yet")
 def test_a_pipeline_gets_the_weights_through_metadata_routing_when_the_user_turned_it_on(noisy):
     X, labels = noisy
     with sklearn.config_context(enable_metadata_routing=True):
@@ -98,7 +96,6 @@ def test_a_pipeline_gets_the_weights_through_metadata_routing_when_the_user_turn
                                   np.where(learner.label_issues_mask, 0.0, 1.0))
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: sample weights do not reach a Pipeline yet")
 def test_under_metadata_routing_a_pipeline_that_requests_no_weights_is_refused_before_any_fit(noisy):
     X, labels = noisy
     with sklearn.config_context(enable_metadata_routing=True):
@@ -109,7 +106,6 @@ def test_under_metadata_routing_a_pipeline_that_requests_no_weights_is_refused_b
     assert RecordingClassifier.fits == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: sample weights do not reach a Pipeline yet")
 def test_removes_class_reweighting_reaches_a_pipelines_last_step(noisy):
     X, labels = noisy
     learner = CleanLearning(make_pipeline(StandardScaler(), RecordingClassifier()), seed=0).fit(X, labels)
@@ -121,7 +117,6 @@ def test_removes_class_reweighting_reaches_a_pipelines_last_step(noisy):
     assert "sample_weight" in learner.label_issues_df.columns
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: sample weights do not reach a Pipeline yet")
 def test_the_callers_own_weights_reach_a_pipeline(noisy):
     X, labels = noisy
     weights = np.linspace(0.5, 2.0, len(labels))
@@ -134,7 +129,6 @@ def test_the_callers_own_weights_reach_a_pipeline(noisy):
     assert any(weights is not None and len(weights) < len(labels) for _, weights in RecordingClassifier.fits)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: dropped weights are not reported yet")
 def test_weights_that_cannot_reach_the_model_refuse_weight_and_are_dropped_once_with_a_warning_by_remove(noisy):
     X, labels = noisy
     pipeline = make_pipeline(StandardScaler(), KNeighborsClassifier())
@@ -166,7 +160,6 @@ class MarginDetector:
         return Detection(label_issues=given < 0.3, label_quality=given)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the learner does not hand the strategy its pred_probs yet")
 @pytest.mark.parametrize("strategy", ["relabel", "relabel_confident"])
 def test_a_detector_without_pred_probs_combines_with_relabelling_strategies(noisy, strategy):
     X, labels = noisy
@@ -202,7 +195,6 @@ class NoClassLeft:
         return __import__("runner.strategies", fromlist=["TrainingSet"]).TrainingSet(keep, labels[keep])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the learner still quotes a strategy's class name")
 def test_the_learner_names_a_strategy_object_and_a_detector_object_alike(noisy):
     X, labels = noisy
     with pytest.raises(ValueError, match=r"^strategy NoClassLeft left classes \[0\]"):
@@ -222,10 +214,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("verbose", [
-    pytest.param(True, marks=pytest.mark.xfail(strict=True, reason="issue 28: verbose shows nothing in a script")),
-    False,
-])
+@pytest.mark.parametrize("verbose", [True, False])
 def test_verbose_shows_progress_in_a_plain_script(tmp_path, verbose):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT.format(verbose=verbose))
@@ -240,7 +229,6 @@ def test_verbose_shows_progress_in_a_plain_script(tmp_path, verbose):
         assert output == ""
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: no feature_names_in_ yet")
 def test_a_dataframe_fit_records_feature_names_in(noisy):
     X, labels = noisy
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])

@@ -29,7 +29,7 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from runner.plugin_identity import target_sources
+from runner.run.plugin_identity import target_sources
 from tests.test_configs import compose_config
 
 DETECTORS = textwrap.dedent('''
@@ -96,8 +96,8 @@ LOADERS = textwrap.dedent('''
         X = rng.normal(size=(len(labels), 3))
         if holes:
             X[[4, 9], 1] = np.nan
-        return dict(X_train=X[:80], y_train=labels[:80], X_test=X[80:], y_test=labels[80:], classes=np.array(["a", "b"]),
-                    feature_names=["x0", "x1", "x2"], name="mine")
+        return dict(X_train=X[:80], y_train=labels[:80], X_test=X[80:], y_test=labels[80:],
+                    classes=np.array(["a", "b"]), feature_names=["x0", "x1", "x2"], name="mine")
 
 
     def bad_labels(*, seed):
@@ -164,7 +164,6 @@ def assert_one_line_error(result, *fragments):
 # A detector without pred_probs, with relabel; what ran is on record
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the app records no options yet, the learner does not hand relabel its pred_probs")
 def test_a_plugin_detector_without_pred_probs_runs_with_relabel_and_is_on_record(folder):
     result = cleanrun(folder, "detection=mine", "strategy=relabel", *QUICK)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -187,7 +186,6 @@ def test_a_plugin_detector_without_pred_probs_runs_with_relabel_and_is_on_record
 # Resume sees a plugin's code
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the config digest does not count plugin sources yet")
 def test_resume_reruns_the_jobs_whose_plugin_file_changed(folder):
     first = cleanrun(folder, "-m", "strategy=mine,none", *QUICK, *NO_REPORT)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -230,13 +228,11 @@ def test_the_digest_counts_no_source_of_cleanruns_own_options():
 # Errors name the option
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the app does not name plugins by option yet")
 def test_a_broken_strategy_is_named_by_its_option(folder):
     assert_one_line_error(cleanrun(folder, "strategy=broken", *QUICK),
                           "strategy=broken returned labels outside the classes 0..2")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the app does not name plugins by option yet")
 def test_out_of_range_scores_name_the_detector_option_how_many_and_which(folder):
     assert_one_line_error(
         cleanrun(folder, "detection=bad_scores", *QUICK),
@@ -244,14 +240,12 @@ def test_out_of_range_scores_name_the_detector_option_how_many_and_which(folder)
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the app does not blame the loader option yet")
 def test_an_invalid_dataset_is_blamed_on_the_loader_option(folder):
     assert_one_line_error(cleanrun(folder, "dataset=bad_labels", "cv.folds=3", "cache_dir=null"),
                           "dataset=bad_labels (my_loaders.bad_labels) returned an invalid Dataset",
                           "y_train must lie in 0..1")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: the app does not blame the loader option yet")
 def test_nan_features_are_refused_before_any_fit_naming_the_loader_option_and_the_column(folder):
     result = cleanrun(folder, "dataset=holes", "cv.folds=3", "cache_dir=null")
     line = assert_one_line_error(result, "dataset=holes (my_loaders.holes) returned an invalid Dataset",
@@ -268,7 +262,6 @@ def report(directory: Path) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: runner.report accepts a non-sweep directory")
 def test_the_report_refuses_a_directory_that_is_no_sweep_in_one_line_and_writes_nothing(tmp_path):
     single = tmp_path / "outputs" / "2026-01-01" / "12-00-00"
     (single / ".hydra").mkdir(parents=True)
@@ -297,7 +290,6 @@ def fake_sweep(directory: Path, overrides: list[list[str]]) -> Path:
     return directory
 
 
-@pytest.mark.xfail(strict=True, reason="issue 28: summary.csv schema depends on the sweep")
 def test_summary_has_one_metric_schema_whatever_was_swept_and_counts_print_as_integers(tmp_path):
     strategies = fake_sweep(tmp_path / "strategies", [["strategy=remove"], ["strategy=none"]])
     seeds = fake_sweep(tmp_path / "seeds", [["seed=0"], ["seed=1"]])

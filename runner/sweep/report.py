@@ -28,6 +28,7 @@ from runner.sweep.collect import (
     _groups,
     _job_dirs,
     _numeric,
+    _with_run_columns,
     collect,
     override_columns,
 )
@@ -35,6 +36,9 @@ from runner.sweep.markdown import _format_mean_std, _format_value, _markdown_tab
 from runner.sweep.plots import PLOTS_DIR, _write_plots
 
 log = logging.getLogger(__name__)
+
+#: Metrics counted in whole numbers: ``report.md`` shows them without decimals.
+COUNT_METRICS = ("n_label_issues", "n_train", "n_test", "n_classes")
 
 #: Metrics summarised in ``report.md``, in table order; ``gain`` is computed per job.
 REPORT_METRICS = (
@@ -95,11 +99,18 @@ def write_report(sweep_dir: str | os.PathLike) -> Path:
     ------
     NotADirectoryError
         If ``sweep_dir`` is not a directory.
+    ValueError
+        If it holds no job directory (it is no sweep): nothing is written.
     """
     sweep = _check_sweep_dir(sweep_dir)
     summary = collect(sweep)
+    if summary.empty:
+        raise ValueError(
+            f"{str(sweep)!r} is not a sweep directory: it has no job directories (subdirectories with "
+            ".hydra/overrides.yaml); give outputs/multirun/<date>/<time>"
+        )
     _write_summary(summary, sweep)
-    done = _done_jobs(summary)
+    done = _done_jobs(_with_run_columns(summary))
     plots = _write_plots(done, sweep) if len(done) else []
     markdown = _render_report(summary, done, sweep, plots, configured_sections(sweep))
     return write_atomically(sweep / "report.md", lambda tmp: tmp.write_text(markdown, encoding="utf-8"))
@@ -198,7 +209,7 @@ def _results_section(done: pd.DataFrame, group_columns: list[str]) -> str:
         [
             *(_format_value(value) for value in key),
             str(len(rows)),
-            *(_format_mean_std(_numeric(rows[m])) for m in metrics),
+            *(_format_mean_std(_numeric(rows[m]), count=m in COUNT_METRICS) for m in metrics),
         ]
         for key, rows in _groups(done, group_columns)
     ]
@@ -246,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     Raises
     ------
     SystemExit
-        With code 2 and a message naming the path when ``DIR`` is not a directory.
+        With code 2 (a usage error) when ``DIR`` is not a directory; with code 1 and one line on
+        stderr naming the path when it is not a sweep directory. Nothing is written then.
     """
     parser = argparse.ArgumentParser(
         prog="cleanrun-report",
@@ -259,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep_dir.is_dir():
         parser.error(f"sweep directory {str(args.sweep_dir)!r} does not exist or is not a directory")
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
+    if not _job_dirs(args.sweep_dir):  # refused before collect() warns about it
+        raise SystemExit(f"{parser.prog}: {str(args.sweep_dir)!r} is not a sweep directory: it has no job "
+                         "directories (subdirectories with .hydra/overrides.yaml); give outputs/multirun/<date>/<time>")
     _report_and_log(args.sweep_dir)
     return 0
 

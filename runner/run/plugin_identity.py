@@ -26,7 +26,7 @@ __all__ = ["chosen_plugins", "config_targets", "target_sources"]
 # Groups whose choices Hydra records but which configure Hydra itself, not the run.
 _HYDRA_GROUP = "hydra"
 # cleanrun's own code: versioned with cleanrun.
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # runner/, this file being runner/run/plugin_identity.py
 
 
 def chosen_plugins(config: dict, choices: dict) -> dict:
