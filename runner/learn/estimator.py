@@ -36,11 +36,11 @@ from runner.learn.detecting import DetectionSteps, _NotGiven
 from runner.learn.guard import CleaningCheckSteps
 from runner.learn.inputs import (
     InputChecks,
-    _weight_key,
     _check_same_length,
     _checked_sample_weight,
     _labels_or_y,
     _n_features,
+    _weight_key,
     _width,
 )
 from runner.learn.parallel import lone_fit_limits
