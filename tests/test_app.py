@@ -89,7 +89,7 @@ def write_tables(directory: Path) -> dict:
         pytest.param(["dataset=csv", "dataset.path={a_directory}"], "a_directory' is a directory", marks=SLOW),
         pytest.param(["dataset=csv", "dataset.path={inf}"], "Feature column 'x'", marks=SLOW),
         pytest.param(["dataset=csv", "dataset.path={inf}", "standardize=false"], "Feature column 'x'", marks=SLOW),
-        pytest.param(["dataset=csv", "dataset.path={one_class}", "noise=none"], "one class only (0)", marks=SLOW),
+        pytest.param(["dataset=csv", "dataset.path={one_class}", "noise=none"], "one class only ('0')", marks=SLOW),
         pytest.param(["dataset=iris", "pred_probs_dtype=int8"],
                      "pred_probs_dtype='int8' must be float32 or float64", marks=SLOW),
     ],
