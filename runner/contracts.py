@@ -21,6 +21,10 @@ The referees — :func:`check_dataset`, :func:`check_detection` and :func:`check
 refuse a result that breaks its contract with an error that names the plugin and the breach;
 cleanrun calls them on every plugin's output, and a plugin's own tests can call them too.
 
+Errors name a plugin the way its user chose it: the Hydra app marks every plugin it builds with
+its option (:func:`name_plugin`: ``strategy=mine``), and :func:`plugin_name` gives that label, or
+the class name for a plugin built in Python (messages then say ``strategy Mine``).
+
 Symbols: N examples, K classes; labels are integer codes ``0..K-1``.
 """
 
@@ -32,6 +36,8 @@ import numpy as np
 
 from runner.datasets import Dataset
 from runner.detection import Detection, Detector
+from runner.plugin_names import label as _label
+from runner.plugin_names import name_plugin, plugin_name
 from runner.strategies import Strategy, TrainingSet, check_training_set
 
 __all__ = [
@@ -44,10 +50,15 @@ __all__ = [
     "check_dataset",
     "check_detection",
     "check_training_set",
+    "name_plugin",
+    "plugin_name",
 ]
 
 # Columns of a noise matrix are probability distributions; this much rounding is tolerated.
 SUM_TOLERANCE = 1e-4
+
+# How many offending values an error message quotes.
+SHOWN_VALUES = 5
 
 
 @runtime_checkable
@@ -87,7 +98,7 @@ def check_dataset(result, name: str) -> Dataset:
     result : object
         What the loader returned.
     name : str
-        The loader's name, for the message.
+        The loader's name (its ``_target_``, or its option ``dataset=mine``), for the message.
 
     Returns
     -------
@@ -100,7 +111,7 @@ def check_dataset(result, name: str) -> Dataset:
     """
     if not isinstance(result, Dataset):
         raise TypeError(
-            f"dataset loader {name} must return a runner.datasets.Dataset, got {type(result).__name__}"
+            f"{_label('dataset loader', name)} must return a runner.datasets.Dataset, got {type(result).__name__}"
         )
     return result
 
@@ -117,7 +128,8 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str, *, lab
     n_classes : int
         K, the number of columns of the ``pred_probs`` it was given.
     name : str
-        The detector's name, for the messages.
+        The detector's name (its class, or its option ``detection=mine``: :func:`plugin_name`),
+        for the messages.
     labels : ndarray of shape (N,), optional
         The labels it was given. A class none of them holds has no distribution to estimate:
         its column of a noise matrix may be all zeros (as confident learning leaves it).
@@ -134,33 +146,40 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str, *, lab
         not a boolean array.
     ValueError
         If ``label_issues`` or ``label_quality`` does not have shape (N,); ``label_quality``
-        holds a value outside ``[0, 1]`` or NaN; ``pred_probs`` is not (N, K); a noise
-        matrix, the confident joint or ``py`` has the wrong shape, a negative or non-finite
-        entry, or (noise matrices) columns that do not sum to 1 (or to 0, for a class absent
-        from ``labels``).
+        holds a value outside ``[0, 1]`` or NaN (the message says how many, and quotes some);
+        ``pred_probs`` is not (N, K); a noise matrix, the confident joint or ``py`` has the
+        wrong shape, a negative or non-finite entry, or (noise matrices) columns that do not sum
+        to 1 (or to 0, for a class absent from ``labels``).
     """
+    who = _label("detector", name)
     if not isinstance(detection, Detection):
         raise TypeError(
-            f"detector {name} must return a runner.detection.Detection, got {type(detection).__name__}"
+            f"{who} must return a runner.detection.Detection, got {type(detection).__name__}"
         )
     mask = np.asarray(detection.label_issues)
     if mask.dtype != bool:
         raise TypeError(
-            f"detector {name} returned label_issues of dtype {mask.dtype}; it must be a boolean mask "
+            f"{who} returned label_issues of dtype {mask.dtype}; it must be a boolean mask "
             "(True = the label looks wrong)"
         )
     if mask.shape != (n_samples,):
-        raise ValueError(f"detector {name} returned label_issues of shape {mask.shape}, not ({n_samples},)")
+        raise ValueError(f"{who} returned label_issues of shape {mask.shape}, not ({n_samples},)")
     if detection.label_quality is not None:
         scores = _numbers(detection.label_quality, "label_quality", name)
         if scores.shape != (n_samples,):
-            raise ValueError(f"detector {name} returned label_quality of shape {scores.shape}, not ({n_samples},)")
-        if not (np.all(scores >= 0) and np.all(scores <= 1)):  # also refuses NaN
-            raise ValueError(f"detector {name} returned label_quality scores outside [0, 1] (or NaN)")
+            raise ValueError(f"{who} returned label_quality of shape {scores.shape}, not ({n_samples},)")
+        outside = ~((scores >= 0) & (scores <= 1))  # also NaN
+        if outside.any():
+            values = np.unique(scores[outside])[:SHOWN_VALUES].tolist()  # NaN sorts last
+            raise ValueError(
+                f"{who} returned {int(outside.sum())} of {n_samples} label_quality scores outside [0, 1] "
+                f"(or NaN), e.g. {', '.join(f'{value:g}' for value in values)}; scores must lie in [0, 1] "
+                "(lower = more suspicious)"
+            )
     if detection.pred_probs is not None:
         shape = np.shape(detection.pred_probs)
         if shape != (n_samples, n_classes):
-            raise ValueError(f"detector {name} returned pred_probs of shape {shape}, not ({n_samples}, {n_classes})")
+            raise ValueError(f"{who} returned pred_probs of shape {shape}, not ({n_samples}, {n_classes})")
     square = (n_classes, n_classes)
     absent = np.zeros(n_classes, dtype=bool)
     if labels is not None:
@@ -176,14 +195,14 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str, *, lab
             continue
         array = _numbers(value, field, name)
         if array.shape != shape:
-            raise ValueError(f"detector {name} returned {field} of shape {array.shape}, not {shape}")
+            raise ValueError(f"{who} returned {field} of shape {array.shape}, not {shape}")
         if not np.all(np.isfinite(array)) or array.min(initial=0) < 0:
-            raise ValueError(f"detector {name} returned {field} with negative, NaN or infinite entries")
+            raise ValueError(f"{who} returned {field} with negative, NaN or infinite entries")
         sums = array.sum(axis=0)
         distributions = np.isclose(sums, 1, rtol=0, atol=SUM_TOLERANCE) | (absent & (sums == 0))
         if columns_sum_to_one and not distributions.all():
             raise ValueError(
-                f"detector {name} returned a {field} whose columns do not sum to 1 (each column is a "
+                f"{who} returned a {field} whose columns do not sum to 1 (each column is a "
                 "distribution, or all zeros for a class no label holds; see runner.detection.Detection)"
             )
     return detection
@@ -194,4 +213,4 @@ def _numbers(value, field: str, name: str) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"detector {name} returned a {field} that is not an array of numbers") from None
+        raise ValueError(f"{_label('detector', name)} returned a {field} that is not an array of numbers") from None

@@ -10,7 +10,7 @@ need them (``remove``'s re-weighting) do without.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -53,6 +53,17 @@ class Detection:
     inverse_noise_matrix: np.ndarray | None = None
     confident_joint: np.ndarray | None = None
     py: np.ndarray | None = None
+
+
+def with_pred_probs(detection: Detection, pred_probs: np.ndarray) -> Detection:
+    """``detection``, with ``pred_probs`` (N, K) filled in when its detector returned none.
+
+    The contract leaves a detection's ``pred_probs`` optional, while strategies that relabel
+    (``relabel``, ``relabel_confident``) need them. The probabilities a detector was given are
+    the out-of-fold ones the runner holds, so the runner completes the detection with them: any
+    detector then combines with any strategy.
+    """
+    return detection if detection.pred_probs is not None else replace(detection, pred_probs=pred_probs)
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 import numpy as np
 
 from runner.detection import Detection
+from runner.plugin_names import label, plugin_name
 
 MIN_DIAGONAL = 1e-3  # floor of P(given=k | true=k) in the re-weighting: weights stay <= 1000
 
@@ -291,12 +292,12 @@ def get_strategy(strategy) -> Strategy:
         if strategy not in BUILT_IN:
             raise ValueError(f"unknown strategy {strategy!r}; built in: {', '.join(BUILT_IN)}")
         return BUILT_IN[strategy]()
-    name = type(strategy).__name__
+    name = label("strategy", plugin_name(strategy))
     if not callable(getattr(strategy, "select", None)):
-        raise TypeError(f"strategy {name} needs a select(detection, labels, sample_weight=None) method: {strategy!r}")
+        raise TypeError(f"{name} needs a select(detection, labels, sample_weight=None) method: {strategy!r}")
     if not isinstance(getattr(strategy, "requires_sample_weight", None), bool):
         raise TypeError(
-            f"strategy {name} needs a class attribute requires_sample_weight = True or False (True when the "
+            f"{name} needs a class attribute requires_sample_weight = True or False (True when the "
             "strategy means nothing without sample weights, so the classifier must accept them)"
         )
     return strategy
@@ -316,7 +317,8 @@ def check_training_set(
     n_classes : int
         K.
     name : str
-        The strategy's name, for the messages.
+        The strategy's name (its class or built-in name, or its option ``strategy=mine``:
+        :func:`runner.plugin_names.plugin_name`), for the messages.
     allow_negative_weights : bool
         Accept negative weights: the caller's own weights were negative, and a strategy that
         carries them to the final fit passes them on (a class then needs a row of non-zero
@@ -338,41 +340,42 @@ def check_training_set(
         present in ``given_labels`` keeps no row of positive weight.
     """
     n_samples = len(given_labels)
+    who = label("strategy", name)
     if not isinstance(result, TrainingSet):
         raise TypeError(
-            f"strategy {name} must return a runner.strategies.TrainingSet(rows, labels, sample_weight), "
+            f"{who} must return a runner.strategies.TrainingSet(rows, labels, sample_weight), "
             f"got {type(result).__name__}"
         )
     rows = np.asarray(result.rows)
     labels = np.asarray(result.labels)
     if rows.ndim != 1 or rows.dtype.kind not in "iu" or (rows.size and (rows.min() < 0 or rows.max() >= n_samples)):
         hint = " (a boolean mask? pass np.flatnonzero(mask))" if rows.dtype.kind == "b" else ""
-        raise ValueError(f"strategy {name} returned rows that are not indices into the {n_samples} examples{hint}")
+        raise ValueError(f"{who} returned rows that are not indices into the {n_samples} examples{hint}")
     if labels.shape != rows.shape:
-        raise ValueError(f"strategy {name} returned {labels.size} labels for {rows.size} rows")
+        raise ValueError(f"{who} returned {labels.size} labels for {rows.size} rows")
     if labels.dtype.kind not in "iu":
         raise ValueError(
-            f"strategy {name} returned labels of dtype {labels.dtype}, not integer codes 0..{n_classes - 1}"
+            f"{who} returned labels of dtype {labels.dtype}, not integer codes 0..{n_classes - 1}"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"strategy {name} returned labels outside the classes 0..{n_classes - 1}")
+        raise ValueError(f"{who} returned labels outside the classes 0..{n_classes - 1}")
     weights = None
     if result.sample_weight is not None:
         try:
             weights = np.asarray(result.sample_weight, dtype=np.float64)
         except (TypeError, ValueError):
-            raise ValueError(f"strategy {name} returned sample weights that are not numbers") from None
+            raise ValueError(f"{who} returned sample weights that are not numbers") from None
         if weights.shape != rows.shape:
-            raise ValueError(f"strategy {name} returned {weights.size} sample weights for {rows.size} rows")
+            raise ValueError(f"{who} returned {weights.size} sample weights for {rows.size} rows")
         if not np.all(np.isfinite(weights)) or (weights.min(initial=0) < 0 and not allow_negative_weights):
-            raise ValueError(f"strategy {name} returned negative, NaN or infinite sample weights")
+            raise ValueError(f"{who} returned negative, NaN or infinite sample weights")
     support_weights = (weights != 0) if weights is not None and allow_negative_weights else weights
     support = np.bincount(labels, weights=support_weights, minlength=n_classes)
     present = np.bincount(given_labels, minlength=n_classes) > 0
     empty = np.flatnonzero(present & (support <= 0))
     if empty.size:
         raise ValueError(
-            f"strategy {name} left classes {empty.tolist()} with no training examples (or zero "
+            f"{who} left classes {empty.tolist()} with no training examples (or zero "
             "weight); the final classifier needs every class"
         )
     return TrainingSet(rows, labels, weights)

@@ -219,7 +219,7 @@ def test_cleanlearning_refuses_a_broken_strategy_by_name(wine_case):
         def select(self, detection, labels, sample_weight=None):
             return TrainingSet(np.arange(len(labels)), labels, np.full(len(labels), np.nan))
 
-    with pytest.raises(ValueError, match=r"strategy 'NaNWeights' returned negative, NaN or infinite sample weights"):
+    with pytest.raises(ValueError, match=r"strategy NaNWeights returned negative, NaN or infinite sample weights"):
         CleanLearning(LogisticRegression(), strategy=NaNWeights()).fit(X, labels, pred_probs=pred_probs)
 
 

@@ -144,9 +144,9 @@ def markdown_table(markdown: str, first_column: str) -> list[dict[str, str]]:
     return rows
 
 
-def mean_std(values: list[float]) -> str:
-    """The expected cell, computed without pandas."""
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+def mean_std(values: list[float], digits: int = 3) -> str:
+    """The expected cell, computed without pandas (counts such as n_label_issues: 1 decimal)."""
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def assert_png(path: Path) -> None:
@@ -284,8 +284,9 @@ def test_report_mean_std_per_group(reported):
     metrics = [fake_metrics("digits", 0.1, "remove", seed) for seed in SEEDS]
     assert row["n"] == "2"
     for name in ["test_accuracy", "baseline_test_accuracy", "detection_precision", "detection_recall",
-                 "detection_f1", "n_label_issues"]:
+                 "detection_f1"]:
         assert row[name] == mean_std([m[name] for m in metrics]), name
+    assert row["n_label_issues"] == mean_std([m["n_label_issues"] for m in metrics], digits=1)
     assert row["gain"] == mean_std([m["test_accuracy"] - m["baseline_test_accuracy"] for m in metrics])
     assert "±" in row["gain"]
 

@@ -14,10 +14,11 @@
 """
 
 from runner.datasets.bundled import load_adult, load_mnist, load_sklearn, make_synthetic
-from runner.datasets.tables import Dataset, TableSource, load_table, standardized
+from runner.datasets.tables import Dataset, InvalidDataset, TableSource, load_table, standardized
 
 __all__ = [
     "Dataset",
+    "InvalidDataset",
     "TableSource",
     "load_adult",
     "load_mnist",

@@ -29,7 +29,7 @@ from sklearn.model_selection import train_test_split
 from runner.datasets.encoding import _encode_features, _encode_labels
 from runner.datasets.records import DELIMITERS, sniff_delimiter
 
-__all__ = ["Dataset", "TableSource", "load_table", "standardized"]
+__all__ = ["Dataset", "InvalidDataset", "TableSource", "load_table", "standardized"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,10 @@ class TableSource:
         return self.path.suffix.lower() in _PARQUET_SUFFIXES
 
 
+class InvalidDataset(ValueError):
+    """A :class:`Dataset` refused its own fields: the loader that built it broke the contract."""
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
     """A labelled train/test split, ready for cross-validation and the final fit.
@@ -106,9 +110,9 @@ class Dataset:
 
     Raises
     ------
-    ValueError
-        If shapes disagree, a label is outside ``0..K-1``, a class is absent from the training split, or the
-        features are not a 2-D numeric array.
+    InvalidDataset
+        (a ``ValueError``) If shapes disagree, a label is outside ``0..K-1``, a class is absent from the training
+        split, or the features are not a 2-D numeric array of finite values (a loader imputes missing values).
 
     Notes
     -----
@@ -131,9 +135,9 @@ class Dataset:
         # frozen: normalise through object.__setattr__, once, before anything else sees the instance
         classes = np.asarray(self.classes)
         if classes.ndim != 1 or classes.size == 0:
-            raise ValueError(f"classes must be a non-empty 1-D array, got shape {classes.shape}.")
+            raise InvalidDataset(f"classes must be a non-empty 1-D array, got shape {classes.shape}.")
         if len(pd.unique(classes)) != classes.size:
-            raise ValueError(f"classes must be unique, got {classes.tolist()}.")
+            raise InvalidDataset(f"classes must be unique, got {classes.tolist()}.")
         object.__setattr__(self, "classes", classes)
         object.__setattr__(self, "feature_names", [str(f) for f in self.feature_names])
         n_classes = classes.size
@@ -141,47 +145,47 @@ class Dataset:
             X = getattr(self, f"X_{split}")
             y = np.asarray(getattr(self, f"y_{split}"))
             if not isinstance(X, np.ndarray) or X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
-                raise ValueError(
+                raise InvalidDataset(
                     f"X_{split} must be a 2-D numeric numpy array, got "
                     f"{type(X).__name__} with shape {getattr(X, 'shape', None)} and dtype {getattr(X, 'dtype', None)}."
                 )
             if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-                raise ValueError(
+                raise InvalidDataset(
                     f"y_{split} must be a 1-D integer array encoded to 0..K-1, got shape {y.shape} and dtype "
                     f"{y.dtype}; encode labels with np.unique(labels, return_inverse=True)."
                 )
             if X.shape[0] != y.shape[0]:
-                raise ValueError(f"X_{split} has {X.shape[0]} rows but y_{split} has {y.shape[0]}.")
+                raise InvalidDataset(f"X_{split} has {X.shape[0]} rows but y_{split} has {y.shape[0]}.")
             if X.shape[1] != len(self.feature_names):
-                raise ValueError(
+                raise InvalidDataset(
                     f"X_{split} has {X.shape[1]} columns but there are {len(self.feature_names)} feature_names."
                 )
             if y.size and (y.min() < 0 or y.max() >= n_classes):
-                raise ValueError(
+                raise InvalidDataset(
                     f"y_{split} must lie in 0..{n_classes - 1} (K={n_classes} classes), "
                     f"got values from {y.min()} to {y.max()}."
                 )
             object.__setattr__(self, f"y_{split}", y.astype(np.int64, copy=False))
         if n_classes < 2:
-            raise ValueError(
+            raise InvalidDataset(
                 f"Dataset {self.name!r} has one class only ({classes.tolist()[0]!r}); label-noise detection "
                 "needs at least 2 classes: check the label column."
             )
         for split in ("train", "test"):
-            _refuse_infinite(getattr(self, f"X_{split}"), self.feature_names, f"{self.name!r} ({split} split)")
+            _refuse_non_finite(getattr(self, f"X_{split}"), self.feature_names, f"{self.name!r} ({split} split)")
         n_train, n_test = self.X_train.shape[0], self.X_test.shape[0]
         for split, default in (("train", np.arange(n_train)), ("test", n_train + np.arange(n_test))):
             rows = getattr(self, f"{split}_rows")
             rows = default if rows is None else np.asarray(rows)
             if rows.shape != default.shape or (rows.size and rows.dtype.kind not in "iu"):
-                raise ValueError(
+                raise InvalidDataset(
                     f"{split}_rows must hold one integer row number per {split} row ({default.size}), got "
                     f"shape {rows.shape} and dtype {rows.dtype}."
                 )
             object.__setattr__(self, f"{split}_rows", rows.astype(np.int64, copy=False))
         missing = np.flatnonzero(np.bincount(self.y_train, minlength=n_classes) == 0)
         if missing.size:
-            raise ValueError(
+            raise InvalidDataset(
                 f"Classes {classes[missing].tolist()} have no example in the training split; every class must "
                 "be present to fit a classifier (lower test_size or drop these classes)."
             )
@@ -213,19 +217,22 @@ class Dataset:
         )
 
 
-def _refuse_infinite(X: np.ndarray, feature_names: list[str], where: str) -> None:
-    """Refuse a feature column holding inf, naming it (no classifier accepts one)."""
+def _refuse_non_finite(X: np.ndarray, feature_names: list[str], where: str) -> None:
+    """Refuse a feature column holding NaN or inf, naming it: few classifiers accept them, and those
+    that do not fail deep inside their fit, after the cross-validation was paid for."""
     # Column sums first, without a temporary of X's size: only a column whose sum is not finite
-    # (an inf, a NaN or an overflow) is searched for an inf.
+    # (an inf, a NaN or an overflow) is searched.
     with np.errstate(over="ignore", invalid="ignore"):
         suspects = np.flatnonzero(~np.isfinite(X.sum(axis=0, dtype=np.float64)))
     for column in suspects:
-        rows = np.flatnonzero(np.isinf(X[:, column]))
-        if rows.size:
-            raise ValueError(
-                f"Feature column {feature_names[column]!r} of dataset {where} holds {rows.size} infinite "
-                f"value(s) (first at row {rows[0]} of the split); replace or drop them (an empty cell is imputed)."
-            )
+        for kind, test in (("NaN", np.isnan), ("infinite", np.isinf)):
+            rows = np.flatnonzero(test(X[:, column]))
+            if rows.size:
+                raise InvalidDataset(
+                    f"Feature column {feature_names[column]!r} of dataset {where} holds {rows.size} {kind} "
+                    f"value(s) (first at row {rows[0]} of the split); impute, replace or drop them in the loader "
+                    "(the file loaders impute an empty cell)."
+                )
 
 
 # ---------------------------------------------------------------------------------------------------------------

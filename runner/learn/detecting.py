@@ -14,8 +14,9 @@ import pandas as pd
 
 from runner.confident.rank import get_label_quality_scores
 from runner.contracts import check_detection
-from runner.detection import ConfidentLearning, Detection
+from runner.detection import ConfidentLearning, Detection, with_pred_probs
 from runner.learn.cv import cached_cross_val_pred_probs, check_fold_sizes
+from runner.plugin_names import label, plugin_name
 
 FORBIDDEN_DETECTION_KWARGS = ("return_indices_ranked_by", "multi_label")
 IGNORED_DETECTION_KWARGS = ("n_jobs", "verbose")  # accepted for compatibility; detection needs no pool
@@ -159,9 +160,11 @@ class DetectionSteps:
     def _timed_detection(self, detector, labels, pred_probs, known):
         started = time.perf_counter()
         detection = check_detection(
-            detector.detect(labels, pred_probs, **known), len(labels), self.num_classes, type(detector).__name__,
+            detector.detect(labels, pred_probs, **known), len(labels), self.num_classes, plugin_name(detector),
             labels=labels,
         )
+        # The strategies that relabel need pred_probs, which the detector may leave out: they are these.
+        detection = with_pred_probs(detection, pred_probs)
         self.timings_["detect_s"] += time.perf_counter() - started
         return detection
 
@@ -169,7 +172,9 @@ class DetectionSteps:
         """The detector: ``detector`` if set, else confident learning configured as the reference."""
         if self.detector is not None:
             if not callable(getattr(self.detector, "detect", None)):
-                raise TypeError(f"a detector needs a detect(labels, pred_probs) method: {self.detector!r}")
+                raise TypeError(
+                    f"{label('detector', plugin_name(self.detector))} needs a detect(labels, pred_probs) method"
+                )
             return self.detector
         options = dict(self._given_detection_kwargs() or {})
         for name in FORBIDDEN_DETECTION_KWARGS:

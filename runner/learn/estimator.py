@@ -28,6 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
+from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
 from runner.learn.cv import align_columns, fresh_copy, take_rows
@@ -35,14 +36,17 @@ from runner.learn.detecting import DetectionSteps, _NotGiven
 from runner.learn.guard import CleaningCheckSteps
 from runner.learn.inputs import (
     InputChecks,
-    _takes_weights,
     _check_same_length,
     _checked_sample_weight,
     _labels_or_y,
     _n_features,
+    _weight_key,
     _width,
 )
 from runner.learn.parallel import lone_fit_limits
+from runner.learn.progress import reports_progress
+from runner.learn.weights import unweighted_reason
+from runner.plugin_names import label, plugin_name
 from runner.strategies import Remove, check_training_set, get_strategy
 
 log = logging.getLogger(__name__)
@@ -71,7 +75,8 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     label_quality_scores_kwargs : dict, optional
         Passed to :func:`runner.confident.get_label_quality_scores`.
     verbose : bool, default False
-        Log the steps at INFO level (DEBUG otherwise).
+        Log the steps at INFO level (DEBUG otherwise); in a script that configured no logging,
+        show them on stderr during ``fit`` / ``find_label_issues`` (:mod:`runner.learn.progress`).
     low_memory : bool, default False
         Accepted for compatibility; detection here already works in bounded memory.
     strategy : str or Strategy, default "remove"
@@ -169,6 +174,15 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         from the models trained on the other half, on all of it and on its cleaned rows.
     n_features_in_ : int or None
         Number of features of 2-D ``X``.
+    feature_names_in_ : ndarray of str
+        The column names of ``X``, when it was a DataFrame with string column names.
+
+    Notes
+    -----
+    Sample weights (the strategy's, or the caller's) reach a ``Pipeline``'s model as well: through
+    scikit-learn's metadata routing when it is on, else as ``<last step>__sample_weight``
+    (:mod:`runner.learn.weights`). A strategy that needs weights is refused before any fit when they
+    cannot reach the model; optional ones (``remove``'s re-weighting) are then dropped with a warning.
     """
 
     # Fitted state under the reference's public names: None until fit / find_label_issues.
@@ -265,6 +279,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     # ----------------------------------------------------------------------------------------
     # fit
 
+    @reports_progress
     def fit(
         self,
         X,
@@ -321,10 +336,12 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
             raise ValueError("sample_weight belongs in fit(sample_weight=...), not in clf_kwargs")
         final_kwargs = {**clf_kwargs, **(clf_final_kwargs or {})}
         strategy = get_strategy(self.strategy)
-        strategy_name = self.strategy if isinstance(self.strategy, str) else type(strategy).__name__
+        # Named alike in every message: 'remove' (built in), the class, or the option (strategy=mine).
+        strategy_name = repr(self.strategy) if isinstance(self.strategy, str) else plugin_name(strategy)
         if self.final_params and not callable(getattr(clf, "set_params", None)):
             raise ValueError(f"final_params need a classifier with set_params; {type(clf).__name__} has none")
-        takes_weights = _takes_weights(clf, strategy, strategy_name, sample_weight)
+        # The fit keyword the weights travel by (a Pipeline's differs); None when they cannot reach the model.
+        weight_key = _weight_key(clf, strategy, strategy_name, sample_weight)
         width = _width(pred_probs, noise_matrix, inverse_noise_matrix)
         encoded = self._encode(labels, width)
         _check_same_length(X, encoded, "X", "labels")
@@ -344,21 +361,30 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         # The caller's negative weights pass through to the classifier, as in the reference
         # (strategies that scale weights refused them above).
         training = check_training_set(
-            strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, repr(strategy_name),
+            strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, strategy_name,
             allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
         )
         self.cleaning_check_ = None
         if self.validate_cleaning:
-            training = self._validated(training, X, encoded, clf, clf_kwargs, sample_weight, takes_weights)
+            training = self._validated(training, X, encoded, clf, clf_kwargs, sample_weight, weight_key)
         strategy_weights = (
-            "sample_weight" not in final_kwargs and training.sample_weight is not None and takes_weights
+            weight_key not in final_kwargs and training.sample_weight is not None and weight_key is not None
         )
         if strategy_weights:
-            final_kwargs["sample_weight"] = training.sample_weight
+            final_kwargs[weight_key] = training.sample_weight
+        elif training.sample_weight is not None and weight_key is None and not self.skip_final_fit:
+            warnings.warn(
+                f"{label('strategy', strategy_name)} gave sample weights (e.g. remove's class re-weighting) that "
+                f"cannot reach the classifier: {unweighted_reason(clf)}; the final fit is unweighted",
+                UserWarning, stacklevel=3,  # the caller of fit, past reports_progress
+            )
         self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
         self.training_set_ = training
 
+        self.__dict__.pop("feature_names_in_", None)
+        if hasattr(X, "columns"):  # scikit-learn's own bookkeeping of a DataFrame's column names
+            validate_data(self, X, reset=True, skip_check_array=True)
         self.n_features_in_ = _n_features(X)
         self.__dict__.pop("clf_", None)  # a model of an earlier fit must not outlive this one
         if not self.skip_final_fit:
@@ -392,6 +418,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     # ----------------------------------------------------------------------------------------
     # detection
 
+    @reports_progress
     def find_label_issues(
         self,
         X=None,

@@ -125,7 +125,7 @@ def held_out_halves(labels, seed=None):
 class CleaningCheckSteps:
     """The cleaning check of :class:`~runner.learn.estimator.CleanLearning` (``validate_cleaning``; a mixin)."""
 
-    def _validated(self, training, X, labels, clf, clf_kwargs, sample_weight, takes_weights):
+    def _validated(self, training, X, labels, clf, clf_kwargs, sample_weight, weight_key):
         """The strategy's training set if held-out rows say it beats every row (runner.learn.guard), else every row."""
         if X is None:
             raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
@@ -137,7 +137,7 @@ class CleaningCheckSteps:
             self.cleaning_check_, self.cleaning_checks_ = None, {}
             return TrainingSet(np.arange(len(labels)), labels, sample_weight)
         kept_probs, cleaned_probs = self._cross_fitted_probs(X, labels, clf, clf_kwargs, sample_weight,
-                                                             takes_weights, halves)
+                                                             weight_key, halves)
         self.validation_pred_probs_ = {"kept": kept_probs, "cleaned": cleaned_probs}
         criterion = self.validation_criterion
         if criterion == "corrected" and self.noise_matrix is None:
@@ -157,7 +157,7 @@ class CleaningCheckSteps:
             return training
         return TrainingSet(np.arange(len(labels)), labels, sample_weight)
 
-    def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, takes_weights, halves):
+    def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, weight_key, halves):
         """Each half of the rows predicted by ``clf`` trained on the other half: on all of it, and on what
         this learner's detection and strategy keep of it when they see that half alone.
 
@@ -186,8 +186,8 @@ class CleaningCheckSteps:
                                                            cleaned.sample_weight)]
             for probs, rows, fit_labels, fit_weights in fits:
                 fit_kwargs = dict(clf_kwargs or {})
-                if fit_weights is not None and takes_weights:
-                    fit_kwargs["sample_weight"] = fit_weights
+                if fit_weights is not None and weight_key is not None:
+                    fit_kwargs[weight_key] = fit_weights
                 probs[held], seconds = _fit_fold(clf, X, fit_labels, rows, held, n_classes, fit_kwargs, None,
                                                  self.threads_per_fit)
                 self.timings_["cv_s"] += seconds

@@ -11,9 +11,10 @@ import pandas as pd
 from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import has_fit_parameter
 
 from runner.learn.cv import default_classifier, n_samples_of
+from runner.learn.weights import unweighted_reason, weight_route
+from runner.plugin_names import label
 
 
 class InputChecks:
@@ -147,7 +148,7 @@ def _checked_sample_weight(sample_weight, n_samples, strategy, strategy_name) ->
         raise ValueError("sample_weight passed to fit contains NaN or infinite values")
     if strategy.requires_sample_weight and weights.min() < 0:
         raise ValueError(
-            f"sample_weight passed to fit has negative values; strategy {strategy_name!r} scales the "
+            f"sample_weight passed to fit has negative values; {label('strategy', strategy_name)} scales the "
             "weights and needs them >= 0 (or use strategy 'remove', which passes them to the classifier)"
         )
     return weights
@@ -158,16 +159,17 @@ def _check_same_length(a, labels, name_a, name_labels):
         raise ValueError(f"{name_a} and {name_labels} have different lengths: {n_samples_of(a)} vs {len(labels)}")
 
 
-def _takes_weights(clf, strategy, strategy_name, sample_weight) -> bool:
-    """Whether ``clf.fit`` takes ``sample_weight``; refuses weights or a weighting strategy it cannot take."""
-    takes_weights = has_fit_parameter(clf, "sample_weight")
-    if sample_weight is not None and not takes_weights:
+def _weight_key(clf, strategy, strategy_name, sample_weight) -> str | None:
+    """The ``fit`` keyword by which sample weights reach ``clf``'s model (:mod:`runner.learn.weights`: a
+    Pipeline's differs), None when they cannot; refuses weights or a weighting strategy that cannot reach it.
+
+    ``strategy_name`` is how messages name the strategy (``'weight'``, ``Mine``, ``strategy=mine``)."""
+    key = weight_route(clf)
+    if sample_weight is not None and key is None:
+        raise ValueError(f"sample_weight cannot be used: it cannot reach the classifier: {unweighted_reason(clf)}")
+    if strategy.requires_sample_weight and key is None:
         raise ValueError(
-            f"{type(clf).__name__}.fit has no sample_weight parameter, so sample_weight cannot be used"
+            f"{label('strategy', strategy_name)} needs sample weights, and they cannot reach the classifier: "
+            f"{unweighted_reason(clf)} (or use strategy='remove', or another classifier)"
         )
-    if strategy.requires_sample_weight and not takes_weights:
-        raise ValueError(
-            f"strategy {strategy_name!r} needs a classifier whose fit accepts sample_weight; "
-            f"{type(clf).__name__}.fit does not (use strategy='remove' or another classifier)"
-        )
-    return takes_weights
+    return key

@@ -2,5 +2,7 @@
 
 * :mod:`runner.run.app` -- the Hydra entry point (``python -m runner``, ``cleanrun``);
 * :mod:`runner.run.experiment` -- one experiment from plain objects, scored on the test split;
-* :mod:`runner.run.artifacts` -- the run directory's files.
+* :mod:`runner.run.artifacts` -- the run directory's files;
+* :mod:`runner.run.plugin_identity` -- each group's option and ``_target_``, and the plugin sources the config
+  digest counts.
 """

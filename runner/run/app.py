@@ -26,6 +26,7 @@ from runner.run import artifacts
 from runner.run.build import build_learner, instantiate_logged, load_data
 from runner.run.config import CONFIG_PATH, check_config, config_hash
 from runner.run.experiment import ExperimentResult, run_experiment, save_result
+from runner.run.plugin_identity import chosen_plugins
 from runner.run.summary import summary
 
 log = logging.getLogger("cleanrun")
@@ -76,10 +77,10 @@ def _run(cfg: DictConfig, output_dir, choices: dict | None) -> ExperimentResult:
     check_config(cfg)
     _check_cores(cfg)
     choices = choices or {}
-    dataset, pred_probs = load_data(cfg)
+    dataset, pred_probs = load_data(cfg, choices)
     result = run_experiment(
         dataset,
-        build_learner(cfg),
+        build_learner(cfg, choices),
         noise=instantiate_logged("noise", cfg.noise),
         seed=cfg.seed,
         pred_probs=pred_probs,
@@ -90,6 +91,7 @@ def _run(cfg: DictConfig, output_dir, choices: dict | None) -> ExperimentResult:
     )
     # The features are not needed any more: the cleaned table is read again from the file, in their place.
     del dataset, pred_probs
+    result.metrics.update(chosen_plugins(OmegaConf.to_container(cfg, resolve=True), choices))
     result.metrics["config_hash"] = config_hash(cfg)
     save_result(output_dir, result, save_pred_probs=cfg.save_pred_probs)
     log.info("%s", summary(result.metrics, output_dir, one_line=_in_sweep(), issues=result.label_issues))

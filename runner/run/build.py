@@ -14,31 +14,36 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from runner.contracts import check_dataset
-from runner.datasets import Dataset, standardized
+from runner.contracts import check_dataset, name_plugin
+from runner.datasets import Dataset, InvalidDataset, standardized
 from runner.datasets.given import match_pred_probs, read_pred_probs
 from runner.learn.estimator import CleanLearning
 
 log = logging.getLogger("cleanrun")
 
 
-def instantiate_logged(group: str, node):
-    """Instantiate one config group, logging its target first.
+def instantiate_logged(group: str, node, option: str | None = None):
+    """Instantiate one config group, logging its target first; mark the object with its option.
 
     Hydra wraps the plugin's own exception; the plugin's message is the one that helps, so it
-    is raised as is.
+    is raised as is. ``option`` (the group's chosen option) names the plugin in the messages of
+    the contract referees (``strategy=mine``: :func:`runner.contracts.name_plugin`).
     """
     log.info("Instantiating %s <%s>", group, node._target_)
     try:
-        return instantiate(node)
+        built = instantiate(node)
     except InstantiationException as error:
         if isinstance(error.__cause__, Exception):
             raise error.__cause__ from None
         raise
+    return name_plugin(built, f"{group}={option}") if option else built
 
 
-def build_learner(cfg: DictConfig) -> CleanLearning:
+def build_learner(cfg: DictConfig, choices: dict | None = None) -> CleanLearning:
     """The unfitted :class:`~runner.learn.estimator.CleanLearning` of a config.
+
+    ``choices`` (Hydra's ``runtime.choices``) name the detector and the strategy in error messages by
+    their options (``strategy=mine``).
 
     Groups ``classifier`` (the estimator), ``cv`` (folds, backends, ensemble, detection rounds and
     the cleaning check), ``detection``, ``strategy`` and ``final_fit`` (``params``, ``skip``), and the
@@ -46,6 +51,7 @@ def build_learner(cfg: DictConfig) -> CleanLearning:
     are arguments of ``fit``, not of the learner (:func:`runner.run.experiment.run_experiment`).
     """
     cv, final_fit = cfg.cv, cfg.final_fit
+    choices = choices or {}
     return CleanLearning(
         instantiate_logged("classifier", cfg.classifier),
         seed=cfg.seed,
@@ -60,8 +66,8 @@ def build_learner(cfg: DictConfig) -> CleanLearning:
         validate_cleaning=cv.validate_cleaning,
         validation_min_z=cv.validation_min_z,
         validation_criterion=cv.validation_criterion,
-        detector=instantiate_logged("detection", cfg.detection),
-        strategy=instantiate_logged("strategy", cfg.strategy),
+        detector=instantiate_logged("detection", cfg.detection, choices.get("detection")),
+        strategy=instantiate_logged("strategy", cfg.strategy, choices.get("strategy")),
         final_params=OmegaConf.to_container(final_fit.params, resolve=True),
         skip_final_fit=bool(final_fit.skip),
         threads_per_fit=cfg.threads_per_fit,
@@ -70,11 +76,13 @@ def build_learner(cfg: DictConfig) -> CleanLearning:
     )
 
 
-def load_data(cfg: DictConfig) -> tuple[Dataset, np.ndarray | None]:
+def load_data(cfg: DictConfig, choices: dict | None = None) -> tuple[Dataset, np.ndarray | None]:
     """The dataset of a config (standardized when ``standardize``) and, with ``cv=given``, the training
     rows' given out-of-fold probabilities (else None).
 
     The probabilities file is checked before the data is loaded, its row and class counts once it is.
+    A loader whose ``Dataset`` refuses its fields is blamed by its option (``choices``: Hydra's
+    ``runtime.choices``) and its target.
     """
     given = None
     if cfg.cv.pred_probs_path:
@@ -82,7 +90,12 @@ def load_data(cfg: DictConfig) -> tuple[Dataset, np.ndarray | None]:
             raise ValueError("cv.pred_probs_path: given probabilities are used as they are; cv.rounds must be 1 and "
                              "cv.ensemble empty (both would cross-validate again)")
         given = read_pred_probs(cfg.cv.pred_probs_path)
-    dataset = check_dataset(instantiate_logged("dataset", cfg.dataset), cfg.dataset._target_)
+    option = (choices or {}).get("dataset")
+    name = f"dataset={option} ({cfg.dataset._target_})" if option else cfg.dataset._target_
+    try:
+        dataset = check_dataset(instantiate_logged("dataset", cfg.dataset), name)
+    except InvalidDataset as error:
+        raise InvalidDataset(f"{name} returned an invalid Dataset: {error}") from None
     pred_probs = None
     if given is not None:
         pred_probs = match_pred_probs(given, n_rows=dataset.n_rows, classes=dataset.classes,

@@ -16,6 +16,7 @@ from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
 from runner.run import artifacts
+from runner.run.plugin_identity import target_sources
 
 # From a source checkout (an editable install) the configs are read from conf/ at the top of the
 # repository, so edits show at once; an installed wheel carries them as the package runner.conf.
@@ -154,7 +155,9 @@ def config_hash(cfg: DictConfig) -> str:
     Settings that only say how a run runs (:data:`runner.run.artifacts.RUN_SETTINGS`: ``cache_dir``,
     ``resume``, ``tracking``, ...) are left out, and a data file counts by its name and content, not by the
     path it was reached by: resuming with another cache or from another directory skips the
-    finished jobs, and a data file edited since reruns them.
+    finished jobs, and a data file edited since reruns them. So does a plugin's Python file: the
+    file that defines each ``_target_`` outside installed packages counts by its content
+    (:func:`runner.run.plugin_identity.target_sources`).
     """
     plain = {
         key: value
@@ -165,6 +168,9 @@ def config_hash(cfg: DictConfig) -> str:
     for key in ("path", "test_path"):
         if isinstance(dataset, dict) and isinstance(dataset.get(key), str):
             dataset[key] = _file_identity(dataset[key])
+    sources = target_sources(plain)
+    if sources:  # only then: a config of installed plugins keeps the digest it always had
+        plain["_target_sources"] = sources
     return hashlib.blake2b(OmegaConf.to_yaml(OmegaConf.create(plain)).encode(), digest_size=12).hexdigest()
 
 

@@ -20,12 +20,21 @@ def summary(metrics: dict, output_dir, *, one_line: bool = False, issues=None) -
             if "test_accuracy" in metrics else "no test accuracy"
         )
         return f"done {Path(output_dir).name}: {metrics['n_label_issues']} issues{detection}, {accuracy}"
-    # Detectors other than confident learning have no filter_by: leave out its slot.
-    parts = [metrics["dataset"], metrics["classifier"], metrics.get("filter_by")]
-    lines = [
-        f"{' · '.join(part for part in parts if part)} → {metrics['strategy']} · seed {metrics['seed']}",
-        f"  label issues found: {metrics['n_label_issues']} of {metrics['n_train']} training labels",
+    # The detector by its option (a plugin's has no filter_by), with confident learning's filter_by.
+    detector = metrics.get("detection_option")
+    if metrics.get("filter_by") and metrics.get("filter_by") != detector:
+        detector = f"{detector} ({metrics['filter_by']})" if detector else metrics["filter_by"]
+    parts = [metrics["dataset"], metrics["classifier"], detector]
+    lines = [f"{' · '.join(part for part in parts if part)} → {metrics['strategy']} · seed {metrics['seed']}"]
+    # Every group's option, and the callable it names: what ran, plugins included.
+    options = [
+        f"{key.removesuffix('_option')}={value}"
+        + (f" <{metrics[target]}>" if (target := key.removesuffix("_option") + "_target") in metrics else "")
+        for key, value in metrics.items() if key.endswith("_option")
     ]
+    if options:
+        lines.append(f"  options: {', '.join(options)}")
+    lines.append(f"  label issues found: {metrics['n_label_issues']} of {metrics['n_train']} training labels")
     if "detection_precision" in metrics or "detection_recall" in metrics:
         lines.append(
             f"  detection precision {metrics.get('detection_precision', float('nan')):.3f}, "

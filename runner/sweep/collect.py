@@ -25,6 +25,16 @@ log = logging.getLogger(__name__)
 #: Columns of :func:`collect` that describe the job rather than its overrides or metrics.
 STATUS_COLUMNS = ("status", "error")
 
+#: The top-level keys of cleanrun's config (its groups and settings). A metric of the same name
+#: (``dataset``, ``classifier``, ``strategy``, ``seed``) is always the column ``<name>_metric``,
+#: swept or not, so an override column ``seed`` never meets a metric column ``seed`` and a
+#: summary has the same metric columns whatever was swept.
+CONFIG_KEYS = frozenset({
+    "dataset", "noise", "classifier", "cv", "detection", "strategy", "final_fit", "method", "experiment",
+    "tracking", "seed", "standardize", "compare_baseline", "compare_clean", "save_pred_probs",
+    "threads_per_fit", "pred_probs_dtype", "cache_dir", "resume", "hydra",
+})
+
 # Hydra's own grammar, not YAML's: it is what the app saw (``1e-3`` is a float, ``yes`` a string).
 _OVERRIDE_PARSER = OverridesParser.create()
 
@@ -47,8 +57,11 @@ def collect(sweep_dir: str | os.PathLike) -> pd.DataFrame:
         jobs that do not override that key); ``status`` (``"done"``, ``"failed"`` or
         ``"incomplete"``); ``error`` (the failure message, ``""`` otherwise); then every scalar
         metric of ``metrics.json`` (dict- and list-valued ones such as ``versions`` are left
-        out). A metric whose name is already a column (``seed`` when seeds are swept, say) is
-        renamed ``<name>_metric``, so column names stay unique.
+        out), under its own name — except a metric named like a config key (:data:`CONFIG_KEYS`:
+        ``dataset``, ``classifier``, ``strategy``, ``seed``), which is always ``<name>_metric``.
+        The metric columns are so the same whatever was swept, and never share a name with an
+        override (should an added ``+key=...`` override be named like a metric, the override
+        column becomes ``<key>_override``).
 
     Raises
     ------
@@ -67,19 +80,20 @@ def collect(sweep_dir: str | os.PathLike) -> pd.DataFrame:
         log.warning("No job directories (subdirectories with .hydra/overrides.yaml) in %s", sweep)
     override_keys = _union_keys(job["overrides"] for job in jobs)
     metric_keys = _union_keys(job["metrics"] for job in jobs)
-    taken = {"job", *override_keys, *STATUS_COLUMNS}
-    renamed = {key: f"{key}_metric" if key in taken else key for key in metric_keys}
+    renamed = {key: f"{key}_metric" if key in {"job", *STATUS_COLUMNS, *CONFIG_KEYS} else key for key in metric_keys}
+    metric_columns = set(renamed.values())
+    override_names = {key: f"{key}_override" if key in metric_columns else key for key in override_keys}
     rows = [
         {
             "job": job["job"],
-            **job["overrides"],
+            **{override_names[key]: value for key, value in job["overrides"].items()},
             "status": job["status"],
             "error": job["error"],
             **{renamed[key]: value for key, value in job["metrics"].items()},
         }
         for job in jobs
     ]
-    columns = ["job", *override_keys, *STATUS_COLUMNS, *renamed.values()]
+    columns = ["job", *override_names.values(), *STATUS_COLUMNS, *renamed.values()]
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
@@ -191,6 +205,16 @@ def _parse_override(text: str) -> tuple[str, object]:
     value = override.value()
     # Lists and dicts keep their text: a table cell, and a groupby key, must be hashable.
     return key, value if _is_scalar(value) else text.partition("=")[2]
+
+
+def _with_run_columns(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary with ``dataset``, ``seed``, ... as the report groups by them: the override when
+    swept, else the run's own value (its ``<name>_metric``), added after the other columns."""
+    summary = summary.copy()
+    for key in sorted(CONFIG_KEYS):
+        if key not in summary.columns and f"{key}_metric" in summary.columns:
+            summary[key] = summary[f"{key}_metric"]
+    return summary
 
 
 def _done_jobs(summary: pd.DataFrame) -> pd.DataFrame:

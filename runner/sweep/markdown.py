@@ -33,11 +33,19 @@ def _is_missing(value) -> bool:
     return pd.api.types.is_scalar(value) and bool(pd.isna(value))
 
 
-def _format_mean_std(values: pd.Series) -> str:
-    """``"0.912 ± 0.004"`` over the non-missing values; no std for a single value."""
+def _format_mean_std(values: pd.Series, count: bool = False) -> str:
+    """``"0.912 ± 0.004"`` over the non-missing values; no std for a single value.
+
+    ``count``: the values are whole numbers (``n_label_issues``): ``"150"`` when they agree,
+    ``"150.5 ± 2.1"`` when they do not.
+    """
     values = values.dropna()
     if values.empty:
         return _MISSING
+    if count:
+        if values.nunique() == 1:
+            return f"{int(values.iloc[0])}"
+        return f"{values.mean():.1f} ± {values.std(ddof=1):.1f}"
     if len(values) == 1:
         return f"{values.iloc[0]:.3f}"
     return f"{values.mean():.3f} ± {values.std(ddof=1):.3f}"

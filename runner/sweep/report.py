@@ -31,6 +31,7 @@ from runner.sweep.collect import (
     _groups,
     _job_dirs,
     _numeric,
+    _with_run_columns,
     collect,
     override_columns,
 )
@@ -45,6 +46,9 @@ from runner.sweep.markdown import _format_mean_std, _format_value, _markdown_tab
 from runner.sweep.plots import PLOTS_DIR, _save_figure, _write_plots
 
 log = logging.getLogger(__name__)
+
+#: Metrics counted in whole numbers: ``report.md`` shows them without decimals.
+COUNT_METRICS = ("n_label_issues", "n_train", "n_test", "n_classes")
 
 #: Metrics summarised in ``report.md``, in table order; ``gain`` is computed per job.
 REPORT_METRICS = (
@@ -117,12 +121,21 @@ def write_report(sweep_dir: str | os.PathLike, compare_axis: str | None = None) 
         If ``sweep_dir`` is not a directory.
     runner.sweep.comparison.UnknownAxisError
         If ``compare_axis`` is not an override of the sweep (raised before anything is written).
+    ValueError
+        If it holds no job directory (it is no sweep): nothing is written.
     """
     sweep = _check_sweep_dir(sweep_dir)
     summary = collect(sweep)
-    comparison = compare(summary, compare_axis)
+    if summary.empty:
+        raise ValueError(
+            f"{str(sweep)!r} is not a sweep directory: it has no job directories (subdirectories with "
+            ".hydra/overrides.yaml); give outputs/multirun/<date>/<time>"
+        )
+    # The run's own dataset, seed, ... where they were not swept: the cells and the comparison need them.
+    jobs = _with_run_columns(summary)
+    comparison = compare(jobs, compare_axis)
     _write_summary(summary, sweep)
-    done = _done_jobs(summary)
+    done = _done_jobs(jobs)
     diagram = _write_comparison(comparison, sweep)
     plots = _write_plots(done, sweep) if len(done) else []
     markdown = _render_report(summary, done, sweep, plots, configured_sections(sweep), comparison, diagram)
@@ -248,7 +261,7 @@ def _results_section(done: pd.DataFrame, group_columns: list[str]) -> str:
         [
             *(_format_value(value) for value in key),
             str(len(rows)),
-            *(_format_mean_std(_numeric(rows[m])) for m in metrics),
+            *(_format_mean_std(_numeric(rows[m]), count=m in COUNT_METRICS) for m in metrics),
         ]
         for key, rows in _groups(done, group_columns)
     ]
@@ -296,8 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     Raises
     ------
     SystemExit
-        With code 2 and a one-line message when ``DIR`` is not a directory or ``AXIS`` is not
-        an override of the sweep.
+        With code 2 (a usage error) when ``DIR`` is not a directory or ``AXIS`` is not an override of the
+        sweep; with code 1 and one line on stderr naming the path when it is not a sweep directory. Nothing is
+        written then.
     """
     parser = argparse.ArgumentParser(
         prog="cleanrun-report",
@@ -315,6 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.sweep_dir.is_dir():
         parser.error(f"sweep directory {str(args.sweep_dir)!r} does not exist or is not a directory")
     logging.basicConfig(level=logging.INFO, format="[%(levelname)s] %(message)s")
+    if not _job_dirs(args.sweep_dir):  # refused before collect() warns about it
+        raise SystemExit(
+            f"{parser.prog}: {str(args.sweep_dir)!r} is not a sweep directory: it has no job "
+            "directories (subdirectories with .hydra/overrides.yaml); give outputs/multirun/<date>/<time>"
+        )
     try:
         _report_and_log(args.sweep_dir, args.compare)
     except UnknownAxisError as error:
