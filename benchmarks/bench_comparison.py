@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runner.sweep.comparison import compare, comparison_section, critical_difference_figure
+from runner.sweep.comparison import compare
+from runner.sweep.comparison_section import comparison_section, critical_difference_figure
 
 
 def synthetic_sweep(methods, classifiers, seeds, random_state=0) -> pd.DataFrame:

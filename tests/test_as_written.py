@@ -27,7 +27,7 @@ from runner.datasets import cleaned as cleaned_module
 from runner.run.app import check_config, run
 from runner.datasets.cleaned import Cleaning, write_cleaned_table
 from runner.datasets import load_table
-from runner.datasets.tables import RESERVED_COLUMNS
+from runner.datasets.files import RESERVED_COLUMNS
 from runner.datasets.given import match_pred_probs, read_pred_probs
 from tests.test_app import cleanrun
 from tests.test_configs import compose_config

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner.sweep.comparison import (
-    HARM_THRESHOLD, MIN_CELLS, UnknownAxisError, compare, comparison_section, critical_difference_figure, find_axis,
-)
+from runner.sweep.comparison import HARM_THRESHOLD, MIN_CELLS, UnknownAxisError, compare, find_axis
+from runner.sweep.comparison_section import comparison_section, critical_difference_figure
 
 
 def sweep(effects, *, datasets=8, noises=("matrix", "instance"), rates=(0.2, 0.4), seeds=3, spread=0.01,

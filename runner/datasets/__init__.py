@@ -10,6 +10,7 @@
 * :mod:`runner.datasets.corrupt` -- label noise injected for benchmarks;
 * :mod:`runner.datasets.given` -- out-of-fold probabilities made elsewhere (``cv=given``);
 * :mod:`runner.datasets.cleaned` -- the cleaned copy of the user's file;
+* :mod:`runner.datasets.files` -- reading a CSV or Parquet file, its labels as written;
 * :mod:`runner.datasets.records` -- a CSV file's records as written (for the cleaned copy).
 """
 

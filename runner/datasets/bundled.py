@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn import datasets as sk_datasets
 
-from runner.datasets.tables import _EXTRA_HINT, Dataset, _dataset_from_arrays, _dataset_from_frames, _float_dtype
+from runner.datasets.files import EXTRA_HINT
+from runner.datasets.tables import Dataset, _dataset_from_arrays, _dataset_from_frames, _float_dtype
 
 #: scikit-learn's bundled (offline) classification sets, by the name used in configs.
 SKLEARN_LOADERS = {
@@ -214,12 +215,12 @@ def _packaged_file(package: str, *parts: str, dataset: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
-            f"The {dataset!r} dataset ships inside the {package!r} package, which is not installed: {_EXTRA_HINT}."
+            f"The {dataset!r} dataset ships inside the {package!r} package, which is not installed: {EXTRA_HINT}."
         )
     path = Path(next(iter(spec.submodule_search_locations)), *parts)
     if not path.is_file():
         raise FileNotFoundError(
             f"{package} {importlib.metadata.version(package)} has no '{path}', which the {dataset!r} loader reads "
-            f"directly; install the version that cleanrun's datasets extra asks for: {_EXTRA_HINT}."
+            f"directly; install the version that cleanrun's datasets extra asks for: {EXTRA_HINT}."
         )
     return path

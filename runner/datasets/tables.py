@@ -27,17 +27,18 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from runner.datasets.encoding import _encode_features, _encode_labels
-from runner.datasets.records import DELIMITERS, sniff_delimiter
+from runner.datasets.files import (
+    PARQUET_SUFFIXES,
+    check_id_column_name,
+    delimiter_hint,
+    read_table,
+    sniff_delimiter,
+)
 
 __all__ = ["Dataset", "InvalidDataset", "TableSource", "load_table", "standardized"]
 
 log = logging.getLogger(__name__)
 
-#: How a missing optional dependency tells the user what to install.
-_EXTRA_HINT = "pip install -e '.[datasets]' (or pip install 'cleanrun[datasets]')"
-_COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
-_CSV_SUFFIXES = {".csv", ".txt"}
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -73,7 +74,7 @@ class TableSource:
     @property
     def is_parquet(self) -> bool:
         """Parquet, else CSV (possibly compressed): the loader accepted no other file."""
-        return self.path.suffix.lower() in _PARQUET_SUFFIXES
+        return self.path.suffix.lower() in PARQUET_SUFFIXES
 
 
 class InvalidDataset(ValueError):
@@ -282,12 +283,12 @@ def load_table(
     id_column : str, optional
         A column whose (unique, present) values identify the rows; it names them in the artifacts and is not a
         feature. Default: rows are identified by their row number in the file (0-based, header excluded). It may
-        not be named like a column of ``label_issues.csv`` (:data:`RESERVED_COLUMNS`).
+        not be named like a column of ``label_issues.csv`` (:data:`runner.datasets.files.RESERVED_COLUMNS`).
     sep : str, optional
         A CSV file's delimiter; default sniffed from its first lines among ``, ; tab |``.
     missing_labels : sequence of str, default=()
         Label cells that mean "no label", besides an empty cell (and a Parquet null). Labels are read as written
-        (:func:`_read_labels`): every other distinct value is a class, ``NA`` and ``007`` included.
+        (:func:`runner.datasets.files.read_labels`): every other distinct value is a class, ``NA`` and ``007`` included.
 
     Returns
     -------
@@ -304,14 +305,14 @@ def load_table(
         available columns), the test file has different columns, or its labels include classes unseen in training;
         or ``id_column`` is missing, has missing or repeated values.
     """
-    _check_id_column_name(id_column)
+    check_id_column_name(id_column)
     missing_labels = [str(marker) for marker in missing_labels]
     delimiter = None  # a CSV's: sniffed once, used to read the file and to write cleaned.csv
-    if Path(path).expanduser().is_file() and Path(path).expanduser().suffix.lower() not in _PARQUET_SUFFIXES:
+    if Path(path).expanduser().is_file() and Path(path).expanduser().suffix.lower() not in PARQUET_SUFFIXES:
         delimiter = sep or sniff_delimiter(Path(path).expanduser())
-    train = _read_table(path, sep=delimiter, label_column=label_column, missing_labels=missing_labels,
+    train = read_table(path, sep=delimiter, label_column=label_column, missing_labels=missing_labels,
                         id_column=id_column)
-    test = None if test_path is None else _read_table(test_path, sep=sep, label_column=label_column,
+    test = None if test_path is None else read_table(test_path, sep=sep, label_column=label_column,
                                                        missing_labels=missing_labels)
     if test is not None and set(test.columns) != set(train.columns):
         missing = [c for c in train.columns if c not in test.columns]
@@ -376,7 +377,7 @@ def _dataset_from_frames(
     if label_column not in train.columns:
         raise ValueError(
             f"Label column {label_column!r} not found; available columns: {[str(c) for c in train.columns]}."
-            + _delimiter_hint(train.columns)
+            + delimiter_hint(train.columns)
         )
     ids = None if id_column is None else _row_ids(train, id_column, label_column)
     if feature_columns is None:
@@ -472,96 +473,6 @@ def _drop_unlabelled(frame: pd.DataFrame, label_column: str, what: str) -> pd.Da
                     int(missing.sum()), what, label_column)
         frame = frame.loc[~missing]
     return frame
-
-
-def _read_table(
-    path: str | Path, *, sep: str | None = None, label_column: str | None = None, missing_labels: Sequence[str] = (),
-    id_column: str | None = None,
-) -> pd.DataFrame:
-    """Read a CSV or Parquet file, by extension (compressed CSV allowed); the label and id columns as written."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        raise ValueError(f"Dataset path '{path}' is a directory; give the path of a CSV or Parquet file in it.")
-    if not path.is_file():
-        raise FileNotFoundError(f"Dataset file not found: '{path}' (absolute: '{path.absolute()}').")
-    suffixes = [s.lower() for s in path.suffixes if s.lower() not in _COMPRESSION_SUFFIXES]
-    suffix = suffixes[-1] if suffixes else ""
-    if suffix in _CSV_SUFFIXES:
-        sep = sep or sniff_delimiter(path)
-        try:
-            # low_memory=False: a column's type is inferred from the whole column, not per block of rows
-            frame = pd.read_csv(path, sep=sep, low_memory=False)
-        except pd.errors.EmptyDataError:
-            raise ValueError(f"Dataset file '{path}' is empty: it needs a header line and rows.") from None
-    elif suffix in _PARQUET_SUFFIXES:
-        try:
-            frame = pd.read_parquet(path)
-        except ImportError as err:
-            raise ImportError(f"Reading Parquet file '{path}' needs pyarrow: {_EXTRA_HINT}.") from err
-    else:
-        raise ValueError(
-            f"Unsupported file type for '{path}'; use one of "
-            f"{sorted(_CSV_SUFFIXES | _PARQUET_SUFFIXES)} (CSV may be compressed, e.g. .csv.gz)."
-        )
-    if frame.empty:
-        raise ValueError(f"Dataset file '{path}' has no rows (columns: {[str(c) for c in frame.columns]}).")
-    for column, markers in ((label_column, missing_labels), (id_column, ())):
-        if column is not None and column in frame.columns:
-            position = list(frame.columns).index(column)
-            frame[column] = _read_labels(path, position, sep=sep, missing_labels=markers,
-                                         parquet=suffix in _PARQUET_SUFFIXES)
-    return frame
-
-
-def _read_labels(path: Path, position: int, *, sep: str | None, missing_labels: Sequence[str],
-                 parquet: bool) -> np.ndarray:
-    """The label column (or the id column) read as written, an object array with None for "no value".
-
-    CSV: every cell as its text (``NA``, ``null``, ``007`` and ``7`` are four classes); an empty cell or one of
-    ``missing_labels`` is no label. Parquet: every value in the column's own type (an int64 column gives ints,
-    nulls included; a categorical its strings); null, an empty string or a value whose text is in
-    ``missing_labels`` is no label.
-    """
-    if parquet:
-        import pyarrow.parquet as pq
-
-        name = pq.read_schema(path).names[position]
-        values = pq.read_table(path, columns=[name]).column(0)
-        if hasattr(values.type, "value_type"):  # dictionary (a pandas categorical): its values
-            values = values.cast(values.type.value_type)
-        labels = np.array(values.to_pylist(), dtype=object)
-    else:
-        labels = pd.read_csv(path, sep=sep, usecols=[position], dtype=str, keep_default_na=False,
-                             na_filter=False).iloc[:, 0].to_numpy(dtype=object)
-    markers = {"", *missing_labels}
-    missing = np.fromiter((value is None or str(value) in markers for value in labels), dtype=bool,
-                          count=len(labels))
-    labels[missing] = None
-    return labels
-
-
-def _delimiter_hint(columns) -> str:
-    """A hint for a missing column when the header looks split by another delimiter than the one used."""
-    if len(columns) == 1:
-        header = str(columns[0])
-        for delimiter in DELIMITERS:
-            if delimiter in header:
-                return (f" The header was read as one column; if the file is separated by {delimiter!r}, set "
-                        f"dataset.sep='{delimiter}'.")
-    return ""
-
-
-#: Columns of ``label_issues.csv`` (and ``cleaned.csv``'s added weight): an id column may not be named like one.
-RESERVED_COLUMNS = ("rank", "index", "given_label", "predicted_label", "label_quality", "is_label_issue",
-                    "true_label", "is_true_error", "sample_weight")
-
-
-def _check_id_column_name(id_column) -> None:
-    if id_column is not None and str(id_column) in RESERVED_COLUMNS:
-        raise ValueError(
-            f"dataset.id_column={id_column!r} is the name of a column the run writes; rename the column in the "
-            f"file or choose another id column (reserved names: {', '.join(RESERVED_COLUMNS)})."
-        )
 
 
 def _float_dtype(dtype: str | np.dtype) -> np.dtype:

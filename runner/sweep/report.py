@@ -35,13 +35,8 @@ from runner.sweep.collect import (
     collect,
     override_columns,
 )
-from runner.sweep.comparison import (
-    Comparison,
-    UnknownAxisError,
-    compare,
-    comparison_section,
-    critical_difference_figure,
-)
+from runner.sweep.comparison import Comparison, UnknownAxisError, compare
+from runner.sweep.comparison_section import comparison_section, critical_difference_figure
 from runner.sweep.markdown import _format_mean_std, _format_value, _markdown_table, _overrides_text
 from runner.sweep.plots import PLOTS_DIR, _save_figure, _write_plots
 
