@@ -11,10 +11,12 @@ every correct prediction matches the given label with probability ``P(given = tr
 wrong one with a smaller one.
 
 The two candidates are compared on held-out rows that neither they nor the cleaning saw. The rows
-are split in two stratified halves (:func:`held_out_halves`); on each half the learner's own
-detection and strategy run alone (cross-validated within the half), the classifier is fitted on
-all of the half and on what the strategy keeps of it, and both predict the other half. Each
-held-out row is thus predicted twice, and each prediction is scored against the row's given label:
+are split in two stratified halves (:func:`held_out_halves`), or in ``K`` stratified folds
+(:func:`held_out_folds`: each decision model then trains on ``(K-1)/K`` of the rows, closer to the
+final fit, at about ``K/2`` times the cost); on each training part the learner's own detection
+and strategy run alone (cross-validated within it), the classifier is fitted on all of the part
+and on what the strategy keeps of it, and both predict the held-out rows. Each row is thus
+predicted twice, and each prediction is scored against the row's given label:
 
 * ``criterion="given"``: 1 when the prediction is the given label. This ranks models as their
   true accuracy does only while every class keeps its own label more often than any other;
@@ -26,6 +28,10 @@ held-out row is thus predicted twice, and each prediction is scored against the 
   [p = t]``), so its mean estimates the accuracy on the *true* labels (backward correction,
   Natarajan et al. 2013; Patrini et al. 2017), as far as the noise is class-conditional and
   ``T`` is well estimated.
+* ``criterion="log_likelihood"`` / ``"brier"``: the log-probability of the given label (clipped
+  at :data:`MIN_PROBABILITY`), or minus the Brier score of the given label (higher is better);
+  ``"forward_log_likelihood"`` / ``"forward_brier"``: the same, the cleaned model's probabilities
+  first mapped through ``T`` (below).
 
 Why not reuse the detection's folds (train the cleaned fold models on the full detection's kept
 rows)? Those flags come from out-of-fold models that learned the held-out fold's given labels, so
@@ -36,40 +42,96 @@ where it let cleaning cost more than a point of test accuracy; on halves the sam
 at most 2.0 standard errors, most of them none or a loss, and the correlation of the held-out gain
 with the test gain rose from 0.29 to 0.54.
 
+Proper scores of the given label (``criterion="log_likelihood"`` or ``"brier"``) use each row's
+predicted probabilities, not only the argmax, and so vary less from row to row than 0/1 agreement.
+But a proper score of the *given* label is maximised by ``P(given | x)``, the very distribution a
+model fitted to the noisy labels learns: a cleaned model that is sure of the true class is
+penalised on every noisy row. The ``forward_`` criteria first map the cleaned model's
+probabilities through the estimated noise matrix (``P(given | x) = T q(x)``, forward correction,
+Patrini et al. 2017), so that both candidates predict the same thing, the given label.
+
 The cleaned set is kept only when its score is higher by more than ``min_z`` standard errors of
-the paired difference and, with ``criterion="given"``, only while the estimated noise matrix says
-the given labels can be trusted as a yardstick: every true class keeps its own label more often
-than it receives any other (``T[k, k] > T[j, k]``; "diagonally dominant", the condition under
-which accuracy on noisy labels ranks models as accuracy on true labels does). The comparison
-reads nothing but the training features and given labels.
+the paired difference and, with a score of the given labels themselves (every criterion but
+``"corrected"``), only while the estimated noise matrix says the given labels can be trusted as a
+yardstick: every true class keeps its own label more often than it receives any other
+(``T[k, k] > T[j, k]``; "diagonally dominant", the condition under which accuracy on noisy labels
+ranks models as accuracy on true labels does). That margin is itself an estimate; a class seen in
+a few dozen rows has a noisy column of ``T``. Two gates weigh its uncertainty: only classes with
+enough given labels count (:func:`label_margin` with ``min_count``), or the margin is bootstrapped
+over rows and vetoes only when its upper quantile is not positive (:func:`bootstrap_label_margin`).
+The comparison reads nothing but the training features and given labels.
+
+Where the user has verified some labels (trusted rows), those labels are the truth and need no
+yardstick: :func:`check_on_trusted` compares the two candidates on them directly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 from sklearn.model_selection import StratifiedKFold
+from sklearn.utils import check_random_state
 
-#: Folds of the detection run inside each half (fewer than the usual 5 keep the check's cost at about
-#: one more cross-validation: 2 x 3 fits on a third of the rows, and 4 fits on half of them).
+from runner.confident.count import estimate_py_and_noise_matrices_from_probabilities
+
+#: Folds of the detection run inside each training part (fewer than the usual 5 keep the check's cost at
+#: about one more cross-validation with halves: 2 x 3 fits on a third of the rows, and 4 fits on half of them).
 VALIDATION_INNER_FOLDS = 3
+
+#: The smallest probability a log-likelihood reads: trees and nearest neighbours predict exact zeros,
+#: and one such row would otherwise outweigh every other (log 1e-4 = -9.2, about 4 times log(1/10)).
+MIN_PROBABILITY = 1e-4
+
+#: Given-label scores: every criterion but "corrected" scores agreement with the given labels themselves.
+GIVEN_LABEL_CRITERIA = ("given", "log_likelihood", "brier", "forward_log_likelihood", "forward_brier")
+CRITERIA = ("corrected", *GIVEN_LABEL_CRITERIA)
+
+#: Classes with fewer given labels do not count toward :func:`label_margin` when a ``min_count`` gate is
+#: asked for without a number: a column of ``T`` estimated from n rows has binomial standard errors up to
+#: 0.5 / sqrt(n), 0.07 at 50 rows, and a margin is a difference of two such entries.
+MIN_CLASS_COUNT = 50
 
 
 @dataclass(frozen=True)
 class CleaningCheck:
-    """Estimated held-out accuracy of the models trained on every row and on the cleaned rows."""
+    """Mean held-out score of the models trained on every row and on the cleaned rows.
+
+    ``kept_accuracy`` and ``cleaned_accuracy`` keep their names for every criterion: they are the mean
+    score of :attr:`criterion` (an accuracy for ``"given"`` and ``"corrected"``, a mean log-likelihood or
+    negative Brier score for the proper scores); :attr:`kept_score` and :attr:`cleaned_score` name them so.
+    """
 
     kept_accuracy: float
     cleaned_accuracy: float
     standard_error: float
     min_z: float
-    #: The smallest ``T[k, k] - max_{j != k} T[j, k]`` of the estimated noise matrix (NaN: not checked).
+    #: The label margin the trust gate reads (:func:`label_margin` or :func:`bootstrap_label_margin`;
+    #: NaN: not checked).
     label_margin: float = float("nan")
+    criterion: str = "given"
+    n_rows: int = 0
+
+    @property
+    def kept_score(self) -> float:
+        return self.kept_accuracy
+
+    @property
+    def cleaned_score(self) -> float:
+        return self.cleaned_accuracy
 
     @property
     def gain(self) -> float:
         return self.cleaned_accuracy - self.kept_accuracy
+
+    @property
+    def z(self) -> float:
+        """The gain in standard errors of the paired difference (inf when every row gains alike)."""
+        if self.standard_error > 0:
+            return self.gain / self.standard_error
+        return float(np.sign(self.gain)) * float("inf") if self.gain else 0.0
 
     @property
     def use_cleaning(self) -> bool:
@@ -80,9 +142,10 @@ class CleaningCheck:
 
 
 def check_cleaning(
-    labels, kept_probs, cleaned_probs, *, noise_matrix=None, criterion: str = "corrected", min_z: float = 0.0
+    labels, kept_probs, cleaned_probs, *, noise_matrix=None, criterion: str = "corrected", min_z: float = 0.0,
+    gate_margin: float | None = None,
 ) -> CleaningCheck:
-    """Compare two sets of out-of-fold probabilities by their estimated accuracy on the held-out rows.
+    """Compare two sets of out-of-fold probabilities by their mean score on the held-out rows.
 
     Parameters
     ----------
@@ -91,48 +154,194 @@ def check_cleaning(
     kept_probs, cleaned_probs : ndarray of shape (N, K)
         Out-of-fold probabilities of fold models trained on every row, and on the cleaned rows.
     noise_matrix : ndarray of shape (K, K), optional
-        Estimated ``P(given = row | true = column)``; needed by ``criterion="corrected"``, and
-        with ``criterion="given"`` the gate on its diagonal dominance.
-    criterion : {"corrected", "given"}
+        Estimated ``P(given = row | true = column)``; needed by ``"corrected"`` and the ``forward_``
+        criteria. With the other given-label criteria, its diagonal dominance gates the cleaning
+        (unless ``gate_margin`` is given).
+    criterion : {"corrected", "given", "log_likelihood", "brier", "forward_log_likelihood", "forward_brier"}
         How a held-out prediction is scored (see the module docstring).
     min_z : float
         How many standard errors of the paired difference the cleaned models must win by.
+    gate_margin : float, optional
+        The label margin the trust gate reads instead of ``label_margin(noise_matrix)``: from
+        :func:`label_margin` with ``min_count`` or from :func:`bootstrap_label_margin`; NaN turns the
+        gate off. Not read by ``criterion="corrected"``, which needs no yardstick.
+
+    Returns
+    -------
+    CleaningCheck
     """
     labels = np.asarray(labels)
     if min_z < 0:
         raise ValueError(f"min_z must be at least 0, got {min_z}")
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
+    if noise_matrix is None and (criterion == "corrected" or criterion.startswith("forward_")):
+        raise ValueError(f"criterion {criterion!r} needs the estimated noise matrix")
+    kept_probs, cleaned_probs = np.asarray(kept_probs, dtype=np.float64), np.asarray(cleaned_probs, dtype=np.float64)
     margin = float("nan")
-    if criterion == "given":
-        score = np.eye(np.shape(kept_probs)[1])
-        if noise_matrix is not None:
+    if criterion != "corrected":
+        if gate_margin is not None:
+            margin = float(gate_margin)
+        elif noise_matrix is not None:
             margin = label_margin(noise_matrix)
-    elif criterion == "corrected":
-        if noise_matrix is None:
-            raise ValueError("criterion 'corrected' needs the estimated noise matrix")
-        score = np.linalg.pinv(np.asarray(noise_matrix, dtype=np.float64))
+    if criterion == "corrected":
+        corrected = np.linalg.pinv(np.asarray(noise_matrix, dtype=np.float64))
+        kept, cleaned = (corrected[probs.argmax(axis=1), labels] for probs in (kept_probs, cleaned_probs))
     else:
-        raise ValueError(f"criterion must be 'corrected' or 'given', got {criterion!r}")
-    kept = score[np.asarray(kept_probs).argmax(axis=1), labels]
-    cleaned = score[np.asarray(cleaned_probs).argmax(axis=1), labels]
+        if criterion.startswith("forward_"):
+            cleaned_probs = forward_probs(cleaned_probs, noise_matrix)
+        score = criterion.removeprefix("forward_")
+        kept, cleaned = (score_given_labels(labels, probs, score) for probs in (kept_probs, cleaned_probs))
+    kept_mean, cleaned_mean, standard_error = _paired(kept, cleaned)
+    return CleaningCheck(kept_mean, cleaned_mean, standard_error, float(min_z), margin, criterion, len(labels))
+
+
+def check_on_trusted(
+    true_labels, kept_probs, cleaned_probs, *, criterion: str = "given", min_z: float = 0.0
+) -> CleaningCheck:
+    """Compare two models on rows whose labels were verified: those labels are the truth.
+
+    Neither model may have been trained on these rows. No noise matrix and no trust gate: accuracy
+    (``criterion="given"``) or a proper score of the verified labels ranks the models as their
+    accuracy on the true labels does.
+
+    Parameters
+    ----------
+    true_labels : ndarray of shape (M,)
+        The verified labels of the trusted rows, ``0..K-1``.
+    kept_probs, cleaned_probs : ndarray of shape (M, K)
+        The probabilities the model trained on every (untrusted) row and the cleaned model predict for them.
+    criterion : {"given", "log_likelihood", "brier"}
+        Accuracy, log-likelihood or minus the Brier score of the verified label.
+    min_z : float
+        How many standard errors of the paired difference the cleaned model must win by.
+    """
+    if criterion not in ("given", "log_likelihood", "brier"):
+        raise ValueError(f"criterion on trusted rows must be 'given', 'log_likelihood' or 'brier', got {criterion!r}")
+    if len(true_labels) == 0:
+        raise ValueError("check_on_trusted needs at least one trusted row")
+    return check_cleaning(true_labels, kept_probs, cleaned_probs, criterion=criterion, min_z=min_z,
+                          gate_margin=float("nan"))
+
+
+def score_given_labels(labels, probs, score: str = "given") -> np.ndarray:
+    """Per-row score of each label under the predicted probabilities (higher is better).
+
+    ``"given"``: 1 when the most probable class is the label; ``"log_likelihood"``:
+    ``log max(p[label], MIN_PROBABILITY)``; ``"brier"``: ``-Σ_k (p[k] - [k = label])²``.
+    """
+    labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
+    if score == "given":
+        return (probs.argmax(axis=1) == labels).astype(np.float64)
+    if score == "log_likelihood":
+        return np.log(np.maximum(probs[np.arange(len(labels)), labels], MIN_PROBABILITY))
+    if score == "brier":
+        return -np.square(probs - np.eye(probs.shape[1])[labels]).sum(axis=1)
+    raise ValueError(f"score must be 'given', 'log_likelihood' or 'brier', got {score!r}")
+
+
+def forward_probs(probs, noise_matrix) -> np.ndarray:
+    """``P(given | x) = Σ_t T[given, t] q(t | x)``: what a model of the true class predicts of the given label."""
+    return np.asarray(probs, dtype=np.float64) @ np.asarray(noise_matrix, dtype=np.float64).T
+
+
+def _paired(kept: np.ndarray, cleaned: np.ndarray) -> tuple[float, float, float]:
+    """Both means and the standard error of the paired mean difference (inf with fewer than two rows)."""
     difference = cleaned - kept
-    standard_error = float(difference.std(ddof=1) / np.sqrt(len(labels))) if len(labels) > 1 else float("inf")
-    return CleaningCheck(float(kept.mean()), float(cleaned.mean()), standard_error, float(min_z), margin)
+    standard_error = float(stats.sem(difference)) if len(difference) > 1 else float("inf")
+    return float(kept.mean()), float(cleaned.mean()), standard_error
 
 
-def label_margin(noise_matrix) -> float:
-    """``min_k (T[k, k] - max_{j != k} T[j, k])``: positive when every class keeps its own label most often."""
+def label_margins(noise_matrix) -> np.ndarray:
+    """Per true class ``k``: ``T[k, k] - max_{j != k} T[j, k]``, positive when ``k`` keeps its own label most often."""
     noise_matrix = np.asarray(noise_matrix, dtype=np.float64)
     others = noise_matrix.copy()
     np.fill_diagonal(others, -np.inf)
-    return float(np.min(np.diagonal(noise_matrix) - others.max(axis=0)))
+    return np.diagonal(noise_matrix) - others.max(axis=0)
+
+
+def label_margin(noise_matrix, counts=None, min_count: int = 0) -> float:
+    """``min_k (T[k, k] - max_{j != k} T[j, k])``: positive when every class keeps its own label most often.
+
+    With ``counts`` (given labels per class, shape (K,)), only the classes with at least ``min_count`` of
+    them count: the column of a rarer class is too poorly estimated to veto anything. NaN when no class counts.
+    """
+    margins = label_margins(noise_matrix)
+    if counts is not None:
+        counts = np.asarray(counts)
+        if counts.shape != margins.shape:
+            raise ValueError(f"counts must have one entry per class ({len(margins)}), got shape {counts.shape}")
+        margins = margins[counts >= min_count]
+    return float(margins.min()) if len(margins) else float("nan")
+
+
+def bootstrap_label_margin(
+    labels, pred_probs, *, n_resamples: int = 200, quantile: float = 0.95, random_state=None,
+    estimate: Callable | None = None,
+) -> float:
+    """The label margin with its sampling error: ``min_k`` of the ``quantile`` of class ``k``'s margin.
+
+    The rows are resampled with replacement within each given label (the class counts stay as given),
+    and the noise matrix re-estimated from each resample; a class vetoes (makes the result non-positive)
+    only when its margin is non-positive in at least ``1 - quantile`` of the resamples' upper tail,
+    i.e. when it is confidently not dominant.
+
+    Parameters
+    ----------
+    labels : ndarray of shape (N,)
+        Given labels, ``0..K-1``.
+    pred_probs : ndarray of shape (N, K)
+        Out-of-fold probabilities, as the detection read them.
+    n_resamples : int
+        Bootstrap resamples.
+    quantile : float
+        The upper quantile of each class's margin that must be non-positive to veto, in (0, 1).
+    random_state : int, RandomState or None
+    estimate : callable, optional
+        ``estimate(labels, pred_probs) -> noise_matrix``; by default confident learning's estimate
+        (:func:`runner.confident.count.estimate_py_and_noise_matrices_from_probabilities`, as the
+        reference's detection runs it).
+    """
+    if not 0 < quantile < 1:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
+    labels, pred_probs = np.asarray(labels), np.asarray(pred_probs, dtype=np.float64)
+    if estimate is None:
+        estimate = _confident_learning_noise_matrix
+    rng = check_random_state(random_state)
+    groups = [np.flatnonzero(labels == k) for k in np.unique(labels)]
+    margins = np.empty((n_resamples, pred_probs.shape[1]))
+    for b in range(n_resamples):
+        rows = np.concatenate([rng.choice(group, size=len(group)) for group in groups])
+        margins[b] = label_margins(estimate(labels[rows], pred_probs[rows]))
+    return float(np.quantile(margins, quantile, axis=0).min())
+
+
+def _confident_learning_noise_matrix(labels, pred_probs) -> np.ndarray:
+    """The noise matrix the reference's detection estimates (no convergence of the latent estimates)."""
+    return estimate_py_and_noise_matrices_from_probabilities(labels, pred_probs, converge_latent_estimates=False)[1]
+
+
+def held_out_folds(labels, n_folds: int = 2, seed=None):
+    """``n_folds`` stratified ``(train, held)`` splits of the rows, or ``None`` when a present class is too small.
+
+    Every held-out fold must hold each present class, and every training part must cross-validate it
+    in ``VALIDATION_INNER_FOLDS`` folds: a class of ``n`` rows needs ``n >= n_folds`` and
+    ``n - ceil(n / n_folds) >= VALIDATION_INNER_FOLDS`` (for halves: 6 rows).
+    """
+    if n_folds < 2:
+        raise ValueError(f"n_folds must be at least 2, got {n_folds}")
+    labels = np.asarray(labels)
+    counts = np.bincount(labels)
+    counts = counts[counts > 0]
+    if np.any(counts < n_folds) or np.any(counts - np.ceil(counts / n_folds) < VALIDATION_INNER_FOLDS):
+        return None
+    folds = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return list(folds.split(np.zeros(len(labels)), labels))
 
 
 def held_out_halves(labels, seed=None):
     """Two stratified halves ``[(train, held), (held, train)]`` of the rows, or ``None`` when some present
     class has too few rows for every half to cross-validate it (``2 * VALIDATION_INNER_FOLDS``)."""
-    labels = np.asarray(labels)
-    counts = np.bincount(labels)
-    if np.any((counts > 0) & (counts < 2 * VALIDATION_INNER_FOLDS)):
-        return None
-    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
-    return list(folds.split(np.zeros(len(labels)), labels))
+    return held_out_folds(labels, 2, seed)
