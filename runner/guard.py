@@ -58,7 +58,8 @@ yardstick: every true class keeps its own label more often than it receives any 
 ranks models as accuracy on true labels does). That margin is itself an estimate; a class seen in
 a few dozen rows has a noisy column of ``T``. Two gates weigh its uncertainty: only classes with
 enough given labels count (:func:`label_margin` with ``min_count``), or the margin is bootstrapped
-over rows and vetoes only when its upper quantile is not positive (:func:`bootstrap_label_margin`).
+over rows and vetoes only when its upper quantile is not positive (:func:`bootstrap_label_margin`);
+:func:`gate_margin` picks the margin a named gate reads.
 The comparison reads nothing but the training features and given labels.
 
 Where the user has verified some labels (trusted rows), those labels are the truth and need no
@@ -88,6 +89,9 @@ MIN_PROBABILITY = 1e-4
 #: Given-label scores: every criterion but "corrected" scores agreement with the given labels themselves.
 GIVEN_LABEL_CRITERIA = ("given", "log_likelihood", "brier", "forward_log_likelihood", "forward_brier")
 CRITERIA = ("corrected", *GIVEN_LABEL_CRITERIA)
+
+#: How the trust gate weighs the estimated noise matrix (see :func:`gate_margin`).
+GATES = ("dominance", "min_count", "bootstrap", "none")
 
 #: Classes with fewer given labels do not count toward :func:`label_margin` when a ``min_count`` gate is
 #: asked for without a number: a column of ``T`` estimated from n rows has binomial standard errors up to
@@ -345,3 +349,26 @@ def held_out_halves(labels, seed=None):
     """Two stratified halves ``[(train, held), (held, train)]`` of the rows, or ``None`` when some present
     class has too few rows for every half to cross-validate it (``2 * VALIDATION_INNER_FOLDS``)."""
     return held_out_folds(labels, 2, seed)
+
+
+def gate_margin(
+    gate: str, labels, noise_matrix, pred_probs=None, *, min_count: int = MIN_CLASS_COUNT, random_state=None
+) -> float | None:
+    """The label margin a trust gate reads, for :func:`check_cleaning`'s ``gate_margin``.
+
+    ``"dominance"``: None, i.e. :func:`label_margin` of ``noise_matrix`` (every class counts);
+    ``"min_count"``: :func:`label_margin` over the classes with at least ``min_count`` given labels;
+    ``"bootstrap"``: :func:`bootstrap_label_margin` of ``(labels, pred_probs)``; ``"none"``: NaN (no gate).
+    """
+    if gate == "dominance":
+        return None
+    if gate == "none" or noise_matrix is None:
+        return float("nan")
+    if gate == "min_count":
+        counts = np.bincount(np.asarray(labels), minlength=np.shape(noise_matrix)[0])
+        return label_margin(noise_matrix, counts, min_count)
+    if gate == "bootstrap":
+        if pred_probs is None:
+            raise ValueError("the bootstrap gate needs the out-of-fold probabilities")
+        return bootstrap_label_margin(labels, pred_probs, random_state=random_state)
+    raise ValueError(f"gate must be one of {', '.join(GATES)}; got {gate!r}")

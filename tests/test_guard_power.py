@@ -12,6 +12,7 @@ from runner.guard import (
     check_cleaning,
     check_on_trusted,
     forward_probs,
+    gate_margin,
     held_out_folds,
     held_out_halves,
     label_margin,
@@ -191,3 +192,20 @@ def test_trusted_rows_compare_the_models_on_the_verified_labels_without_a_gate()
         check_on_trusted(truth, kept, cleaned, criterion="forward_brier")
     with pytest.raises(ValueError, match="at least one trusted row"):
         check_on_trusted(truth[:0], kept[:0], cleaned[:0])
+
+
+def test_a_named_gate_reads_its_margin():
+    noise_matrix = np.array([[0.9, 0.1, 0.3], [0.05, 0.8, 0.4], [0.05, 0.1, 0.3]])
+    labels = np.repeat([0, 1, 2], [500, 400, 30])
+    assert gate_margin("dominance", labels, noise_matrix) is None  # check_cleaning's own label_margin
+    assert np.isnan(gate_margin("none", labels, noise_matrix))
+    assert gate_margin("min_count", labels, noise_matrix, min_count=50) == pytest.approx(0.7)
+    assert gate_margin("min_count", labels, noise_matrix, min_count=30) == pytest.approx(-0.1)
+    assert np.isnan(gate_margin("bootstrap", labels, None))  # no noise matrix, no yardstick to doubt
+    pred_probs = 0.7 * np.eye(3)[labels] + 0.1
+    assert gate_margin("bootstrap", labels, noise_matrix, pred_probs, random_state=0) == bootstrap_label_margin(
+        labels, pred_probs, random_state=0)
+    with pytest.raises(ValueError, match="needs the out-of-fold probabilities"):
+        gate_margin("bootstrap", labels, noise_matrix)
+    with pytest.raises(ValueError, match="gate must be one of"):
+        gate_margin("strict", labels, noise_matrix)
