@@ -1,12 +1,13 @@
 # cleanrun — the two commands of the README, plus benchmarks.
 #   make run    create .venv, install, run the default experiment (digits, 20% noise, logistic regression)
 #   make test   create .venv, install, run the whole test suite
+#   make docs   create .venv, install, serve the documentation site locally (mkdocs serve)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench bench-accuracy clean
+.PHONY: install run test test-fast docs bench bench-accuracy clean
 
 # Reinstall whenever the project's dependencies change.
 $(INSTALLED): pyproject.toml
@@ -26,6 +27,9 @@ test: $(INSTALLED)
 test-fast: $(INSTALLED)
 	$(BIN)/python -m pytest -q -m "not slow"
 
+docs: $(INSTALLED)
+	$(BIN)/mkdocs serve
+
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/bench_detect.py
 	$(BIN)/python benchmarks/bench_fit.py
@@ -38,4 +42,4 @@ bench-accuracy: $(INSTALLED)
 	$(BIN)/python -m runner -m experiment=benchmark $(ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis site

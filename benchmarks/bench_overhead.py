@@ -24,7 +24,7 @@ DIRECT = """
 from functools import partial
 from sklearn.linear_model import LogisticRegression
 from runner import CleanLearning
-from runner.corrupt import matrix_noise
+from runner.datasets.corrupt import matrix_noise
 from runner.datasets import load_sklearn, standardized
 data = standardized(load_sklearn(name="iris", seed=0))
 noisy = matrix_noise(data.y_train, data.n_classes, rate=0.2, seed=0).labels

@@ -10,7 +10,7 @@ probabilities made "elsewhere" (N x 5 float64); then
 which reads and checks the probabilities, loads and encodes the table, detects, applies the strategy and writes
 ``label_issues.csv``, the matrices, ``pred_probs.npy`` and ``cleaned.parquet``.
 
-The yardstick is a process that only holds the data once: it imports what the run imports (``runner.app``:
+The yardstick is a process that only holds the data once: it imports what the run imports (``runner.run.app``:
 pandas, pyarrow, scikit-learn, Hydra -- library code is resident in both), reads the table with
 ``pd.read_parquet`` and the probabilities with ``np.load``. Each side runs in its own fresh process; its peak RSS
 is the kernel's high-water mark of that process (``ru_maxrss`` of a child, read by a wrapper process that runs
@@ -49,10 +49,10 @@ _PEAK_OF = (
     "    sys.exit(done.stderr[-3000:])\n"
     "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
 )
-_IMPORTS_ONLY = "import runner.app"
+_IMPORTS_ONLY = "import runner.run.app"
 _HOLD_ONCE = (
     "import sys, numpy as np, pandas as pd\n"
-    "import runner.app\n"
+    "import runner.run.app\n"
     "table = pd.read_parquet(sys.argv[1])\n"
     "probs = np.load(sys.argv[2])\n"
     "assert len(table) == len(probs)\n"

@@ -8,7 +8,7 @@ the artifacts of a run directory. Each side runs in its own fresh subprocess, on
 other, so that neither inherits the other's memory:
 
 * **ours** — ``runner.datasets.make_synthetic`` (float32 features), then
-  ``runner.experiment.run_experiment`` and ``save_result`` (what ``python -m runner
+  ``runner.run.experiment.run_experiment`` and ``save_result`` (what ``python -m runner
   experiment=scale`` runs) with ``pred_probs_dtype="float32"``;
 * **cleanlab** — the same rows, labels, split and folds as a cleanlab user gets them:
   ``make_classification``'s float64 features, ``cleanlab.classification.CleanLearning.fit``
@@ -137,7 +137,7 @@ def _wrap(owner, name, before=None, after=None):
 
 
 def _noisy_labels(y_train, n_classes, seed):
-    from runner.corrupt import matrix_noise
+    from runner.datasets.corrupt import matrix_noise
 
     return matrix_noise(y_train, n_classes, rate=0.2, seed=seed).labels
 
@@ -159,23 +159,25 @@ def _generator_options(args):
 
 
 def child_ours(args, out_dir: Path) -> dict:
-    import runner.experiment as experiment
-    import runner.learning as learning
-    from runner.corrupt import matrix_noise
+    import runner.run.experiment as experiment
+    import runner.learn.detecting as detecting
+    import runner.learn.estimator as learning
+    from runner.datasets.corrupt import matrix_noise
     from runner.datasets import make_synthetic
 
     meter = StageMeter(sample_children=args.n_jobs != 1)
     meter.enter("load")
     dataset = make_synthetic(**_generator_options(args), test_size=0.2, seed=args.seed, dtype="float32")
     meter.enter("cv")  # run_experiment corrupts the labels first (counted in "load" by the other side)
-    _wrap(learning, "cached_cross_val_pred_probs", after=lambda: meter.enter("detect"))
+    _wrap(detecting, "cached_cross_val_pred_probs", after=lambda: meter.enter("detect"))
     _wrap(learning, "check_training_set", before=lambda: meter.enter("final fit"))
     _wrap(experiment, "_test_scores", before=lambda: meter.enter("evaluate"))
     _wrap(experiment, "_issue_table", before=lambda: meter.enter("artifacts"))
     result = experiment.run_experiment(
-        dataset, _classifier(args), noise=functools.partial(matrix_noise, rate=0.2),
-        strategy="remove", cv_folds=5, cv_n_jobs=args.n_jobs, seed=args.seed, compare_baseline=False,
-        threads_per_fit=1, cache_dir=None, pred_probs_dtype="float32",
+        dataset,
+        learning.CleanLearning(_classifier(args), seed=args.seed, strategy="remove", cv_n_folds=5, n_jobs=args.n_jobs,
+                               threads_per_fit=1, cv_cache_dir=None, pred_probs_dtype="float32"),
+        noise=functools.partial(matrix_noise, rate=0.2), seed=args.seed, compare_baseline=False,
     )
     experiment.save_result(out_dir, result)
     rows = meter.close()

@@ -25,8 +25,8 @@ from omegaconf import OmegaConf
 from threadpoolctl import threadpool_limits
 
 from runner.datasets import standardized
-from runner.experiment import apply_noise
-from runner.report import pooled_recovery
+from runner.run.experiment import apply_noise
+from runner.sweep.studies import pooled_recovery
 
 
 def reference_jobs(sweep: Path):

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runner.report import HARM_THRESHOLD, collect, pooled_recovery
+from runner.sweep.collect import collect
+from runner.sweep.studies import HARM_THRESHOLD, pooled_recovery
 
 CELL = ["dataset", "noise", "noise.rate", "classifier"]
 THRESHOLDS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0)

@@ -1,6 +1,6 @@
 """How much could a rule that picks, per cell, between the methods of a report and no cleaning recover?
 
-Reads the per-cell "Do no harm" table of recorded robustness reports (``runner.report``'s format:
+Reads the per-cell "Do no harm" table of recorded robustness reports (``runner.sweep.studies``' format:
 one row per dataset x noise x rate x classifier with the noisy baseline, the clean-label model and
 each method's mean test accuracy over seeds) and prints, per noise kind and rate, the pooled
 recovered fraction ``Σ(accuracy − baseline) / Σ(clean − baseline)`` over the cells of

@@ -29,12 +29,12 @@ from hydra import compose, initialize_config_dir
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from runner.app import _build
-from runner.artifacts import atomic_path
-from runner.cv import fresh_copy
+from runner.run.build import instantiate_logged
+from runner.common.atomic import atomic_path
+from runner.learn.cv import fresh_copy
 from runner.datasets import standardized
-from runner.experiment import apply_noise
-from runner.learning import CleanLearning
+from runner.run.experiment import apply_noise
+from runner.learn.estimator import CleanLearning
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # The 16 development tables: experiment=robustness_dev and the spent first confirmation (experiment=robustness).
@@ -58,14 +58,14 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ca
         ])
     started = time.perf_counter()
     with threadpool_limits(limits=1):
-        dataset = _build("dataset", cfg.dataset)
+        dataset = instantiate_logged("dataset", cfg.dataset)
         if cfg.standardize:
             dataset = standardized(dataset)
-        classifier = _build("classifier", cfg.classifier)
-        given = np.asarray(apply_noise(_build("noise", cfg.noise), dataset, seed).labels)
+        classifier = instantiate_logged("classifier", cfg.classifier)
+        given = np.asarray(apply_noise(instantiate_logged("noise", cfg.noise), dataset, seed).labels)
         learner = CleanLearning(
-            classifier, seed=seed, cv_n_folds=cfg.cv.folds, detector=_build("detection", cfg.detection),
-            strategy=_build("strategy", cfg.strategy), cv_cache_dir=cache_dir, skip_final_fit=True,
+            classifier, seed=seed, cv_n_folds=cfg.cv.folds, detector=instantiate_logged("detection", cfg.detection),
+            strategy=instantiate_logged("strategy", cfg.strategy), cv_cache_dir=cache_dir, skip_final_fit=True,
             validate_cleaning=True, validation_criterion="given",
         ).fit(dataset.X_train, given)
         flagged = np.asarray(learner.label_issues_mask, dtype=bool)

@@ -1,6 +1,6 @@
-"""``python -m runner``: run an experiment from the Hydra config (see :mod:`runner.app`)."""
+"""``python -m runner``: run an experiment from the Hydra config (see :mod:`runner.run.app`)."""
 
-from runner.app import main
+from runner.run.app import main
 
 if __name__ == "__main__":
     main()

@@ -13,27 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from runner import artifacts
-from runner.app import check_config, config_hash
-from tests.test_configs import compose_config
+from runner.run import artifacts
+from runner.run.config import check_config, config_hash
+from tests.helpers import RUN_SPECIFIC, cleanrun, compose_config, run_dirs
 
-RUN_SPECIFIC = ("time_", "cv_cache_hit")  # metrics that may differ between identical runs
 SLOW = pytest.mark.slow
-
-
-def cleanrun(cwd, *overrides, config_path=None, timeout=300):
-    command = [sys.executable, "-m", "runner"]
-    if config_path is not None:
-        command += ["--config-path", str(config_path), "--config-name", "config"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("CLEANRUN_CACHE_DIR", None)
-    return subprocess.run(
-        [*command, *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
-
-
-def run_dirs(cwd):
-    return sorted(path.parent for path in Path(cwd, "outputs", "runs").glob("*/*/.hydra"))
 
 
 def comparable(run_dir):
@@ -193,9 +177,10 @@ def test_the_runner_refuses_a_class_left_without_training_examples_before_fittin
     """Noise can take every label of a class away: no model could learn it."""
     from sklearn.linear_model import LogisticRegression
 
-    from runner.corrupt import Corruption
+    from runner.datasets.corrupt import Corruption
     from runner.datasets import load_sklearn
-    from runner.experiment import run_experiment
+    from runner import CleanLearning
+    from runner.run.experiment import run_experiment
 
     fits = []
 
@@ -208,7 +193,7 @@ def test_the_runner_refuses_a_class_left_without_training_examples_before_fittin
         return Corruption(np.where(labels == 1, 0, labels), None)
 
     with pytest.raises(ValueError, match=r"class 'class_1' has no training example"):
-        run_experiment(load_sklearn(name="wine"), Recording(), noise=take_class_away)
+        run_experiment(load_sklearn(name="wine"), CleanLearning(Recording(), seed=0), noise=take_class_away)
     assert fits == []
 
 
@@ -314,3 +299,28 @@ def test_tampered_cache_entries_are_named_and_recomputed(tmp_path):
     first, second = run_dirs(tmp_path)
     assert comparable(second) == comparable(first)
     assert json.loads((second / "metrics.json").read_text())["cv_cache_hit"] is False
+
+
+def test_the_learner_is_built_from_every_learner_key_of_the_config():
+    from runner.run.build import build_learner
+
+    cfg = compose_config(["method=recommended", "cv.folds=4", "cv.n_jobs=2", "cv.rounds=2", "cv.round_mode=relabel",
+                          "final_fit=more_iterations", "threads_per_fit=2", "cache_dir=null",
+                          "pred_probs_dtype=float32", "seed=7"])
+    params = build_learner(cfg).get_params(deep=False)
+    assert {key: params[key] for key in (
+        "seed", "cv_n_folds", "n_jobs", "cv_backend", "cv_scheduler_address", "detection_rounds", "round_mode",
+        "round_mean", "validate_cleaning", "validation_min_z", "validation_criterion", "final_params",
+        "skip_final_fit", "threads_per_fit", "cv_cache_dir", "pred_probs_dtype", "ensemble",
+    )} == {
+        "seed": 7, "cv_n_folds": 4, "n_jobs": 2, "cv_backend": None, "cv_scheduler_address": None,
+        "detection_rounds": 2, "round_mode": "relabel", "round_mean": False, "validate_cleaning": True,
+        "validation_min_z": 3.0, "validation_criterion": "given", "final_params": {"max_iter": 3000},
+        "skip_final_fit": False, "threads_per_fit": 2, "cv_cache_dir": None, "pred_probs_dtype": "float32",
+        "ensemble": None,
+    }
+    assert type(params["clf"]).__name__ == "LogisticRegression"
+    assert params["strategy"].reweight is False and params["detector"].filter_by == "prune_by_noise_rate"
+    members = build_learner(compose_config(["cv=ensemble"])).ensemble
+    assert [type(member).__name__ for member in members] == [
+        "LogisticRegression", "ExtraTreesClassifier", "KNeighborsClassifier"]

@@ -10,10 +10,10 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from runner import cache
-from runner.cv import cached_cross_val_pred_probs
+from runner.learn import cache
+from runner.learn.cv import cached_cross_val_pred_probs
 from runner.datasets import load_sklearn
-from runner.experiment import _reference_fit_predictions
+from runner.run.experiment import _reference_fit_predictions
 
 X, Y = load_iris(return_X_y=True)
 CLASSIFIER = LogisticRegression(max_iter=1000)

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from runner.app import SOURCE_CONF, run
+from runner.run.app import run
+from runner.run.config import SOURCE_CONF
+from tests.helpers import compose_config
 
 PIPELINE_GROUPS = ("dataset", "noise", "classifier", "cv", "detection", "strategy", "final_fit", "method")
 TINY = ["dataset=iris", "cv.folds=3", "cache_dir=null", "save_pred_probs=true"]
@@ -33,12 +33,6 @@ NO_TEST_SCORES = {("final_fit", "skip")}
 
 def options(group: str):
     return sorted(path.stem for path in (SOURCE_CONF / group).glob("*.yaml"))
-
-
-def compose_config(overrides, return_hydra_config=False):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(SOURCE_CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides, return_hydra_config=return_hydra_config)
 
 
 @pytest.fixture(scope="module")

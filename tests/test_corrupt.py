@@ -1,4 +1,4 @@
-"""Benchmark label noise (runner.corrupt): instance-dependent noise on data with known labels."""
+"""Benchmark label noise (runner.datasets.corrupt): instance-dependent noise on data with known labels."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from runner.corrupt import clean_label_probabilities, instance_noise, matrix_noise
+from runner.datasets.corrupt import clean_label_probabilities, instance_noise, matrix_noise
+from runner import CleanLearning
 from runner.datasets import load_sklearn, standardized
-from runner.experiment import run_experiment
+from runner.run.experiment import run_experiment
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +81,7 @@ def test_clean_label_probabilities_are_out_of_fold_and_cover_absent_classes(digi
 
 def test_the_runner_gives_instance_noise_the_training_features():
     dataset = standardized(load_sklearn(name="breast_cancer", seed=0))
-    result = run_experiment(dataset, LogisticRegression(max_iter=500), noise=functools.partial(instance_noise, rate=0.2),
+    result = run_experiment(dataset, CleanLearning(LogisticRegression(max_iter=500), seed=0), noise=functools.partial(instance_noise, rate=0.2),
                             compare_baseline=False)
     expected = instance_noise(dataset.y_train, 2, features=dataset.X_train, rate=0.2, seed=0)
     issues = result.label_issues.sort_values("index")  # ranked worst first; `index` is the training position

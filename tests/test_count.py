@@ -20,32 +20,12 @@ from runner.confident import (
     estimate_latent,
     estimate_py_and_noise_matrices_from_probabilities,
     find_label_issues,
-    generate_noise_matrix_from_trace,
-    generate_noisy_labels,
     get_confident_thresholds,
     num_label_issues,
 )
-from tests.cases import make_pred_probs, without_class
+from tests.helpers import PY_METHODS, noisy_dataset, without_class
 
 SEEDS = [0, 1, 2]
-PY_METHODS = ["cnt", "eqn", "marginal", "marginal_ps"]
-
-
-def noisy_dataset(n_samples, n_classes, seed, *, trace_frac=0.75, signal=3.0, dtype=np.float64):
-    """``(labels, pred_probs, true_labels, noise_matrix)`` with labels corrupted by a known matrix.
-
-    ``noise_matrix[i, j] = P(given = i | true = j)`` has trace ``trace_frac * K`` and every
-    diagonal entry >= 0.5, so each class keeps most of its examples.
-    """
-    _, pred_probs, true_labels = make_pred_probs(
-        n_samples, n_classes, seed=seed, noise_rate=0.0, signal=signal, dtype=dtype
-    )
-    py = np.bincount(true_labels, minlength=n_classes) / n_samples
-    noise_matrix = generate_noise_matrix_from_trace(
-        n_classes, trace_frac * n_classes, py=py, min_trace_prob=0.5, seed=seed
-    )
-    labels = generate_noisy_labels(true_labels, noise_matrix, seed=seed)
-    return labels, pred_probs, true_labels, noise_matrix
 
 
 def class_counts(labels, n_classes):

@@ -36,7 +36,7 @@ from runner.confident import (  # noqa: E402
     num_label_issues,
     randomly_distribute_N_balls_into_K_bins,
 )
-from tests.cases import make_pred_probs  # noqa: E402
+from tests.helpers import make_pred_probs  # noqa: E402
 
 LABELS, PRED_PROBS, _ = make_pred_probs(300, 3, seed=0)
 

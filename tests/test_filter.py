@@ -14,17 +14,9 @@ import numpy as np
 import pytest
 
 from runner.confident import find_label_issues, get_label_quality_scores, num_label_issues
-from tests.test_count import noisy_dataset
+from tests.helpers import FILTER_METHODS, PRUNE_METHODS, RANK_METHODS, noisy_dataset
 
 SEEDS = [0, 1, 2]
-PRUNE_METHODS = ["prune_by_noise_rate", "prune_by_class", "both"]
-FILTER_METHODS = PRUNE_METHODS + [
-    "confident_learning",
-    "predicted_neq_given",
-    "low_normalized_margin",
-    "low_self_confidence",
-]
-RANK_METHODS = ["self_confidence", "normalized_margin", "confidence_weighted_entropy"]
 
 
 def dataset(seed, n_samples=1000, n_classes=4, **kwargs):

@@ -1,4 +1,4 @@
-"""validate_cleaning (runner.guard): cleaning is kept only when held-out given labels say it helps."""
+"""validate_cleaning (runner.learn.guard): cleaning is kept only when held-out given labels say it helps."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from runner import CleanLearning
-from runner.corrupt import Corruption, matrix_noise
+from runner.datasets.corrupt import Corruption, matrix_noise
 from runner.datasets import Dataset
 from runner.detection import Detection
-from runner.experiment import run_experiment
-from runner.guard import check_cleaning, held_out_halves, label_margin
+from runner.run.experiment import run_experiment
+from runner.learn.guard import check_cleaning, held_out_halves, label_margin
 from runner.strategies import Remove
 
 
@@ -165,9 +165,9 @@ def test_the_recommended_configuration_is_method_recommended():
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from tests.test_datasets import CONF_DIR
+    from tests.helpers import DATASET_CONF
 
-    with initialize_config_dir(config_dir=str(CONF_DIR.parent), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(DATASET_CONF.parent), version_base="1.3"):
         cfg = compose("config", overrides=["method=recommended"])
     learner = CleanLearning.recommended(LogisticRegression())
     assert learner.validate_cleaning == cfg.cv.validate_cleaning
@@ -197,8 +197,8 @@ def test_the_choice_never_reads_the_test_split_or_the_true_training_labels():
                        classes=np.arange(10), feature_names=[f"f{i}" for i in range(64)], name="digits")
 
     runs = [
-        run_experiment(dataset(y_train, y_test), LogisticRegression(max_iter=300), noise=given_labels,
-                       validate_cleaning=True, compare_baseline=False)
+        run_experiment(dataset(y_train, y_test), CleanLearning(LogisticRegression(max_iter=300), seed=0,
+                       validate_cleaning=True), noise=given_labels, compare_baseline=False)
         for y_train, y_test in [(truth[:600], truth[600:]), (rng.permutation(truth[:600]), rng.permutation(truth[600:]))]
     ]
     for key in ("cleaning_used", "holdout_accuracy_kept", "holdout_accuracy_cleaned", "n_label_issues"):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from runner.guard import (
+from runner.learn.guard import (
     MIN_PROBABILITY,
     bootstrap_label_margin,
     check_cleaning,

@@ -23,8 +23,8 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from runner import CleanLearning
 from runner.confident.noise import generate_noise_matrix_from_trace, generate_noisy_labels
 from runner.detection import NoisePosterior
-from runner.parallel import lone_fit_limits
-from tests.cases import make_pred_probs, with_rare_classes, without_class
+from runner.learn.parallel import lone_fit_limits
+from tests.helpers import make_pred_probs, with_rare_classes, without_class
 
 cleanlab_classification = pytest.importorskip("cleanlab.classification")
 

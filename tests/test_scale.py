@@ -21,12 +21,15 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from xgboost import XGBClassifier
 
-from runner import CleanLearning, artifacts
-from runner.corrupt import matrix_noise
-from runner.cv import cross_val_pred_probs
+from runner import CleanLearning
+from runner.common import atomic
+from runner.common.atomic import write_table
+from runner.run import artifacts
+from runner.datasets.corrupt import matrix_noise
+from runner.learn.cv import cross_val_pred_probs
 from runner.datasets import make_synthetic
-from runner.experiment import run_experiment, save_result
-from runner.parallel import check_cores, fold_backend
+from runner.run.experiment import run_experiment, save_result
+from runner.learn.parallel import check_cores, fold_backend
 
 CLASSIFIERS = {
     # OpenMP inside: bit-identical only because every fit runs under the thread cap
@@ -88,13 +91,13 @@ def test_a_run_with_folds_on_a_local_dask_cluster_is_the_same_run(caplog):
     """No scheduler address: the run starts a local cluster on 127.0.0.1 and stops it after CV."""
     pytest.importorskip("distributed")
     dataset = make_synthetic(n_samples=1500, n_features=8, n_informative=5, n_classes=3, seed=0)
-    run = functools.partial(
-        run_experiment, dataset, CLASSIFIERS["hist_gradient_boosting"],
-        noise=functools.partial(matrix_noise, rate=0.2), cv_n_jobs=2, compare_baseline=False,
-        pred_probs_dtype="float32",
-    )
+    def run(cv_backend):
+        learner = CleanLearning(CLASSIFIERS["hist_gradient_boosting"], seed=0, n_jobs=2, cv_backend=cv_backend,
+                                pred_probs_dtype="float32")
+        return run_experiment(dataset, learner, noise=functools.partial(matrix_noise, rate=0.2), compare_baseline=False)
+
     children = set(multiprocessing.active_children())  # e.g. loky workers of earlier tests
-    with caplog.at_level(logging.INFO, logger="runner.parallel"):
+    with caplog.at_level(logging.INFO, logger="runner.learn.parallel"):
         on_dask = run(cv_backend="dask")
     assert "local Dask cluster at tcp://127.0.0.1:" in caplog.text
     assert set(multiprocessing.active_children()) <= children, "the local cluster's workers outlived the run"
@@ -105,7 +108,7 @@ def test_a_run_with_folds_on_a_local_dask_cluster_is_the_same_run(caplog):
 
 
 def test_dask_with_one_job_runs_here_without_a_cluster(caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.parallel"):
+    with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
         with fold_backend("dask", n_jobs=1) as n_jobs:
             assert n_jobs == 1
     assert "one after another in this process" in caplog.text
@@ -146,18 +149,18 @@ def test_no_backend_leaves_an_enclosing_joblib_config_in_charge():
      (1, 1, None, True), (2, 1, None, False)],
 )
 def test_check_cores_counts_jobs_times_folds_times_threads(jobs, folds, threads, fits, caplog):
-    with caplog.at_level(logging.WARNING, logger="runner.parallel"):
+    with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
         assert check_cores(jobs=jobs, folds=folds, threads_per_fit=threads, cores=2) is fits
     assert ("oversubscribed" in caplog.text) is not fits
 
 
 def test_a_run_warns_when_its_folds_oversubscribe_the_cores(caplog):
-    from tests.test_configs import compose_config
+    from tests.helpers import compose_config
 
-    from runner.app import _check_cores
+    from runner.run.app import _check_cores
 
     cores = os.cpu_count() or 1
-    with caplog.at_level(logging.WARNING, logger="runner.parallel"):
+    with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
         _check_cores(compose_config([f"cv.n_jobs={cores}"]))
         assert "oversubscribed" not in caplog.text
         _check_cores(compose_config([f"cv.n_jobs={cores + 1}"]))
@@ -209,8 +212,8 @@ def test_a_float32_run_keeps_float32_features_and_pred_probs(tmp_path):
     dataset = make_synthetic(n_samples=2000, n_features=8, n_informative=5, n_classes=4, seed=0)
     assert dataset.X_train.dtype == np.float32
     result = run_experiment(
-        dataset, CLASSIFIERS["xgboost"], noise=functools.partial(matrix_noise, rate=0.2),
-        compare_baseline=False, pred_probs_dtype="float32",
+        dataset, CleanLearning(CLASSIFIERS["xgboost"], seed=0, pred_probs_dtype="float32"),
+        noise=functools.partial(matrix_noise, rate=0.2), compare_baseline=False,
     )
     assert result.pred_probs.dtype == np.float32
     save_result(tmp_path, result)
@@ -221,7 +224,7 @@ def test_a_float32_run_keeps_float32_features_and_pred_probs(tmp_path):
 
 def test_label_issues_are_written_in_chunks(tmp_path, monkeypatch):
     """Only CSV_CHUNK_ROWS rows are ever formatted at once, and the file equals a one-shot write."""
-    monkeypatch.setattr(artifacts, "CSV_CHUNK_ROWS", 7)
+    monkeypatch.setattr(atomic, "CSV_CHUNK_ROWS", 7)
     written = []
     to_csv = pd.DataFrame.to_csv
 
@@ -235,7 +238,7 @@ def test_label_issues_are_written_in_chunks(tmp_path, monkeypatch):
         {"index": np.arange(50), "given_label": rng.integers(0, 3, 50), "label_quality": rng.random(50),
          "is_label_issue": rng.random(50) < 0.3}
     )
-    artifacts.write_table(tmp_path / "label_issues.csv", frame)
+    write_table(tmp_path / "label_issues.csv", frame)
     assert max(written) <= 7 and sum(written) == 50
     monkeypatch.setattr(pd.DataFrame, "to_csv", to_csv)
     assert (tmp_path / "label_issues.csv").read_text() == frame.to_csv(index=False, lineterminator="\n")

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from runner import CleanLearning
-from runner.corrupt import matrix_noise
+from runner.datasets.corrupt import matrix_noise
 from runner.detection import ConfidentLearning, Detection
 from runner.strategies import (
     BUILT_IN,

@@ -3,39 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.test_app import RUN_SPECIFIC
+from tests.helpers import RUN_SPECIFIC, sweep, sweep_dir
 
 SMALL_SWEEP = ["dataset=iris", "cv.folds=3", "strategy=remove,weight,none"]
-
-
-def sweep(cwd, *overrides, wait=True, timeout=600, program=("-m", "runner")):
-    command = [sys.executable, *program, "-m", *overrides]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    env.pop("CLEANRUN_CACHE_DIR", None)
-    if not wait:
-        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def workdir(parent: Path, name: str) -> Path:
     """A fresh working directory for one sweep."""
     (parent / name).mkdir()
     return parent / name
-
-
-def sweep_dir(cwd) -> Path:
-    (directory,) = Path(cwd, "outputs", "multirun").glob("*/*")
-    return directory
 
 
 def comparable(summary: pd.DataFrame) -> pd.DataFrame:
@@ -135,10 +118,10 @@ SLOW_ARTIFACTS = """
 import time
 from contextlib import contextmanager
 
-from runner import artifacts
-from runner.app import main
+from runner.common import atomic
+from runner.run.app import main
 
-_atomic_path = artifacts.atomic_path
+_atomic_path = atomic.atomic_path
 
 
 @contextmanager
@@ -148,7 +131,7 @@ def atomic_path_slowly(path):
         time.sleep(0.4)
 
 
-artifacts.atomic_path = atomic_path_slowly
+atomic.atomic_path = atomic_path_slowly
 main()
 """
 ARTIFACTS = ("label_issues.csv", "confident_joint.csv", "noise_matrix.csv", "inverse_noise_matrix.csv",

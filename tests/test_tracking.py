@@ -12,11 +12,11 @@ import pytest
 import yaml
 from omegaconf import OmegaConf, open_dict
 
-from runner import artifacts, tracking
-from runner.app import config_hash
-from tests.test_app import cleanrun, run_dirs
-from tests.test_configs import compose_config
-from tests.test_sweeps import sweep, sweep_dir
+from runner.common.atomic import write_json
+from runner.run import artifacts
+from runner.sweep import callbacks, tracking
+from runner.run.config import config_hash
+from tests.helpers import cleanrun, compose_config, run_dirs, sweep, sweep_dir
 
 mlflow = pytest.importorskip("mlflow", reason="tracking needs the `tracking` extra")
 
@@ -105,7 +105,7 @@ def test_a_job_record_holds_the_run_directory_config_and_overrides(tmp_path):
     run_dir = tmp_path / "run"
     metrics = {"dataset": "iris", "seed": 2, "test_accuracy": 0.9, "time_total_s": 1.5, "cv_cache_hit": False,
                "config_hash": "abc", "git_commit": "deadbeef", "versions": {"numpy": "2.0"}, "filter_by": None}
-    artifacts.write_json(run_dir / artifacts.METRICS, metrics)
+    write_json(run_dir / artifacts.METRICS, metrics)
     record = tracking.job_record(job_config(run_dir, ["dataset=iris", "cv.folds=3", "seed=2"], cwd=tmp_path))
     assert record.status == "FINISHED" and record.run_dir == run_dir
     assert record.metrics == {"seed": 2.0, "test_accuracy": 0.9, "time_total_s": 1.5}
@@ -120,7 +120,7 @@ def test_a_job_record_holds_the_run_directory_config_and_overrides(tmp_path):
 
 def test_a_failed_job_record_carries_its_error(tmp_path):
     run_dir = tmp_path / "run"
-    artifacts.write_json(run_dir / artifacts.METRICS, {"test_accuracy": 0.9})  # an earlier attempt's
+    write_json(run_dir / artifacts.METRICS, {"test_accuracy": 0.9})  # an earlier attempt's
     artifacts.write_failure(run_dir, ValueError("no such column 'label'"))
     config = job_config(run_dir, ["dataset=iris"], cwd=tmp_path)
     record = tracking.job_record(config)
@@ -136,7 +136,7 @@ def test_tracking_without_mlflow_installed_stops_before_any_work(tmp_path, monke
                         lambda name, *args: None if name == "mlflow" else real_find_spec(name, *args))
     config = job_config(tmp_path / "run", ["dataset=iris"], cwd=tmp_path, mode="MULTIRUN")
     with pytest.raises(SystemExit), caplog.at_level(logging.ERROR):
-        tracking.MlflowTracking().on_multirun_start(config)
+        callbacks.MlflowTracking().on_multirun_start(config)
     assert "pip install -e '.[tracking]'" in caplog.text
     assert not (tmp_path / "outputs").exists()
 
@@ -217,9 +217,9 @@ def test_an_unreachable_tracking_server_costs_one_warning_and_no_result(tmp_path
 @pytest.mark.slow
 def test_a_locked_database_gives_one_warning_after_a_bounded_wait(tmp_path, caplog):
     run_dir = tmp_path / "run"
-    artifacts.write_json(run_dir / artifacts.METRICS, {"test_accuracy": 0.5, "config_hash": "abc"})
+    write_json(run_dir / artifacts.METRICS, {"test_accuracy": 0.5, "config_hash": "abc"})
     config = job_config(run_dir, ["dataset=iris", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"], cwd=tmp_path)
-    callback = tracking.MlflowTracking()
+    callback = callbacks.MlflowTracking()
     callback._log(config)  # creates the store
     lock = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")

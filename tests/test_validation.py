@@ -28,19 +28,10 @@ from runner.confident import (
     num_label_issues,
     order_label_issues,
 )
-from tests.cases import make_pred_probs
+from tests.helpers import FILTER_METHODS, PRUNE_METHODS, PY_METHODS, RANK_METHODS, make_pred_probs
 
 LABELS, PRED_PROBS, _ = make_pred_probs(30, 3, seed=0)
 CONFIDENT_JOINT = compute_confident_joint(LABELS, PRED_PROBS)
-PRUNE_METHODS = ["prune_by_noise_rate", "prune_by_class", "both"]
-FILTER_METHODS = PRUNE_METHODS + [
-    "confident_learning",
-    "predicted_neq_given",
-    "low_normalized_margin",
-    "low_self_confidence",
-]
-RANK_METHODS = ["self_confidence", "normalized_margin", "confidence_weighted_entropy"]
-PY_METHODS = ["cnt", "eqn", "marginal", "marginal_ps"]
 ESTIMATION_METHODS = ["off_diagonal", "off_diagonal_calibrated", "off_diagonal_custom"]
 
 

@@ -338,7 +338,7 @@ def flip_counts(labels, noise_matrix) -> np.ndarray:
     """``n_flips[i, j]``: how many examples of true class ``j`` receive label ``i`` (``int(P(i | j) * py[j] * N)``).
 
     The diagonal is 0. Same floating-point expression and truncation as the reference, so that flip counts agree
-    exactly; :func:`runner.corrupt.instance_noise` uses the same counts.
+    exactly; :func:`runner.datasets.corrupt.instance_noise` uses the same counts.
     """
     labels = np.asarray(labels)
     K, N = len(noise_matrix), labels.size

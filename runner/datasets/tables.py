@@ -1,0 +1,582 @@
+"""The dataset contract and the table loader: every way a run gets its labelled train/test split.
+
+A *loader* is a keyword-only function that receives its own config keys plus ``seed`` and returns a
+:class:`Dataset` -- a dense numeric feature matrix, labels encoded to ``0..K-1`` (``y_train``, ``y_test``,
+shape (N,)) and the original class values that decode them (``classes``, shape (K,), sorted). A new loader
+is one function plus one YAML file in ``conf/dataset/``. This module holds :class:`Dataset`,
+:func:`load_table` (CSV / Parquet files) and the split and identity helpers the other loaders
+(:mod:`runner.datasets.bundled`, :mod:`runner.datasets.rdatasets_tables`) share.
+
+Every loader without a separate test file holds out ``test_size`` of the rows with a stratified split
+(``random_state=seed``); ``test_size=0`` holds out none (every row is cross-validated and cleaned, and
+nothing is scored). Every row keeps its identity, its row number in the source table (``Dataset.train_rows``
+/ ``test_rows``), so label issues trace back to the file. Table features are encoded by one shared helper
+fitted on the training rows only (:mod:`runner.datasets.encoding`).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from runner.datasets.encoding import _encode_features, _encode_labels
+from runner.datasets.records import DELIMITERS, sniff_delimiter
+
+__all__ = ["Dataset", "TableSource", "load_table", "standardized"]
+
+log = logging.getLogger(__name__)
+
+#: How a missing optional dependency tells the user what to install.
+_EXTRA_HINT = "pip install -e '.[datasets]' (or pip install 'cleanrun[datasets]')"
+_COMPRESSION_SUFFIXES = {".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"}
+_CSV_SUFFIXES = {".csv", ".txt"}
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TableSource:
+    """The file a dataset's training rows come from: what traces them back and rebuilds the cleaned table.
+
+    Parameters
+    ----------
+    path : Path
+        The table (CSV or Parquet).
+    label_column : str
+        Its column of given labels.
+    n_rows : int
+        Rows in the file (header excluded), labelled or not.
+    id_column : str, optional
+        A column whose values identify the rows (``dataset.id_column``).
+    ids : ndarray of shape (n_rows,), optional
+        Its value for every row of the file, by row number.
+    delimiter : str
+        A CSV file's delimiter (``dataset.sep`` or sniffed).
+    label_index : int
+        The label column's position among the file's columns (headers may repeat a name).
+    """
+
+    path: Path
+    label_column: str
+    n_rows: int
+    id_column: str | None = None
+    ids: np.ndarray | None = None
+    delimiter: str = ","
+    label_index: int = 0
+
+    @property
+    def is_parquet(self) -> bool:
+        """Parquet, else CSV (possibly compressed): the loader accepted no other file."""
+        return self.path.suffix.lower() in _PARQUET_SUFFIXES
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Dataset:
+    """A labelled train/test split, ready for cross-validation and the final fit.
+
+    Parameters
+    ----------
+    X_train : ndarray of shape (N_train, n_features)
+        Numeric features (float32 unless a loader was asked for another dtype).
+    y_train : ndarray of shape (N_train,)
+        Labels encoded to ``0..K-1`` (int64); every class occurs at least once.
+    X_test : ndarray of shape (N_test, n_features)
+        Held-out features; noise is never injected here.
+    y_test : ndarray of shape (N_test,)
+        Held-out labels, encoded like ``y_train``.
+    classes : ndarray of shape (K,)
+        The dataset's own class values (strings allowed); ``classes[y_train]`` gives them back.
+    feature_names : list of str
+        One name per column of ``X_train``.
+    name : str
+        Short name, used in logs and ``metrics.json``.
+    train_rows, test_rows : ndarray of int, optional
+        Each row's identity: its row number (0-based, header excluded) in the source table -- the file, or the
+        packaged / generated table of a bundled set (rows of a separate test file: their row in that file).
+        Default (a loader that does not set them): the training rows are ``0..N_train-1`` and the test rows
+        follow them.
+    source : TableSource, optional
+        The file the training rows come from (file datasets), so the cleaned table can be written from it.
+
+    Raises
+    ------
+    ValueError
+        If shapes disagree, a label is outside ``0..K-1``, a class is absent from the training split, or the
+        features are not a 2-D numeric array.
+
+    Notes
+    -----
+    Integer labels of another width are converted to int64 (a copy), so that plugins may hand over int32 codes.
+    Equality is identity (``eq=False``): comparing arrays field by field has no single truth value.
+    """
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: np.ndarray
+    feature_names: list[str]
+    name: str
+    train_rows: np.ndarray | None = None
+    test_rows: np.ndarray | None = None
+    source: TableSource | None = None
+
+    def __post_init__(self) -> None:
+        # frozen: normalise through object.__setattr__, once, before anything else sees the instance
+        classes = np.asarray(self.classes)
+        if classes.ndim != 1 or classes.size == 0:
+            raise ValueError(f"classes must be a non-empty 1-D array, got shape {classes.shape}.")
+        if len(pd.unique(classes)) != classes.size:
+            raise ValueError(f"classes must be unique, got {classes.tolist()}.")
+        object.__setattr__(self, "classes", classes)
+        object.__setattr__(self, "feature_names", [str(f) for f in self.feature_names])
+        n_classes = classes.size
+        for split in ("train", "test"):
+            X = getattr(self, f"X_{split}")
+            y = np.asarray(getattr(self, f"y_{split}"))
+            if not isinstance(X, np.ndarray) or X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+                raise ValueError(
+                    f"X_{split} must be a 2-D numeric numpy array, got "
+                    f"{type(X).__name__} with shape {getattr(X, 'shape', None)} and dtype {getattr(X, 'dtype', None)}."
+                )
+            if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+                raise ValueError(
+                    f"y_{split} must be a 1-D integer array encoded to 0..K-1, got shape {y.shape} and dtype "
+                    f"{y.dtype}; encode labels with np.unique(labels, return_inverse=True)."
+                )
+            if X.shape[0] != y.shape[0]:
+                raise ValueError(f"X_{split} has {X.shape[0]} rows but y_{split} has {y.shape[0]}.")
+            if X.shape[1] != len(self.feature_names):
+                raise ValueError(
+                    f"X_{split} has {X.shape[1]} columns but there are {len(self.feature_names)} feature_names."
+                )
+            if y.size and (y.min() < 0 or y.max() >= n_classes):
+                raise ValueError(
+                    f"y_{split} must lie in 0..{n_classes - 1} (K={n_classes} classes), "
+                    f"got values from {y.min()} to {y.max()}."
+                )
+            object.__setattr__(self, f"y_{split}", y.astype(np.int64, copy=False))
+        if n_classes < 2:
+            raise ValueError(
+                f"Dataset {self.name!r} has one class only ({classes.tolist()[0]!r}); label-noise detection "
+                "needs at least 2 classes: check the label column."
+            )
+        for split in ("train", "test"):
+            _refuse_infinite(getattr(self, f"X_{split}"), self.feature_names, f"{self.name!r} ({split} split)")
+        n_train, n_test = self.X_train.shape[0], self.X_test.shape[0]
+        for split, default in (("train", np.arange(n_train)), ("test", n_train + np.arange(n_test))):
+            rows = getattr(self, f"{split}_rows")
+            rows = default if rows is None else np.asarray(rows)
+            if rows.shape != default.shape or (rows.size and rows.dtype.kind not in "iu"):
+                raise ValueError(
+                    f"{split}_rows must hold one integer row number per {split} row ({default.size}), got "
+                    f"shape {rows.shape} and dtype {rows.dtype}."
+                )
+            object.__setattr__(self, f"{split}_rows", rows.astype(np.int64, copy=False))
+        missing = np.flatnonzero(np.bincount(self.y_train, minlength=n_classes) == 0)
+        if missing.size:
+            raise ValueError(
+                f"Classes {classes[missing].tolist()} have no example in the training split; every class must "
+                "be present to fit a classifier (lower test_size or drop these classes)."
+            )
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes K."""
+        return int(self.classes.size)
+
+    @property
+    def n_rows(self) -> int:
+        """Rows of the source table, labelled or not (given probabilities have one row for each)."""
+        return self.source.n_rows if self.source is not None else self.X_train.shape[0] + self.X_test.shape[0]
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether there are held-out rows to score on (``test_size=0`` checks every row instead)."""
+        return self.X_test.shape[0] > 0
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns."""
+        return int(self.X_train.shape[1])
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset(name={self.name!r}, n_train={self.X_train.shape[0]}, n_test={self.X_test.shape[0]}, "
+            f"n_features={self.n_features}, n_classes={self.n_classes}, dtype={self.X_train.dtype})"
+        )
+
+
+def _refuse_infinite(X: np.ndarray, feature_names: list[str], where: str) -> None:
+    """Refuse a feature column holding inf, naming it (no classifier accepts one)."""
+    # Column sums first, without a temporary of X's size: only a column whose sum is not finite
+    # (an inf, a NaN or an overflow) is searched for an inf.
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspects = np.flatnonzero(~np.isfinite(X.sum(axis=0, dtype=np.float64)))
+    for column in suspects:
+        rows = np.flatnonzero(np.isinf(X[:, column]))
+        if rows.size:
+            raise ValueError(
+                f"Feature column {feature_names[column]!r} of dataset {where} holds {rows.size} infinite "
+                f"value(s) (first at row {rows[0]} of the split); replace or drop them (an empty cell is imputed)."
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Loaders
+
+
+def load_table(
+    *,
+    path: str | Path,
+    label_column: str,
+    test_path: str | Path | None = None,
+    test_size: float = 0.25,
+    seed: int = 0,
+    feature_columns: Sequence[str] | None = None,
+    max_categories: int | None = 32,
+    dtype: str = "float32",
+    name: str | None = None,
+    id_column: str | None = None,
+    sep: str | None = None,
+    missing_labels: Sequence[str] = (),
+) -> Dataset:
+    """Load a labelled table from a CSV or Parquet file (chosen by extension).
+
+    Parameters
+    ----------
+    path : str or Path
+        Training table (``.csv``, ``.csv.gz``, ``.parquet``, ``.pq`` ...). Relative paths are relative to the
+        working directory of the process.
+    label_column : str
+        Column holding the given labels, of any type (strings, ints, ...). Rows without a label are dropped.
+    test_path : str or Path, optional
+        Separate test table with the same columns. When given it is used as the test split and ``test_size`` is
+        ignored; when ``None``, ``test_size`` of ``path`` is held out with a stratified split.
+    test_size : float, default=0.25
+        Fraction of rows held out when there is no ``test_path``. ``0`` checks every row: all rows are
+        cross-validated and cleaned, none is held out, and there are no test metrics.
+    seed : int, default=0
+        Random state of the split.
+    feature_columns : sequence of str, optional
+        Columns to use as features; default all but ``label_column``.
+    max_categories : int or None, default=32
+        Most one-hot columns per categorical feature; rarer levels share one "infrequent" column. ``None``: no cap.
+    dtype : str, default="float32"
+        Floating dtype of the encoded features.
+    name : str, optional
+        Dataset name; default the file name without extensions.
+    id_column : str, optional
+        A column whose (unique, present) values identify the rows; it names them in the artifacts and is not a
+        feature. Default: rows are identified by their row number in the file (0-based, header excluded). It may
+        not be named like a column of ``label_issues.csv`` (:data:`RESERVED_COLUMNS`).
+    sep : str, optional
+        A CSV file's delimiter; default sniffed from its first lines among ``, ; tab |``.
+    missing_labels : sequence of str, default=()
+        Label cells that mean "no label", besides an empty cell (and a Parquet null). Labels are read as written
+        (:func:`_read_labels`): every other distinct value is a class, ``NA`` and ``007`` included.
+
+    Returns
+    -------
+    Dataset
+        Encoded as described in the module docstring (median imputation with missing indicators, one-hot);
+        ``source`` records ``path`` and each row keeps its row number in its file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` or ``test_path`` does not exist (the message names it).
+    ValueError
+        If the extension is not supported, ``label_column`` or a feature column is missing (the message lists the
+        available columns), the test file has different columns, or its labels include classes unseen in training;
+        or ``id_column`` is missing, has missing or repeated values.
+    """
+    _check_id_column_name(id_column)
+    missing_labels = [str(marker) for marker in missing_labels]
+    delimiter = None  # a CSV's: sniffed once, used to read the file and to write cleaned.csv
+    if Path(path).expanduser().is_file() and Path(path).expanduser().suffix.lower() not in _PARQUET_SUFFIXES:
+        delimiter = sep or sniff_delimiter(Path(path).expanduser())
+    train = _read_table(path, sep=delimiter, label_column=label_column, missing_labels=missing_labels,
+                        id_column=id_column)
+    test = None if test_path is None else _read_table(test_path, sep=sep, label_column=label_column,
+                                                       missing_labels=missing_labels)
+    if test is not None and set(test.columns) != set(train.columns):
+        missing = [c for c in train.columns if c not in test.columns]
+        extra = [c for c in test.columns if c not in train.columns]
+        raise ValueError(
+            f"Test file '{test_path}' must have the same columns as '{path}': missing {missing}, extra {extra}."
+        )
+    if name is None:
+        name = Path(path).name.split(".")[0]
+    dataset = _dataset_from_frames(
+        train, test, label_column=label_column, feature_columns=feature_columns, name=name, test_size=test_size,
+        seed=seed, max_categories=max_categories, dtype=dtype, id_column=id_column, path=Path(path).expanduser(),
+        delimiter=delimiter or ",",
+    )
+    del train, test
+    _release_arrow_memory()
+    return dataset
+
+
+def _release_arrow_memory() -> None:
+    """Hand the memory pyarrow kept from reading Parquet back to the system.
+
+    pyarrow's allocator keeps freed buffers for reuse; after a large Parquet file has been
+    turned into arrays that is hundreds of MB that nothing in a run will reuse (1,250,000 x 20
+    float32: ~300 MB).
+    """
+    pyarrow = sys.modules.get("pyarrow")  # imported by pd.read_parquet; nothing to release otherwise
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
+
+
+def _dataset_from_arrays(
+    X: np.ndarray, labels: np.ndarray, *, name: str, feature_names: list[str], test_size: float, seed: int,
+    dtype: str, classes: np.ndarray | None = None,
+) -> Dataset:
+    """Encode labels (unless ``classes`` says they are codes already), split stratified, cast into a Dataset."""
+    X = np.asarray(X).astype(_float_dtype(dtype), copy=False)
+    if classes is None:
+        classes, codes, _ = _encode_labels(labels)
+    else:
+        codes = np.asarray(labels, dtype=np.int64)
+    train_idx, test_idx = _split_indices(codes, classes, test_size=test_size, seed=seed)
+    # take() copies each split once; X itself is not copied again
+    dataset = Dataset(X_train=X.take(train_idx, axis=0), y_train=codes[train_idx],
+                      X_test=X.take(test_idx, axis=0), y_test=codes[test_idx],
+                      classes=classes, feature_names=feature_names, name=name,
+                      train_rows=train_idx, test_rows=test_idx)
+    log.info("Loaded %r", dataset)
+    return dataset
+
+
+def _dataset_from_frames(
+    train: pd.DataFrame, test: pd.DataFrame | None, *, label_column: str, feature_columns: Sequence[str] | None,
+    name: str, test_size: float, seed: int, max_categories: int | None, dtype: str,
+    id_column: str | None = None, path: Path | None = None, delimiter: str = ",",
+) -> Dataset:
+    """Split (unless ``test`` is given), encode labels and features of raw tables into a :class:`Dataset`.
+
+    Each row keeps its row number in ``train`` (or ``test``) as its identity; with ``path`` the dataset also
+    records the file as its :class:`TableSource`.
+    """
+    if label_column not in train.columns:
+        raise ValueError(
+            f"Label column {label_column!r} not found; available columns: {[str(c) for c in train.columns]}."
+            + _delimiter_hint(train.columns)
+        )
+    ids = None if id_column is None else _row_ids(train, id_column, label_column)
+    if feature_columns is None:
+        feature_columns = [c for c in train.columns if c not in (label_column, id_column)]
+    else:
+        feature_columns = list(feature_columns)  # a Hydra ListConfig is not a valid pandas indexer
+        unknown = [c for c in feature_columns if c not in train.columns]
+        if unknown:
+            raise ValueError(
+                f"Feature columns {unknown} not found; available columns: {[str(c) for c in train.columns]}."
+            )
+        if label_column in feature_columns:
+            raise ValueError(f"Label column {label_column!r} must not also be a feature column.")
+        if id_column is not None and id_column in feature_columns:
+            raise ValueError(f"Id column {id_column!r} must not also be a feature column.")
+    if not feature_columns:
+        raise ValueError(f"No feature columns besides the label column {label_column!r}.")
+
+    n_rows = len(train)
+    # the row numbers of the table become the index, so they survive dropping and splitting rows
+    train = train.set_axis(pd.RangeIndex(n_rows), axis=0)  # no data copy (copy-on-write)
+    train = _drop_unlabelled(train, label_column, "training")
+    if test is None:
+        classes, codes, _ = _encode_labels(train[label_column].to_numpy())
+        train_idx, test_idx = _split_indices(codes, classes, test_size=test_size, seed=seed)
+        y_train, y_test = codes[train_idx], codes[test_idx]
+        # every row trains when test_size=0: keep the table as it is rather than copy it in the same order
+        train, test = (train if test_idx.size == 0 else train.iloc[train_idx]), train.iloc[test_idx]
+    else:
+        test = test.set_axis(pd.RangeIndex(len(test)), axis=0)
+        test = _drop_unlabelled(test, label_column, "test")
+        classes, y_train, y_test = _encode_labels(train[label_column].to_numpy(), test[label_column].to_numpy())
+    X_train, X_test, feature_names = _encode_features(
+        train[feature_columns], test[feature_columns], max_categories=max_categories, dtype=_float_dtype(dtype)
+    )
+    source = None if path is None else TableSource(
+        path=Path(path), label_column=label_column, n_rows=n_rows, id_column=id_column, ids=ids,
+        delimiter=delimiter, label_index=list(train.columns).index(label_column),
+    )
+    dataset = Dataset(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, classes=classes,
+                      feature_names=feature_names, name=name, train_rows=train.index.to_numpy(),
+                      test_rows=test.index.to_numpy(), source=source)
+    log.info("Loaded %r", dataset)
+    return dataset
+
+
+def _row_ids(table: pd.DataFrame, id_column: str, label_column: str) -> np.ndarray:
+    """The values of the id column, one per row: they must exist, be present and be unique to trace a row."""
+    if id_column not in table.columns:
+        raise ValueError(
+            f"Id column {id_column!r} not found; available columns: {[str(c) for c in table.columns]}."
+        )
+    if id_column == label_column:
+        raise ValueError(f"Id column {id_column!r} must not be the label column.")
+    ids = table[id_column]
+    if ids.isna().any():
+        raise ValueError(
+            f"Id column {id_column!r} has {int(ids.isna().sum())} missing values (e.g. row "
+            f"{int(np.flatnonzero(ids.isna().to_numpy())[0])}); every row needs an id to be traced back."
+        )
+    duplicated = ids.duplicated()
+    if duplicated.any():
+        raise ValueError(
+            f"Id column {id_column!r} has {int(duplicated.sum())} repeated values (e.g. {ids[duplicated].iloc[0]!r}); "
+            "ids must be unique to name one row each."
+        )
+    return ids.to_numpy()
+
+
+def _split_indices(codes: np.ndarray, classes: np.ndarray, *, test_size: float, seed: int):
+    """Stratified train/test row indices (both shuffled), reproducible from ``seed``.
+
+    ``test_size=0`` (check every row): every row trains, in table order, and no row is held out.
+    """
+    if test_size == 0:
+        return np.arange(codes.size), np.arange(0)
+    counts = np.bincount(codes, minlength=classes.size)
+    too_small = classes[counts < 2]
+    if too_small.size:
+        raise ValueError(
+            f"Classes {too_small.tolist()} have fewer than 2 examples, too few for a stratified train/test split; "
+            "drop them or provide a separate test file."
+        )
+    # split indices rather than X: one copy of X per split, and the indices also serve to slice tables
+    return train_test_split(np.arange(codes.size), test_size=test_size, stratify=codes, random_state=seed)
+
+
+def _drop_unlabelled(frame: pd.DataFrame, label_column: str, what: str) -> pd.DataFrame:
+    """Drop rows whose label is missing: they cannot be trained or scored on."""
+    missing = frame[label_column].isna()
+    if missing.any():
+        log.warning("Dropping %d %s rows without a label (empty, or a dataset.missing_labels marker) in column %r",
+                    int(missing.sum()), what, label_column)
+        frame = frame.loc[~missing]
+    return frame
+
+
+def _read_table(
+    path: str | Path, *, sep: str | None = None, label_column: str | None = None, missing_labels: Sequence[str] = (),
+    id_column: str | None = None,
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, by extension (compressed CSV allowed); the label and id columns as written."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"Dataset path '{path}' is a directory; give the path of a CSV or Parquet file in it.")
+    if not path.is_file():
+        raise FileNotFoundError(f"Dataset file not found: '{path}' (absolute: '{path.absolute()}').")
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in _COMPRESSION_SUFFIXES]
+    suffix = suffixes[-1] if suffixes else ""
+    if suffix in _CSV_SUFFIXES:
+        sep = sep or sniff_delimiter(path)
+        try:
+            # low_memory=False: a column's type is inferred from the whole column, not per block of rows
+            frame = pd.read_csv(path, sep=sep, low_memory=False)
+        except pd.errors.EmptyDataError:
+            raise ValueError(f"Dataset file '{path}' is empty: it needs a header line and rows.") from None
+    elif suffix in _PARQUET_SUFFIXES:
+        try:
+            frame = pd.read_parquet(path)
+        except ImportError as err:
+            raise ImportError(f"Reading Parquet file '{path}' needs pyarrow: {_EXTRA_HINT}.") from err
+    else:
+        raise ValueError(
+            f"Unsupported file type for '{path}'; use one of "
+            f"{sorted(_CSV_SUFFIXES | _PARQUET_SUFFIXES)} (CSV may be compressed, e.g. .csv.gz)."
+        )
+    if frame.empty:
+        raise ValueError(f"Dataset file '{path}' has no rows (columns: {[str(c) for c in frame.columns]}).")
+    for column, markers in ((label_column, missing_labels), (id_column, ())):
+        if column is not None and column in frame.columns:
+            position = list(frame.columns).index(column)
+            frame[column] = _read_labels(path, position, sep=sep, missing_labels=markers,
+                                         parquet=suffix in _PARQUET_SUFFIXES)
+    return frame
+
+
+def _read_labels(path: Path, position: int, *, sep: str | None, missing_labels: Sequence[str],
+                 parquet: bool) -> np.ndarray:
+    """The label column (or the id column) read as written, an object array with None for "no value".
+
+    CSV: every cell as its text (``NA``, ``null``, ``007`` and ``7`` are four classes); an empty cell or one of
+    ``missing_labels`` is no label. Parquet: every value in the column's own type (an int64 column gives ints,
+    nulls included; a categorical its strings); null, an empty string or a value whose text is in
+    ``missing_labels`` is no label.
+    """
+    if parquet:
+        import pyarrow.parquet as pq
+
+        name = pq.read_schema(path).names[position]
+        values = pq.read_table(path, columns=[name]).column(0)
+        if hasattr(values.type, "value_type"):  # dictionary (a pandas categorical): its values
+            values = values.cast(values.type.value_type)
+        labels = np.array(values.to_pylist(), dtype=object)
+    else:
+        labels = pd.read_csv(path, sep=sep, usecols=[position], dtype=str, keep_default_na=False,
+                             na_filter=False).iloc[:, 0].to_numpy(dtype=object)
+    markers = {"", *missing_labels}
+    missing = np.fromiter((value is None or str(value) in markers for value in labels), dtype=bool,
+                          count=len(labels))
+    labels[missing] = None
+    return labels
+
+
+def _delimiter_hint(columns) -> str:
+    """A hint for a missing column when the header looks split by another delimiter than the one used."""
+    if len(columns) == 1:
+        header = str(columns[0])
+        for delimiter in DELIMITERS:
+            if delimiter in header:
+                return (f" The header was read as one column; if the file is separated by {delimiter!r}, set "
+                        f"dataset.sep='{delimiter}'.")
+    return ""
+
+
+#: Columns of ``label_issues.csv`` (and ``cleaned.csv``'s added weight): an id column may not be named like one.
+RESERVED_COLUMNS = ("rank", "index", "given_label", "predicted_label", "label_quality", "is_label_issue",
+                    "true_label", "is_true_error", "sample_weight")
+
+
+def _check_id_column_name(id_column) -> None:
+    if id_column is not None and str(id_column) in RESERVED_COLUMNS:
+        raise ValueError(
+            f"dataset.id_column={id_column!r} is the name of a column the run writes; rename the column in the "
+            f"file or choose another id column (reserved names: {', '.join(RESERVED_COLUMNS)})."
+        )
+
+
+def _float_dtype(dtype: str | np.dtype) -> np.dtype:
+    """Validate a floating feature dtype given by name (configs hold strings)."""
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.floating):
+        raise ValueError(f"dtype must be a floating type such as 'float32' or 'float64', got {dtype}.")
+    return dtype
+
+
+def standardized(dataset: Dataset) -> Dataset:
+    """The dataset with features scaled to zero mean and unit variance on the training split.
+
+    Linear models, SVC, k-NN and MLPs need it to converge and to weigh features alike; trees
+    are unaffected. The scaler sees training rows only, so nothing leaks from the test split.
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(dataset.X_train)
+    dtype = dataset.X_train.dtype
+    return replace(
+        dataset,
+        X_train=scaler.transform(dataset.X_train).astype(dtype, copy=False),
+        X_test=scaler.transform(dataset.X_test).astype(dtype, copy=False) if dataset.evaluates else dataset.X_test,
+    )

@@ -1,0 +1,173 @@
+"""Input checks of :class:`~runner.learn.estimator.CleanLearning`: its options, the classifier, the features,
+the labels (encoded to ``0..K-1``) and the sample weights -- refused with a clear message before any fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import has_fit_parameter
+
+from runner.learn.cv import default_classifier, n_samples_of
+
+
+class InputChecks:
+    """Checks of :class:`~runner.learn.estimator.CleanLearning`'s options and inputs (a mixin)."""
+
+    def _check_options(self):
+        """Refuse ill-typed constructor options before any fitting."""
+        if not isinstance(self.detection_rounds, int) or self.detection_rounds < 1:
+            raise ValueError(f"detection_rounds must be an integer >= 1, got {self.detection_rounds!r}")
+        if self.round_mode not in ("drop", "relabel"):
+            raise ValueError(f"round_mode must be 'drop' or 'relabel', got {self.round_mode!r}")
+        if not isinstance(self.round_mean, bool):
+            raise ValueError(f"round_mean must be true or false, got {self.round_mean!r}")
+        if not isinstance(self.skip_final_fit, bool):
+            raise ValueError(f"skip_final_fit must be true or false, got {self.skip_final_fit!r}")
+        if self.ensemble is not None:
+            for member in self.ensemble:
+                if not callable(getattr(member, "predict_proba", None)):
+                    raise ValueError(f"every ensemble member needs predict_proba; {type(member).__name__} has none")
+
+    def _checked_classifier(self):
+        self._check_options()
+        clf = self.clf if self.clf is not None else default_classifier()
+        for method in ("fit", "predict_proba"):
+            if not callable(getattr(clf, method, None)):
+                raise ValueError(
+                    f"clf must have a {method} method; {type(clf).__name__} does not "
+                    "(for SVC use probability=True, or wrap it in CalibratedClassifierCV)"
+                )
+        return clf
+
+    def _features(self, X):
+        if X is None:
+            raise ValueError("X is required")
+        if sparse.issparse(X):
+            X = X.tocsr()  # row indexing for the folds
+        elif not hasattr(X, "shape") and not hasattr(X, "iloc"):
+            X = np.asarray(X)  # lists and other array-likes
+        if self.clf is None and getattr(X, "ndim", 2) > 2:
+            X = X.reshape(len(X), -1)
+        return X
+
+    def _encode(self, labels, width) -> np.ndarray:
+        """Labels as codes 0..K-1; sets ``classes_`` and ``num_classes``."""
+        self.classes_, codes = encode_labels(labels, width)
+        self.num_classes = len(self.classes_)
+        return codes
+
+
+def encode_labels(labels, width=None):
+    """``(classes, codes)``: sorted class values and each label's index into them.
+
+    ``width`` (the number of columns of given pred_probs or noise matrices) may exceed the
+    number of classes present when the labels are the integers ``0..width-1`` with some class
+    absent; the classes are then ``0..width-1``.
+    """
+    values = labels.to_numpy() if hasattr(labels, "to_numpy") else np.asarray(labels)
+    if values.ndim == 2 and values.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; flattened to shape (N,)",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {values.shape}")
+    if len(values) == 0:
+        raise ValueError("labels are empty")
+    missing = pd.isna(values)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"labels contain {len(rows)} missing values (NaN/None), e.g. at rows {rows[:5].tolist()}; "
+            "drop or impute them first"
+        )
+    if values.dtype.kind == "f" and type_of_target(values) == "continuous":
+        raise ValueError(
+            "labels look continuous (Unknown label type: continuous); CleanLearning is a classifier "
+            "and needs class labels"
+        )
+    try:
+        classes, codes = np.unique(values, return_inverse=True)
+    except TypeError as error:
+        raise ValueError(f"labels mix types that cannot be ordered: {error}") from None
+    codes = codes.astype(np.int64)
+    if width is not None and width != len(classes):
+        if width < len(classes) or values.dtype.kind not in "iu" or classes[0] < 0 or classes[-1] >= width:
+            raise ValueError(
+                f"labels have {len(classes)} classes but pred_probs / noise matrices have {width} columns"
+            )
+        classes, codes = np.arange(width), values.astype(np.int64)
+    if len(classes) < 2:
+        raise ValueError(f"labels contain only one class ({classes[0]!r}); at least 2 classes are needed")
+    return classes, codes
+
+
+def _width(pred_probs, noise_matrix, inverse_noise_matrix):
+    for given in (pred_probs, noise_matrix, inverse_noise_matrix):
+        if given is not None:
+            shape = np.shape(given)
+            if len(shape) != 2:
+                raise ValueError(f"pred_probs and noise matrices must be 2-D, got shape {shape}")
+            return shape[1]
+    return None
+
+
+def _labels_or_y(labels, y):
+    if labels is not None and y is not None:
+        raise ValueError("pass labels or y, not both")
+    if labels is None and y is None:
+        raise ValueError("CleanLearning requires y to be passed, but the target y is None (fit(X, labels))")
+    return labels if labels is not None else y
+
+
+def _n_features(X):
+    shape = getattr(X, "shape", None)
+    return int(shape[1]) if shape is not None and len(shape) == 2 else None
+
+
+def _checked_sample_weight(sample_weight, n_samples, strategy, strategy_name) -> np.ndarray:
+    """The caller's ``sample_weight`` as float64 (N,), refused here, naming the caller's input."""
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight passed to fit must be numbers, one weight per example") from None
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight passed to fit must have shape ({n_samples},), one weight per label; got {weights.shape}"
+        )
+    if not np.all(np.isfinite(weights)):
+        raise ValueError("sample_weight passed to fit contains NaN or infinite values")
+    if strategy.requires_sample_weight and weights.min() < 0:
+        raise ValueError(
+            f"sample_weight passed to fit has negative values; strategy {strategy_name!r} scales the "
+            "weights and needs them >= 0 (or use strategy 'remove', which passes them to the classifier)"
+        )
+    return weights
+
+
+def _check_same_length(a, labels, name_a, name_labels):
+    if n_samples_of(a) != len(labels):
+        raise ValueError(f"{name_a} and {name_labels} have different lengths: {n_samples_of(a)} vs {len(labels)}")
+
+
+def _takes_weights(clf, strategy, strategy_name, sample_weight) -> bool:
+    """Whether ``clf.fit`` takes ``sample_weight``; refuses weights or a weighting strategy it cannot take."""
+    takes_weights = has_fit_parameter(clf, "sample_weight")
+    if sample_weight is not None and not takes_weights:
+        raise ValueError(
+            f"{type(clf).__name__}.fit has no sample_weight parameter, so sample_weight cannot be used"
+        )
+    if strategy.requires_sample_weight and not takes_weights:
+        raise ValueError(
+            f"strategy {strategy_name!r} needs a classifier whose fit accepts sample_weight; "
+            f"{type(clf).__name__}.fit does not (use strategy='remove' or another classifier)"
+        )
+    return takes_weights

@@ -1,0 +1,93 @@
+"""Config → objects: the learner, the data and the noise a run's config describes.
+
+Hydra appears only here and in :mod:`runner.run.app`: every group is instantiated from its ``_target_``
+(the plugin mechanism), logging the target first, and the objects go to code that knows nothing of
+Hydra. Each option is read from the config as composed -- its value and default live in ``conf/`` alone.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from runner.contracts import check_dataset
+from runner.datasets import Dataset, standardized
+from runner.datasets.given import match_pred_probs, read_pred_probs
+from runner.learn.estimator import CleanLearning
+
+log = logging.getLogger("cleanrun")
+
+
+def instantiate_logged(group: str, node):
+    """Instantiate one config group, logging its target first.
+
+    Hydra wraps the plugin's own exception; the plugin's message is the one that helps, so it
+    is raised as is.
+    """
+    log.info("Instantiating %s <%s>", group, node._target_)
+    try:
+        return instantiate(node)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, Exception):
+            raise error.__cause__ from None
+        raise
+
+
+def build_learner(cfg: DictConfig) -> CleanLearning:
+    """The unfitted :class:`~runner.learn.estimator.CleanLearning` of a config.
+
+    Groups ``classifier`` (the estimator), ``cv`` (folds, backends, ensemble, detection rounds and
+    the cleaning check), ``detection``, ``strategy`` and ``final_fit`` (``params``, ``skip``), and the
+    top-level ``seed``, ``threads_per_fit``, ``cache_dir`` and ``pred_probs_dtype``. ``final_fit.fit_kwargs``
+    are arguments of ``fit``, not of the learner (:func:`runner.run.experiment.run_experiment`).
+    """
+    cv, final_fit = cfg.cv, cfg.final_fit
+    return CleanLearning(
+        instantiate_logged("classifier", cfg.classifier),
+        seed=cfg.seed,
+        cv_n_folds=cv.folds,
+        n_jobs=cv.n_jobs,
+        cv_backend=cv.backend,
+        cv_scheduler_address=cv.scheduler_address,
+        ensemble=[instantiate_logged(f"ensemble member {name}", node) for name, node in cv.ensemble.items()] or None,
+        detection_rounds=cv.rounds,
+        round_mode=cv.round_mode,
+        round_mean=cv.round_mean,
+        validate_cleaning=cv.validate_cleaning,
+        validation_min_z=cv.validation_min_z,
+        validation_criterion=cv.validation_criterion,
+        detector=instantiate_logged("detection", cfg.detection),
+        strategy=instantiate_logged("strategy", cfg.strategy),
+        final_params=OmegaConf.to_container(final_fit.params, resolve=True),
+        skip_final_fit=bool(final_fit.skip),
+        threads_per_fit=cfg.threads_per_fit,
+        cv_cache_dir=cfg.cache_dir,
+        pred_probs_dtype=cfg.pred_probs_dtype,
+    )
+
+
+def load_data(cfg: DictConfig) -> tuple[Dataset, np.ndarray | None]:
+    """The dataset of a config (standardized when ``standardize``) and, with ``cv=given``, the training
+    rows' given out-of-fold probabilities (else None).
+
+    The probabilities file is checked before the data is loaded, its row and class counts once it is.
+    """
+    given = None
+    if cfg.cv.pred_probs_path:
+        if cfg.cv.rounds != 1 or cfg.cv.ensemble:
+            raise ValueError("cv.pred_probs_path: given probabilities are used as they are; cv.rounds must be 1 and "
+                             "cv.ensemble empty (both would cross-validate again)")
+        given = read_pred_probs(cfg.cv.pred_probs_path)
+    dataset = check_dataset(instantiate_logged("dataset", cfg.dataset), cfg.dataset._target_)
+    pred_probs = None
+    if given is not None:
+        pred_probs = match_pred_probs(given, n_rows=dataset.n_rows, classes=dataset.classes,
+                                      rows=dataset.train_rows)
+        del given  # only the training rows' probabilities stay in memory
+    if cfg.standardize:
+        dataset = standardized(dataset)
+    return dataset, pred_probs
