@@ -49,13 +49,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 
 from runner.confident.count import estimate_py_and_noise_matrices_from_probabilities
 from runner.learn.cv import _fit_fold, take_rows
-from runner.strategies import TrainingSet
+from runner.learn.detecting import _suggested_labels
+from runner.strategies import TrainingSet, check_training_set
 
 #: Folds of the detection run inside each training part (fewer than the usual 5 keep the check's cost at
 #: about one more cross-validation with halves: 2 x 3 fits on a third of the rows, and 4 fits on half of them).
@@ -361,39 +363,41 @@ class CleaningCheckSteps:
         if X is None:
             raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
         self.validation_pred_probs_ = None
-        halves = held_out_halves(labels, self.seed)
-        if halves is None:
-            self._log("validate_cleaning: a class has fewer than %d rows, too few to split in halves and "
-                      "cross-validate each; every row kept", 2 * VALIDATION_INNER_FOLDS)
+        folds = held_out_folds(labels, self.validation_folds, self.seed)
+        if folds is None:
+            self._log("validate_cleaning: a class has too few rows to split in %d folds and cross-validate each "
+                      "training part in %d; every row kept", self.validation_folds, VALIDATION_INNER_FOLDS)
             self.cleaning_check_, self.cleaning_checks_ = None, {}
             return TrainingSet(np.arange(len(labels)), labels, sample_weight)
         kept_probs, cleaned_probs = self._cross_fitted_probs(X, labels, clf, clf_kwargs, sample_weight,
-                                                             takes_weights, halves)
+                                                             takes_weights, folds)
         self.validation_pred_probs_ = {"kept": kept_probs, "cleaned": cleaned_probs}
         criterion = self.validation_criterion
-        if criterion == "corrected" and self.noise_matrix is None:
-            self._log("validate_cleaning: the detector estimated no noise matrix; scoring on the given labels")
-            criterion = "given"
+        if self.noise_matrix is None and (criterion == "corrected" or criterion.startswith("forward_")):
+            criterion = "given" if criterion == "corrected" else criterion.removeprefix("forward_")
+            self._log("validate_cleaning: the detector estimated no noise matrix; scoring by %s", criterion)
+        margin = gate_margin(self.validation_gate, labels, self.noise_matrix, self.pred_probs,
+                             min_count=self.validation_min_count, random_state=self.seed)
         self.cleaning_checks_ = {
             name: check_cleaning(labels, kept_probs, cleaned_probs, noise_matrix=self.noise_matrix,
-                                 criterion=name, min_z=self.validation_min_z)
+                                 criterion=name, min_z=self.validation_min_z, gate_margin=margin)
             for name in dict.fromkeys([criterion, "given"])
         }
         self.cleaning_check_ = check = self.cleaning_checks_[criterion]
         self._log(
-            "validate_cleaning (%s): held-out accuracy %.4f with every row, %.4f cleaned: %s", criterion,
-            check.kept_accuracy, check.cleaned_accuracy, "cleaning used" if check.use_cleaning else "every row kept",
+            "validate_cleaning (%s): held-out score %.4f with every row, %.4f cleaned: %s", criterion,
+            check.kept_score, check.cleaned_score, "cleaning used" if check.use_cleaning else "every row kept",
         )
         if check.use_cleaning:
             return training
         return TrainingSet(np.arange(len(labels)), labels, sample_weight)
 
-    def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, takes_weights, halves):
-        """Each half of the rows predicted by ``clf`` trained on the other half: on all of it, and on what
-        this learner's detection and strategy keep of it when they see that half alone.
+    def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, takes_weights, folds):
+        """Each held-out fold predicted by ``clf`` trained on the other rows: on all of them, and on what
+        this learner's detection and strategy keep of them when they see those rows alone.
 
-        Detecting on the other half alone matters: flags from the full cross-validation come from fold
-        models that learned the predicted half's given labels, so cleaned models trained on them agree
+        Detecting on the training part alone matters: flags from the full cross-validation come from fold
+        models that learned the predicted fold's given labels, so cleaned models trained on them agree
         with those labels, noise included, and the check would favour cleaning (see :mod:`runner.learn.guard`).
         """
         n_classes = self.num_classes
@@ -401,18 +405,18 @@ class CleaningCheckSteps:
         inner = self.get_params(deep=False) | dict(
             validate_cleaning=False, skip_final_fit=True, verbose=False, cv_n_folds=VALIDATION_INNER_FOLDS,
         )
-        for train, held in halves:
+        for train, held in folds:
             weights = None if sample_weight is None else sample_weight[train]
-            half = type(self)(**inner).fit(take_rows(X, train), labels[train], sample_weight=weights,
+            part = type(self)(**inner).fit(take_rows(X, train), labels[train], sample_weight=weights,
                                            clf_kwargs=clf_kwargs)
-            cleaned = half.training_set_
+            cleaned = part.training_set_
             # The check's cost counts as this learner's: its cross-validations and detections, and the fits below.
             for name in ("cv_s", "cv_compute_s", "detect_s"):
-                self.timings_[name] += half.timings_[name]
+                self.timings_[name] += part.timings_[name]
             # The same fit-and-predict as a fold of the cross-validation; the cleaned rows keep the labels
-            # the half's strategy gave them (encoded by the half's own classes_: the classes it has).
+            # the part's strategy gave them (encoded by the part's own classes_: the classes it has).
             cleaned_rows, cleaned_labels = train[cleaned.rows], labels.copy()
-            cleaned_labels[cleaned_rows] = half.classes_[cleaned.labels]
+            cleaned_labels[cleaned_rows] = part.classes_[cleaned.labels]
             fits = [(kept_probs, train, labels, weights), (cleaned_probs, cleaned_rows, cleaned_labels,
                                                            cleaned.sample_weight)]
             for probs, rows, fit_labels, fit_weights in fits:
@@ -424,3 +428,88 @@ class CleaningCheckSteps:
                 self.timings_["cv_s"] += seconds
                 self.timings_["cv_compute_s"] += seconds
         return kept_probs, cleaned_probs
+
+    def _judged_by_trusted(self, X, labels, trusted, clf, strategy, strategy_name, sample_weight, takes_weights,
+                           detect_kwargs) -> TrainingSet:
+        """Detect and clean the untrusted rows alone; ``clf`` fitted on all of them and on the cleaned ones
+        predicts the trusted rows, whose verified labels judge the two (``trusted_check_``; with
+        ``validate_cleaning`` the verdict). The trusted rows then join the chosen training set.
+
+        Detection must not see the trusted rows either: flags from fold models that learned their labels
+        would make the cleaned model agree with them more than it deserves.
+        """
+        if X is None:
+            raise ValueError("trusted rows need X: the two candidate models are fitted to predict them")
+        rows, judges = np.flatnonzero(~trusted), np.flatnonzero(trusted)
+        given_probs = detect_kwargs.pop("pred_probs")
+        if given_probs is not None:
+            given_probs = np.asarray(given_probs)[rows]
+        detection = self._detect(take_rows(X, rows), labels[rows], clf, pred_probs=given_probs, **detect_kwargs)
+        weights = None if sample_weight is None else sample_weight[rows]
+        negative = sample_weight is not None and bool(np.any(sample_weight < 0))
+        cleaned = check_training_set(strategy.select(detection, labels[rows], weights), labels[rows],
+                                     self.num_classes, repr(strategy_name), allow_negative_weights=negative)
+        cleaned_rows, cleaned_labels = rows[cleaned.rows], labels.copy()
+        cleaned_labels[cleaned_rows] = cleaned.labels
+        probs = {}
+        candidates = (("kept", rows, labels, weights), ("cleaned", cleaned_rows, cleaned_labels, cleaned.sample_weight))
+        for name, fit_rows, fit_labels, fit_weights in candidates:
+            fit_kwargs = dict(detect_kwargs["clf_kwargs"] or {})
+            if fit_weights is not None and takes_weights:
+                fit_kwargs["sample_weight"] = fit_weights
+            probs[name], seconds = _fit_fold(clf, X, fit_labels, fit_rows, judges, self.num_classes, fit_kwargs, None,
+                                             self.threads_per_fit)
+            self.timings_["cv_s"] += seconds
+            self.timings_["cv_compute_s"] += seconds
+        truth = labels[judges]
+        self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs["cleaned"], min_z=self.validation_min_z)
+        use_cleaning = True
+        if self.validate_cleaning:
+            criterion = self.validation_criterion.removeprefix("forward_")
+            criterion = "given" if criterion == "corrected" else criterion
+            self.cleaning_checks_ = {"given": self.trusted_check_}
+            if criterion != "given":
+                self.cleaning_checks_[criterion] = check_on_trusted(truth, probs["kept"], probs["cleaned"],
+                                                                    criterion=criterion, min_z=self.validation_min_z)
+            self.cleaning_check_ = self.cleaning_checks_[criterion]
+            use_cleaning = self.cleaning_check_.use_cleaning
+            self._log("validate_cleaning on %d trusted rows (%s): %.4f with every other row, %.4f cleaned: %s",
+                      len(judges), criterion, self.cleaning_check_.kept_score, self.cleaning_check_.cleaned_score,
+                      "cleaning used" if use_cleaning else "every row kept")
+        self._spread_detection(detection, rows, judges, labels, probs["kept"])
+        if use_cleaning:
+            chosen = TrainingSet(cleaned_rows, cleaned.labels, cleaned.sample_weight)
+        else:
+            chosen = TrainingSet(rows, labels[rows], weights)
+        trusted_weights = None if sample_weight is None else sample_weight[judges]
+        joined_weights = None
+        if chosen.sample_weight is not None or trusted_weights is not None:
+            joined_weights = np.concatenate([
+                np.ones(len(chosen.rows)) if chosen.sample_weight is None else chosen.sample_weight,
+                np.ones(len(judges)) if trusted_weights is None else trusted_weights,
+            ])
+        joined = TrainingSet(np.concatenate([chosen.rows, judges]), np.concatenate([chosen.labels, truth]),
+                             joined_weights)
+        return check_training_set(joined, labels, self.num_classes, repr(strategy_name),
+                                  allow_negative_weights=negative)
+
+    def _spread_detection(self, detection, rows, judges, labels, judged_probs):
+        """The detection state of the untrusted ``rows`` spread over every row: the trusted rows are never
+        flagged, have label quality 1 (verified), and the held-out probabilities of ``clf`` trained on every
+        untrusted row stand in for their out-of-fold ones."""
+        n_rows = len(labels)
+        pred_probs = np.zeros((n_rows, self.num_classes), dtype=self.pred_probs.dtype)
+        pred_probs[rows], pred_probs[judges] = self.pred_probs, judged_probs
+        suggested = np.empty(n_rows, dtype=np.int64)
+        suggested[rows], suggested[judges] = _suggested_labels(detection, self.pred_probs), judged_probs.argmax(axis=1)
+        mask = np.zeros(n_rows, dtype=bool)
+        mask[rows] = self.label_issues_mask
+        frame = {"is_label_issue": mask}
+        if "label_quality" in self.label_issues_df:
+            quality = np.ones(n_rows)
+            quality[rows] = self.label_issues_df["label_quality"].to_numpy()
+            frame["label_quality"] = quality
+        frame["given_label"] = self.classes_[labels]
+        frame["predicted_label"] = self.classes_[suggested]
+        self.label_issues_df = pd.DataFrame(frame)
+        self.pred_probs, self.label_issues_mask = pred_probs, mask
