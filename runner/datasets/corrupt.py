@@ -11,6 +11,8 @@ class flip uniformly at random. Real annotators mislabel the confusing examples 
 :func:`instance_noise` keeps the class pairs and counts of a noise matrix, but flips the examples
 that a model fitted on the clean labels finds closest to the class they flip to. A noise option
 that needs the features declares a ``features`` keyword; the runner passes the training features.
+
+:func:`trust_rows` simulates the other side: a user who verified a few training labels.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from runner.confident.noise import flip_counts, generate_noise_matrix_from_trace, generate_noisy_labels
+
+#: Second entropy word of :func:`trust_rows`'s random stream, apart from the noise's own.
+TRUSTED_STREAM = 27
 
 #: Folds of the clean-label model that measures how close each example sits to the other classes.
 CLOSENESS_FOLDS = 5
@@ -134,3 +139,19 @@ def symmetric_noise(labels, n_classes: int, *, rate: float = 0.2, seed: int = 0)
 def no_noise(labels, n_classes: int, *, seed: int = 0):
     """The labels as given: for real data, whose errors are unknown."""
     return Corruption(np.asarray(labels).copy(), None)
+
+
+def trust_rows(labels, true_labels, n_trusted: int, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Simulate a user who verified ``n_trusted`` random training rows: they get their true label back.
+
+    Returns the labels (given, except on the verified rows) and the boolean mask of the verified rows.
+    The rows are drawn uniformly, whatever their labels, from a random stream of their own (the noise
+    drawn with the same seed stays the same).
+    """
+    labels, true_labels = np.asarray(labels), np.asarray(true_labels)
+    if not 0 <= n_trusted < len(labels):
+        raise ValueError(f"noise.trusted_rows must be in [0, {len(labels)}) (training rows), got {n_trusted}")
+    rng = np.random.default_rng([seed, TRUSTED_STREAM])
+    trusted = np.zeros(len(labels), dtype=bool)
+    trusted[rng.choice(len(labels), size=n_trusted, replace=False)] = True
+    return np.where(trusted, true_labels, labels), trusted

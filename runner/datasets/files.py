@@ -105,7 +105,7 @@ def delimiter_hint(columns) -> str:
 
 #: Columns of ``label_issues.csv`` (and ``cleaned.csv``'s added weight): an id column may not be named like one.
 RESERVED_COLUMNS = ("rank", "index", "given_label", "predicted_label", "label_quality", "is_label_issue",
-                    "true_label", "is_true_error", "sample_weight")
+                    "true_label", "is_true_error", "trusted", "sample_weight")
 
 
 def check_id_column_name(id_column) -> None:

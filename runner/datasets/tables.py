@@ -108,6 +108,8 @@ class Dataset:
         follow them.
     source : TableSource, optional
         The file the training rows come from (file datasets), so the cleaned table can be written from it.
+    trusted : ndarray of bool, shape (N_train,), optional
+        Training rows whose labels were verified (``dataset.trusted_column``); None: none.
 
     Raises
     ------
@@ -131,6 +133,7 @@ class Dataset:
     train_rows: np.ndarray | None = None
     test_rows: np.ndarray | None = None
     source: TableSource | None = None
+    trusted: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # frozen: normalise through object.__setattr__, once, before anything else sees the instance
@@ -184,6 +187,12 @@ class Dataset:
                     f"shape {rows.shape} and dtype {rows.dtype}."
                 )
             object.__setattr__(self, f"{split}_rows", rows.astype(np.int64, copy=False))
+        if self.trusted is not None:
+            trusted = np.asarray(self.trusted)
+            if trusted.dtype != bool or trusted.shape != (self.X_train.shape[0],):
+                raise ValueError(f"trusted must be a boolean mask of the {self.X_train.shape[0]} training rows, got "
+                                 f"dtype {trusted.dtype} and shape {trusted.shape}.")
+            object.__setattr__(self, "trusted", trusted)
         missing = np.flatnonzero(np.bincount(self.y_train, minlength=n_classes) == 0)
         if missing.size:
             raise InvalidDataset(
@@ -254,6 +263,7 @@ def load_table(
     id_column: str | None = None,
     sep: str | None = None,
     missing_labels: Sequence[str] = (),
+    trusted_column: str | None = None,
 ) -> Dataset:
     """Load a labelled table from a CSV or Parquet file (chosen by extension).
 
@@ -289,6 +299,9 @@ def load_table(
     missing_labels : sequence of str, default=()
         Label cells that mean "no label", besides an empty cell (and a Parquet null). Labels are read as written
         (:func:`runner.datasets.files.read_labels`): every other distinct value is a class, ``NA`` and ``007`` included.
+    trusted_column : str, optional
+        A boolean column (true/false, 1/0) marking the rows whose labels were verified; not a feature.
+        The training rows it marks become ``Dataset.trusted``.
 
     Returns
     -------
@@ -303,7 +316,7 @@ def load_table(
     ValueError
         If the extension is not supported, ``label_column`` or a feature column is missing (the message lists the
         available columns), the test file has different columns, or its labels include classes unseen in training;
-        or ``id_column`` is missing, has missing or repeated values.
+        or ``id_column`` is missing, has missing or repeated values; or ``trusted_column`` is missing or not boolean.
     """
     check_id_column_name(id_column)
     missing_labels = [str(marker) for marker in missing_labels]
@@ -326,6 +339,7 @@ def load_table(
         train, test, label_column=label_column, feature_columns=feature_columns, name=name, test_size=test_size,
         seed=seed, max_categories=max_categories, dtype=dtype, id_column=id_column, path=Path(path).expanduser(),
         delimiter=delimiter or ",",
+        trusted_column=trusted_column,
     )
     del train, test
     _release_arrow_memory()
@@ -368,6 +382,7 @@ def _dataset_from_frames(
     train: pd.DataFrame, test: pd.DataFrame | None, *, label_column: str, feature_columns: Sequence[str] | None,
     name: str, test_size: float, seed: int, max_categories: int | None, dtype: str,
     id_column: str | None = None, path: Path | None = None, delimiter: str = ",",
+    trusted_column: str | None = None,
 ) -> Dataset:
     """Split (unless ``test`` is given), encode labels and features of raw tables into a :class:`Dataset`.
 
@@ -380,8 +395,9 @@ def _dataset_from_frames(
             + delimiter_hint(train.columns)
         )
     ids = None if id_column is None else _row_ids(train, id_column, label_column)
+    trusted = None if trusted_column is None else _trusted_mask(train, trusted_column, label_column)
     if feature_columns is None:
-        feature_columns = [c for c in train.columns if c not in (label_column, id_column)]
+        feature_columns = [c for c in train.columns if c not in (label_column, id_column, trusted_column)]
     else:
         feature_columns = list(feature_columns)  # a Hydra ListConfig is not a valid pandas indexer
         unknown = [c for c in feature_columns if c not in train.columns]
@@ -393,6 +409,8 @@ def _dataset_from_frames(
             raise ValueError(f"Label column {label_column!r} must not also be a feature column.")
         if id_column is not None and id_column in feature_columns:
             raise ValueError(f"Id column {id_column!r} must not also be a feature column.")
+        if trusted_column is not None and trusted_column in feature_columns:
+            raise ValueError(f"Trusted column {trusted_column!r} must not also be a feature column.")
     if not feature_columns:
         raise ValueError(f"No feature columns besides the label column {label_column!r}.")
 
@@ -417,9 +435,11 @@ def _dataset_from_frames(
         path=Path(path), label_column=label_column, n_rows=n_rows, id_column=id_column, ids=ids,
         delimiter=delimiter, label_index=list(train.columns).index(label_column),
     )
+    train_rows = train.index.to_numpy()
     dataset = Dataset(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, classes=classes,
-                      feature_names=feature_names, name=name, train_rows=train.index.to_numpy(),
-                      test_rows=test.index.to_numpy(), source=source)
+                      feature_names=feature_names, name=name, train_rows=train_rows,
+                      test_rows=test.index.to_numpy(), source=source,
+                      trusted=None if trusted is None else trusted[train_rows])
     log.info("Loaded %r", dataset)
     return dataset
 
@@ -445,6 +465,27 @@ def _row_ids(table: pd.DataFrame, id_column: str, label_column: str) -> np.ndarr
             "ids must be unique to name one row each."
         )
     return ids.to_numpy()
+
+
+def _trusted_mask(table: pd.DataFrame, trusted_column: str, label_column: str) -> np.ndarray:
+    """The trusted column as a boolean mask indexed by row number (true/false, 1/0, or their strings)."""
+    if trusted_column not in table.columns:
+        raise ValueError(
+            f"Trusted column {trusted_column!r} not found; available columns: {[str(c) for c in table.columns]}."
+        )
+    if trusted_column == label_column:
+        raise ValueError(f"Trusted column {trusted_column!r} must not be the label column.")
+    values = table[trusted_column]
+    if values.dtype == bool:
+        return values.to_numpy()
+    words = values.astype(str).str.strip().str.lower()
+    known = {"true": True, "1": True, "1.0": True, "false": False, "0": False, "0.0": False}
+    unknown = ~words.isin(list(known))
+    if values.isna().any() or unknown.any():
+        example = values[values.isna() | unknown].iloc[0]
+        raise ValueError(f"Trusted column {trusted_column!r} must hold true/false (or 1/0) in every row, "
+                         f"got {example!r}.")
+    return words.map(known).to_numpy(dtype=bool)
 
 
 def _split_indices(codes: np.ndarray, classes: np.ndarray, *, test_size: float, seed: int):

@@ -33,11 +33,12 @@ from threadpoolctl import threadpool_limits
 
 from runner.learn.cv import align_columns, fresh_copy, take_rows
 from runner.learn.detecting import DetectionSteps, _NotGiven
-from runner.learn.guard import CleaningCheckSteps
+from runner.learn.guard import MIN_CLASS_COUNT, CleaningCheckSteps
 from runner.learn.inputs import (
     InputChecks,
     _check_same_length,
     _checked_sample_weight,
+    _checked_trusted,
     _labels_or_y,
     _n_features,
     _weight_key,
@@ -119,20 +120,37 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         than the last round's alone.
     validate_cleaning : bool, default False
         Use the strategy's training set only if it earns its place (:mod:`runner.learn.guard`): split
-        the rows in two stratified halves; run this learner's detection and strategy on each half
-        alone (``3``-fold cross-validation within it) and fit ``clf`` on all of the half and on
-        what the strategy keeps of it; compare the two models' accuracy on the *other* half's
-        given labels (``validation_pred_probs_``). When cleaning does not win, the final fit
-        trains on every row as given; the label issues are reported either way. Costs about one
-        more cross-validation. A class with fewer than 6 rows cannot be split so: every row is
-        then kept.
+        the rows in ``validation_folds`` stratified folds (two halves by default); run this
+        learner's detection and strategy on each training part alone (``3``-fold cross-validation
+        within it) and fit ``clf`` on all of it and on what the strategy keeps of it; compare the
+        two models' scores on the held-out fold's given labels (``validation_pred_probs_``). When
+        cleaning does not win, the final fit trains on every row as given; the label issues are
+        reported either way. With halves it costs about one more cross-validation. A class too
+        small to split so (fewer than 6 rows for halves) keeps every row. With trusted rows
+        (``fit(trusted=...)``) the comparison is made on them instead.
     validation_min_z : float, default 0.0
         With ``validate_cleaning``: how many standard errors of the paired held-out difference
         cleaning must win by.
-    validation_criterion : {"corrected", "given"}, default "corrected"
+    validation_criterion : str, default "corrected"
         How a held-out prediction is scored: against the given label corrected by the
-        estimated noise matrix (an estimate of accuracy on the true labels), or against the
-        given label itself (see :mod:`runner.learn.guard`).
+        estimated noise matrix (``"corrected"``: an estimate of accuracy on the true labels),
+        against the given label itself (``"given"``: 0/1), or by a proper score of the given
+        label (``"log_likelihood"``, ``"brier"``; ``"forward_log_likelihood"``,
+        ``"forward_brier"``: the cleaned model's probabilities mapped through the estimated
+        noise matrix first). See :mod:`runner.learn.guard`.
+    validation_folds : int, default 2
+        With ``validate_cleaning``: held-out folds of the check (2: halves). Each decision model
+        trains on ``(K-1)/K`` of the rows, at about ``K/2`` times the cost of halves.
+    validation_gate : {"dominance", "min_count", "bootstrap", "none"}, default "dominance"
+        With a given-label criterion: when the estimated noise matrix says the given labels are no
+        yardstick and cleaning is refused. ``"dominance"``: some class of the estimated noise
+        matrix receives another label more often than its own (:func:`runner.learn.guard.label_margin`);
+        ``"min_count"``: the same, counting only classes with at least ``validation_min_count``
+        given labels; ``"bootstrap"``: some class is so in 95% of bootstrap resamples of the rows
+        (:func:`runner.learn.guard.bootstrap_label_margin`, confident learning's estimate); ``"none"``:
+        never.
+    validation_min_count : int, default 50
+        Given labels a class needs to count with ``validation_gate="min_count"``.
     skip_final_fit : bool, default False
         Stop after the strategy: ``fit`` finds the issues and the cleaned training set
         (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
@@ -165,7 +183,11 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     cv_cache_hit_ : bool or None
         Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
     cleaning_check_ : runner.learn.guard.CleaningCheck or None
-        With ``validate_cleaning``: the held-out comparison, and whether cleaning was used.
+        With ``validate_cleaning``: the held-out comparison (on the trusted rows when ``fit`` was
+        given some), and whether cleaning was used.
+    trusted_check_ : runner.learn.guard.CleaningCheck or None
+        With trusted rows (``fit(trusted=...)``): the accuracy on them of ``clf`` trained on every
+        other row and on what the strategy keeps of them.
     cleaning_checks_ : dict
         With ``validate_cleaning``: the comparison under each criterion computed (``"given"``
         always), for reports.
@@ -201,6 +223,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     cleaning_check_ = None
     cleaning_checks_ = None
     validation_pred_probs_ = None
+    trusted_check_ = None
 
     def __init__(
         self,
@@ -230,6 +253,9 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         validate_cleaning=False,
         validation_min_z=0.0,
         validation_criterion="corrected",
+        validation_folds=2,
+        validation_gate="dominance",
+        validation_min_count=MIN_CLASS_COUNT,
         skip_final_fit=False,
     ):
         self.clf = clf
@@ -259,6 +285,9 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         self.validate_cleaning = validate_cleaning
         self.validation_min_z = validation_min_z
         self.validation_criterion = validation_criterion
+        self.validation_folds = validation_folds
+        self.validation_gate = validation_gate
+        self.validation_min_count = validation_min_count
         self.skip_final_fit = skip_final_fit
 
     @classmethod
@@ -295,6 +324,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         clf_final_kwargs=None,
         validation_func=None,
         y=None,
+        trusted=None,
     ):
         """Detect label issues, build the final training set with the strategy, fit ``clf_``.
 
@@ -322,6 +352,11 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
             Extra ``fit`` kwargs of the final fit only (they win over ``clf_kwargs``).
         validation_func : callable, optional
             ``validation_func(X_holdout, y_holdout) -> dict`` of extra ``fit`` kwargs per fold.
+        trusted : array-like of bool, shape (N,), optional
+            Rows whose labels were verified. Detection and the strategy see only the other rows;
+            ``clf`` fitted on every other row and on what the strategy keeps of them predicts the
+            trusted rows (``trusted_check_``), and with ``validate_cleaning`` that comparison decides
+            the cleaning. The trusted rows are never flagged and join the final fit with their labels.
 
         Returns
         -------
@@ -347,8 +382,18 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         _check_same_length(X, encoded, "X", "labels")
         if sample_weight is not None:
             sample_weight = _checked_sample_weight(sample_weight, len(encoded), strategy, strategy_name)
+        trusted = _checked_trusted(trusted, len(encoded), label_issues)
+        # A check of an earlier fit must not outlive this one.
+        self.cleaning_check_, self.cleaning_checks_, self.trusted_check_ = None, None, None
+        self.validation_pred_probs_ = None
 
-        if label_issues is None:
+        if trusted is not None:
+            training = self._judged_by_trusted(
+                X, encoded, trusted, clf, strategy, strategy_name, sample_weight, weight_key,
+                dict(pred_probs=pred_probs, thresholds=thresholds, noise_matrix=noise_matrix,
+                     inverse_noise_matrix=inverse_noise_matrix, clf_kwargs=clf_kwargs, validation_func=validation_func),
+            )
+        elif label_issues is None:
             detection = self._detect(
                 X, encoded, clf, pred_probs=pred_probs, thresholds=thresholds,
                 noise_matrix=noise_matrix, inverse_noise_matrix=inverse_noise_matrix,
@@ -360,13 +405,14 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
 
         # The caller's negative weights pass through to the classifier, as in the reference
         # (strategies that scale weights refused them above).
-        training = check_training_set(
-            strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, strategy_name,
-            allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
-        )
-        self.cleaning_check_ = None
-        if self.validate_cleaning:
-            training = self._validated(training, X, encoded, clf, clf_kwargs, sample_weight, weight_key)
+        if trusted is None:
+            training = check_training_set(
+                strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, strategy_name,
+                allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
+            )
+            self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
+            if self.validate_cleaning:
+                training = self._validated(training, X, encoded, clf, clf_kwargs, sample_weight, weight_key)
         strategy_weights = (
             weight_key not in final_kwargs and training.sample_weight is not None and weight_key is not None
         )
@@ -378,7 +424,6 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
                 f"cannot reach the classifier: {unweighted_reason(clf)}; the final fit is unweighted",
                 UserWarning, stacklevel=3,  # the caller of fit, past reports_progress
             )
-        self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
         self.training_set_ = training
 

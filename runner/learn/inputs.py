@@ -15,6 +15,7 @@ from sklearn.utils.multiclass import type_of_target
 from runner.learn.cv import default_classifier, n_samples_of
 from runner.learn.weights import unweighted_reason, weight_route
 from runner.plugin_names import label
+from runner.learn.guard import CRITERIA, GATES
 
 
 class InputChecks:
@@ -30,6 +31,15 @@ class InputChecks:
             raise ValueError(f"round_mean must be true or false, got {self.round_mean!r}")
         if not isinstance(self.skip_final_fit, bool):
             raise ValueError(f"skip_final_fit must be true or false, got {self.skip_final_fit!r}")
+        if self.validation_criterion not in CRITERIA:
+            raise ValueError(f"validation_criterion must be one of {', '.join(CRITERIA)}; "
+                             f"got {self.validation_criterion!r}")
+        if not isinstance(self.validation_folds, int) or self.validation_folds < 2:
+            raise ValueError(f"validation_folds must be an integer >= 2, got {self.validation_folds!r}")
+        if self.validation_gate not in GATES:
+            raise ValueError(f"validation_gate must be one of {', '.join(GATES)}; got {self.validation_gate!r}")
+        if not isinstance(self.validation_min_count, int) or self.validation_min_count < 0:
+            raise ValueError(f"validation_min_count must be an integer >= 0, got {self.validation_min_count!r}")
         if self.ensemble is not None:
             for member in self.ensemble:
                 if not callable(getattr(member, "predict_proba", None)):
@@ -173,3 +183,20 @@ def _weight_key(clf, strategy, strategy_name, sample_weight) -> str | None:
             f"{unweighted_reason(clf)} (or use strategy='remove', or another classifier)"
         )
     return key
+
+
+def _checked_trusted(trusted, n_samples, label_issues):
+    """A boolean mask of the trusted rows, or None when no row is trusted."""
+    if trusted is None:
+        return None
+    trusted = np.asarray(trusted)
+    if trusted.dtype != bool or trusted.shape != (n_samples,):
+        raise ValueError(f"trusted must be a boolean mask of shape ({n_samples},), got dtype {trusted.dtype} "
+                         f"and shape {trusted.shape}")
+    if not trusted.any():
+        return None
+    if trusted.all():
+        raise ValueError("every row is trusted: there is nothing to detect or clean")
+    if label_issues is not None:
+        raise ValueError("trusted rows need this learner's detection on the other rows; label_issues cannot be given")
+    return trusted

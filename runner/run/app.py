@@ -83,6 +83,7 @@ def _run(cfg: DictConfig, output_dir, choices: dict | None) -> ExperimentResult:
         build_learner(cfg, choices),
         noise=instantiate_logged("noise", cfg.noise),
         seed=cfg.seed,
+        trusted_rows=cfg.trusted_rows,
         pred_probs=pred_probs,
         fit_kwargs=OmegaConf.to_container(cfg.final_fit.fit_kwargs, resolve=True),
         compare_baseline=cfg.compare_baseline,

@@ -15,6 +15,7 @@ from pathlib import Path
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
+from runner.learn.guard import CRITERIA, GATES
 from runner.run import artifacts
 from runner.run.plugin_identity import target_sources
 
@@ -41,7 +42,11 @@ CONFIG_RANGES = {
     "cv.rounds": ("an integer >= 1", lambda v: _is_int(v) and v >= 1),
     "cv.validate_cleaning": ("true or false", lambda v: isinstance(v, bool)),
     "cv.validation_min_z": ("a number >= 0", lambda v: _is_number(v) and v >= 0),
-    "cv.validation_criterion": ("corrected or given", lambda v: v in ("corrected", "given")),
+    "cv.validation_criterion": ("one of " + ", ".join(CRITERIA), lambda v: v in CRITERIA),
+    "cv.validation_folds": ("an integer >= 2", lambda v: _is_int(v) and v >= 2),
+    "cv.validation_gate": ("one of " + ", ".join(GATES), lambda v: v in GATES),
+    "cv.validation_min_count": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
+    "trusted_rows": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "threads_per_fit": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
     "pred_probs_dtype": ("float32 or float64", lambda v: v in ("float32", "float64")),
     "noise.rate": ("a number in [0, 1)", lambda v: _is_number(v) and 0 <= v < 1),

@@ -25,7 +25,7 @@ from runner.common.provenance import git_commit, library_versions
 from runner.learn import cache
 from runner.run import artifacts
 from runner.datasets.cleaned import Cleaning, cleaning_of, write_cleaned_table
-from runner.datasets.corrupt import no_noise
+from runner.datasets.corrupt import no_noise, trust_rows
 from runner.learn.cv import check_fold_sizes, fresh_copy
 from runner.learn.estimator import CleanLearning
 from runner.learn.parallel import lone_fit_limits
@@ -51,6 +51,7 @@ def run_experiment(
     *,
     noise=no_noise,
     seed: int = 0,
+    trusted_rows: int = 0,
     pred_probs=None,
     fit_kwargs=None,
     compare_baseline: bool = True,
@@ -73,6 +74,10 @@ def run_experiment(
         ``noise(labels, n_classes, seed=...) -> Corruption`` (see :mod:`runner.datasets.corrupt`).
     seed : int
         Drives the noise.
+    trusted_rows : int
+        Simulate a user who verified this many random training rows: they get their true label back
+        and are trusted (:func:`runner.datasets.corrupt.trust_rows`; ``learner.fit(trusted=...)``). Not with
+        a dataset that marks its own (``Dataset.trusted``), which is used as it is.
     pred_probs : ndarray of shape (N_train, K), optional
         Out-of-fold probabilities of the training rows made elsewhere (``cv=given``): no cross-validation.
     fit_kwargs : dict, optional
@@ -92,17 +97,23 @@ def run_experiment(
     """
     started = time.perf_counter()
     corruption = apply_noise(noise, dataset, seed)
-    given = np.asarray(corruption.labels)
+    given, trusted = np.asarray(corruption.labels), dataset.trusted
+    if trusted_rows:
+        if trusted is not None:
+            raise ValueError("noise.trusted_rows simulates trusted rows, but the dataset marks its own "
+                             "(dataset.trusted_column): use one or the other")
+        # The true labels of the simulated trusted rows are the only true training labels read before scoring.
+        given, trusted = trust_rows(given, dataset.y_train, trusted_rows, seed=seed)
     if pred_probs is None:
         # Fail before any fitting: no model can learn a class without a training example (a class
         # with fewer examples than folds is cross-validated as in the reference).
         check_fold_sizes(given, learner.cv_n_folds, dataset.classes)
-    learner.fit(dataset.X_train, given, pred_probs=pred_probs, clf_final_kwargs=fit_kwargs)
+    learner.fit(dataset.X_train, given, pred_probs=pred_probs, clf_final_kwargs=fit_kwargs, trusted=trusted)
 
     metrics = _description(learner, dataset, given, seed, names or {})
     metrics.update(_check_metrics(learner))
     metrics.update(_comparison_scores(learner, dataset, given, corruption, compare_baseline, compare_clean))
-    issues = _issue_table(learner, dataset, given)
+    issues = _issue_table(learner, dataset, given, trusted)
     matrices = {
         "confident_joint": learner.confident_joint,
         "noise_matrix": learner.noise_matrix,
@@ -148,10 +159,17 @@ def _description(learner, dataset, given, seed, names) -> dict:
 
 
 def _check_metrics(learner) -> dict:
-    """The cleaning check's verdict and held-out scores (``validate_cleaning``); none without the check."""
+    """The cleaning check's verdict and held-out scores (``validate_cleaning``; on the trusted rows when there
+    are some), and the accuracy on the trusted rows of ``clf`` trained on every other row (the noisy model) and
+    on what the strategy keeps of them (the cleaned model)."""
+    metrics = {}
+    trusted = learner.trusted_check_
+    if trusted is not None:
+        metrics.update(n_trusted=trusted.n_rows, trusted_accuracy_noisy=trusted.kept_accuracy,
+                       trusted_accuracy_cleaned=trusted.cleaned_accuracy)
     check = learner.cleaning_check_
     if check is not None:
-        return dict(
+        return metrics | dict(
             cleaning_used=check.use_cleaning,
             holdout_accuracy_kept=check.kept_accuracy,
             holdout_accuracy_cleaned=check.cleaned_accuracy,
@@ -161,8 +179,8 @@ def _check_metrics(learner) -> dict:
             holdout_given_accuracy_cleaned=learner.cleaning_checks_["given"].cleaned_accuracy,
         )
     if learner.validate_cleaning:  # too few rows in some class to check: every row was kept
-        return {"cleaning_used": False}
-    return {}
+        metrics["cleaning_used"] = False
+    return metrics
 
 
 def _comparison_scores(learner, dataset, given, corruption, compare_baseline, compare_clean) -> dict:
@@ -270,7 +288,7 @@ def _test_scores(learner, dataset) -> dict:
     }
 
 
-def _issue_table(learner, dataset, given) -> pd.DataFrame:
+def _issue_table(learner, dataset, given, trusted=None) -> pd.DataFrame:
     """One row per training example, worst label first; labels as the dataset's own class values.
 
     ``rank`` (1 = the most suspicious label), the row's identity in its source (``row``: its row number in the
@@ -296,6 +314,8 @@ def _issue_table(learner, dataset, given) -> pd.DataFrame:
     if not np.array_equal(given, dataset.y_train):
         table["true_label"] = dataset.classes[dataset.y_train]
         table["is_true_error"] = given != dataset.y_train
+    if trusted is not None:
+        table["trusted"] = trusted
     if "sample_weight" in frame.columns:
         table["sample_weight"] = frame["sample_weight"].to_numpy()
     # Worst first: the order in which a user should look at their labels (ties keep the split's order).
