@@ -1,0 +1,108 @@
+"""benchmarks/decision_audit.py: it names the test that decided each recommended job, from a sweep's files."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("decision_audit", ROOT / "benchmarks" / "decision_audit.py")
+decision_audit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(decision_audit)
+
+BASELINE, CLEAN = 0.70, 0.90
+#: dataset -> (reference test accuracy, recommended: used, held-out kept, cleaned, standard error, label margin)
+CELLS = {
+    "gate_veto": (0.80, False, 0.60, 0.70, 0.01, -0.20),   # z = 10 passes, the margin vetoes
+    "z_veto": (0.65, False, 0.60, 0.61, 0.01, 0.30),       # z = 1 fails, the margin passes
+    "used": (0.73, True, 0.60, 0.65, 0.01, 0.10),          # both pass
+    "both_veto": (0.72, False, 0.61, 0.60, 0.01, -0.10),   # both fail
+    "no_check": (0.75, False, None, None, None, None),     # halves impossible: no held-out fields
+    "misread": (0.74, True, 0.60, 0.70, 0.01, -0.30),      # used although the gate fails: not what the tests say
+}
+
+
+def _job(sweep, number, dataset, method, metrics, min_z=3.0):
+    job = sweep / str(number)
+    (job / ".hydra").mkdir(parents=True)
+    overrides = [f"dataset={dataset}", "noise=matrix", "noise.rate=0.2", "classifier=logistic_regression",
+                 f"method={method}", "seed=0"]
+    (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {line}\n" for line in overrides))
+    cv = {"validation_min_z": min_z} if method == "recommended" else {}
+    (job / ".hydra" / "config.yaml").write_text(json.dumps({"cv": cv}))
+    (job / "metrics.json").write_text(json.dumps({
+        "dataset": dataset, "classifier": "logistic_regression", "seed": 0,
+        "baseline_test_accuracy": BASELINE, "clean_labels_test_accuracy": CLEAN, **metrics}))
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    number = 0
+    for dataset, (reference, used, kept, cleaned, error, margin) in CELLS.items():
+        _job(tmp_path, number, dataset, "reference", {"test_accuracy": reference})
+        check = {} if kept is None else {
+            "holdout_accuracy_kept": kept, "holdout_accuracy_cleaned": cleaned,
+            "holdout_accuracy_standard_error": error, "noise_matrix_label_margin": margin}
+        accuracy = reference - 0.01 if used else BASELINE
+        _job(tmp_path, number + 1, dataset, "recommended", {"test_accuracy": accuracy, "cleaning_used": used, **check})
+        number += 2
+    (tmp_path / str(number)).mkdir()  # a job that never finished is left out
+    (tmp_path / str(number) / ".hydra").mkdir()
+    (tmp_path / str(number) / ".hydra" / "overrides.yaml").write_text("- dataset=unfinished\n- method=recommended\n")
+    return tmp_path
+
+
+def test_each_job_is_assigned_the_test_that_decided_it(sweep):
+    rows = decision_audit.audit(decision_audit.load([sweep])).set_index("dataset")
+    assert len(rows) == len(CELLS)
+    assert rows.loc["gate_veto", "decision"] == "gate alone vetoed"
+    assert rows.loc["z_veto", "decision"] == "z test alone vetoed"
+    assert rows.loc["used", "decision"] == "used (both passed)"
+    assert rows.loc["both_veto", "decision"] == "both vetoed"
+    assert rows.loc["no_check", "decision"] == "no check"
+    assert rows.loc["gate_veto", "z"] == pytest.approx(10.0)
+    assert rows.loc["gate_veto", "held_out_gain"] == pytest.approx(10.0)
+    assert rows.loc["gate_veto", "min_z"] == 3.0
+    assert rows.loc["gate_veto", "margin"] == pytest.approx(-0.20)
+    # the reference job of the same cell gives the gain the veto gave up
+    assert rows.loc["gate_veto", "reference_gain"] == pytest.approx(10.0)
+    assert rows.loc["z_veto", "reference_gain"] == pytest.approx(-5.0)
+    assert rows.loc["used", "recommended_gain"] == pytest.approx(2.0)
+    assert rows.loc["gate_veto", "noise_cost"] == pytest.approx(20.0)
+    assert not rows.loc["gate_veto", "used"] and rows.loc["used", "used"]
+    # a job whose decision the replayed tests contradict is flagged, the others agree
+    assert list(rows.index[~rows["replay_agrees"]]) == ["misread"]
+
+
+def test_summary_counts_the_vetoes_and_what_the_reference_did_there(sweep):
+    rows = decision_audit.audit(decision_audit.load([sweep]))
+    table = decision_audit.summary(rows)
+    assert table.loc["gate alone vetoed", "jobs"] == 2  # gate_veto and misread
+    assert table.loc["gate alone vetoed", "reference > +1 pt"] == 2
+    assert table.loc["z test alone vetoed", "reference < -1 pt"] == 1
+    assert table.loc["gate alone vetoed", "reference gain mean"] == pytest.approx(7.0)
+    assert table["jobs"].sum() == len(CELLS)
+    text = decision_audit.render(rows)
+    assert "The z test passed in 3 of 6 jobs; the gate alone vetoed 2 of them" in text
+    assert "do not reproduce: 1" in text
+
+
+def test_a_threshold_from_the_config_changes_the_z_test(tmp_path):
+    _job(tmp_path, 0, "t", "reference", {"test_accuracy": 0.8})
+    _job(tmp_path, 1, "t", "recommended", {
+        "test_accuracy": 0.8, "cleaning_used": True, "holdout_accuracy_kept": 0.60, "holdout_accuracy_cleaned": 0.61,
+        "holdout_accuracy_standard_error": 0.01, "noise_matrix_label_margin": np.nan}, min_z=0.5)
+    rows = decision_audit.audit(decision_audit.load([tmp_path]))
+    assert rows.loc[0, "decision"] == "used (both passed)" and rows.loc[0, "replay_agrees"]
+
+
+def test_a_sweep_without_cells_is_refused(tmp_path):
+    job = tmp_path / "0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text("- method=recommended\n")
+    (job / ".hydra" / "config.yaml").write_text("{}")
+    (job / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
+    with pytest.raises(SystemExit, match="noise"):
+        decision_audit.load([tmp_path])
