@@ -141,14 +141,16 @@ def render(rows: pd.DataFrame) -> str:
                      f"label margin {vetoed['margin'].min():+.2f} to {vetoed['margin'].max():+.2f}, "
                      f"z {vetoed['z'].min():.1f} to {vetoed['z'].max():.1f}.")
     disagree = rows[~rows["replay_agrees"]]
+    names = disagree[CELL].astype(str).agg("/".join, axis=1)
     lines.append(f"Jobs whose decision the replayed tests do not reproduce: {len(disagree)}"
-                 + (f" ({', '.join(map(str, disagree[CELL].astype(str).agg('/'.join, axis=1)))})" if len(disagree) else ""))
+                 + (f" ({', '.join(names)})" if len(disagree) else ""))
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", nargs="+", type=Path, help="sweep directories (jobs of method=recommended and reference)")
+    parser.add_argument("sweeps", nargs="+", type=Path,
+                        help="sweep directories (jobs of method=recommended and method=reference)")
     args = parser.parse_args(argv)
     pd.set_option("display.width", 250)
     print(render(audit(load(args.sweeps))))
