@@ -13,10 +13,12 @@ classifier, seed), the reference's test gain over the noisy baseline in the same
 ``method=reference``; points), whether recommended used the cleaning, the held-out difference (points) and
 its z, the label margin and which test decided. Then, per decision, how often it happened and how the
 reference's cleaning did on test in those jobs: above all, how often the gate alone vetoed a cleaning that
-the z test passed. The reference's gain stands in for the vetoed cleaning's own (recommended removes the
-same flags without the class re-weighting, and a vetoed cleaning never reaches the test split).
+the z test passed. A vetoed cleaning never reaches the test split; its own test gain is measured by a sweep
+of the same grid with ``method=reference +strategy.reweight=false`` (the reference's flags removed without
+its class re-weighting: what recommended trains on when both tests pass), passed as one more sweep directory
+and shown as ``removal``; without it, the reference's gain stands in for it.
 
-    python benchmarks/decision_audit.py /work/bench/dev_full_s0 [/work/bench/dev_full_sklearn_s0 ...]
+    python benchmarks/decision_audit.py /work/bench/dev_full_s0 [/work/bench/dev_full_removal_s0 ...]
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ def load(sweeps) -> pd.DataFrame:
     missing = [column for column in [*CELL, "method"] if column not in jobs.columns]
     if missing:
         raise SystemExit(f"the sweeps do not vary or name {missing}: no cells to compare")
+    if "strategy.reweight" in jobs.columns:  # the reference without re-weighting: recommended's own cleaning
+        unweighted = (jobs["method"] == "reference") & (jobs["strategy.reweight"].astype(str) == "False")
+        jobs.loc[unweighted, "method"] = "removal"
     repeated = jobs.duplicated(subset=[*CELL, "method"])
     if repeated.any():  # the same job in two sweeps: the first sweep named wins
         print(f"note: {int(repeated.sum())} job(s) repeat a cell and method of an earlier sweep; the first kept",
@@ -71,8 +76,9 @@ def audit(jobs: pd.DataFrame) -> pd.DataFrame:
     recommended = jobs[jobs["method"] == "recommended"].set_index(CELL)
     rows = pd.DataFrame(index=recommended.index)
     rows["reference_gain"] = gains["reference"].reindex(rows.index) if "reference" in gains else np.nan
-    if "ensemble" in gains:
-        rows["ensemble_gain"] = gains["ensemble"].reindex(rows.index)
+    for method in ("removal", "ensemble"):
+        if method in gains:
+            rows[f"{method}_gain"] = gains[method].reindex(rows.index)
     rows["recommended_gain"] = gains["recommended"].reindex(rows.index)
     rows["noise_cost"] = 100 * (recommended["clean_labels_test_accuracy"] - recommended["baseline_test_accuracy"])
     rows["used"] = recommended["cleaning_used"].astype(bool)
@@ -117,6 +123,13 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
             f"reference < -{HARM_POINTS:g} pt": int((gain < -HARM_POINTS).sum()),
             "recommended gain mean": chosen["recommended_gain"].mean(),
         })
+        if "removal_gain" in rows:
+            removal = chosen["removal_gain"]
+            out[-1].update({
+                "removal gain mean": removal.mean(),
+                f"removal > +{HARM_POINTS:g} pt": int((removal > HARM_POINTS).sum()),
+                f"removal < -{HARM_POINTS:g} pt": int((removal < -HARM_POINTS).sum()),
+            })
     return pd.DataFrame(out).set_index("decision")
 
 
@@ -140,6 +153,13 @@ def render(rows: pd.DataFrame) -> str:
                      f"(worst {vetoed['reference_gain'].min():+.2f}, best {vetoed['reference_gain'].max():+.2f}); "
                      f"label margin {vetoed['margin'].min():+.2f} to {vetoed['margin'].max():+.2f}, "
                      f"z {vetoed['z'].min():.1f} to {vetoed['z'].max():.1f}.")
+        if "removal_gain" in vetoed and vetoed["removal_gain"].notna().any():
+            removal = vetoed["removal_gain"].dropna()
+            lines.append(f"  The vetoed cleaning itself (removal without re-weighting, run in {len(removal)} of "
+                         f"those jobs): {removal.mean():+.2f} pt on average "
+                         f"(worst {removal.min():+.2f}, best {removal.max():+.2f}); "
+                         f"{int((removal > HARM_POINTS).sum())} gained more than {HARM_POINTS:g} pt, "
+                         f"{int((removal < -HARM_POINTS).sum())} lost more.")
     disagree = rows[~rows["replay_agrees"]]
     names = disagree[CELL].astype(str).agg("/".join, axis=1)
     lines.append(f"Jobs whose decision the replayed tests do not reproduce: {len(disagree)}"

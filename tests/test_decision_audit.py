@@ -24,11 +24,11 @@ CELLS = {
 }
 
 
-def _job(sweep, number, dataset, method, metrics, min_z=3.0):
+def _job(sweep, number, dataset, method, metrics, min_z=3.0, extra=()):
     job = sweep / str(number)
     (job / ".hydra").mkdir(parents=True)
     overrides = [f"dataset={dataset}", "noise=matrix", "noise.rate=0.2", "classifier=logistic_regression",
-                 f"method={method}", "seed=0"]
+                 f"method={method}", "seed=0", *extra]
     (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {line}\n" for line in overrides))
     cv = {"validation_min_z": min_z} if method == "recommended" else {}
     (job / ".hydra" / "config.yaml").write_text(json.dumps({"cv": cv}))
@@ -106,3 +106,19 @@ def test_a_sweep_without_cells_is_refused(tmp_path):
     (job / "metrics.json").write_text(json.dumps({"test_accuracy": 0.5}))
     with pytest.raises(SystemExit, match="noise"):
         decision_audit.load([tmp_path])
+
+
+def test_a_removal_sweep_gives_the_vetoed_cleanings_own_test_gain(sweep, tmp_path_factory):
+    removal = tmp_path_factory.mktemp("removal")
+    _job(removal, 0, "gate_veto", "reference", {"test_accuracy": 0.76}, extra=["+strategy.reweight=false"])
+    _job(removal, 1, "z_veto", "reference", {"test_accuracy": 0.68}, extra=["+strategy.reweight=false"])
+    rows = decision_audit.audit(decision_audit.load([sweep, removal])).set_index("dataset")
+    assert rows.loc["gate_veto", "removal_gain"] == pytest.approx(6.0)
+    assert rows.loc["gate_veto", "reference_gain"] == pytest.approx(10.0)  # the re-weighted reference, apart
+    assert rows.loc["z_veto", "removal_gain"] == pytest.approx(-2.0)
+    assert np.isnan(rows.loc["used", "removal_gain"])
+    table = decision_audit.summary(rows.reset_index())
+    assert table.loc["gate alone vetoed", "removal > +1 pt"] == 1
+    assert table.loc["z test alone vetoed", "removal < -1 pt"] == 1
+    text = decision_audit.render(rows.reset_index())
+    assert "The vetoed cleaning itself (removal without re-weighting, run in 1 of those jobs): +6.00 pt" in text
