@@ -80,6 +80,7 @@ def audit(jobs: pd.DataFrame) -> pd.DataFrame:
         if method in gains:
             rows[f"{method}_gain"] = gains[method].reindex(rows.index)
     rows["recommended_gain"] = gains["recommended"].reindex(rows.index)
+    rows["n_train"] = recommended["n_train"]
     rows["noise_cost"] = 100 * (recommended["clean_labels_test_accuracy"] - recommended["baseline_test_accuracy"])
     rows["used"] = recommended["cleaning_used"].astype(bool)
     held_out = _column(recommended, "holdout_accuracy_cleaned") - _column(recommended, "holdout_accuracy_kept")
@@ -137,6 +138,7 @@ def render(rows: pd.DataFrame) -> str:
     lines = []
     table = rows.drop(columns=["replay_agrees", "z_passes"]).rename(columns={"noise.rate": "rate"})
     table["rate"] = table["rate"].map(str)
+    table["n_train"] = table["n_train"].astype("Int64")
     lines.append(f"{len(rows)} method=recommended jobs; gains in test-accuracy points over the noisy baseline, "
                  "held_out_gain in points of given-label agreement, z = held_out_gain / its standard error")
     lines.append(table.to_string(index=False, float_format=lambda value: f"{value:+.2f}"))

@@ -33,7 +33,7 @@ def _job(sweep, number, dataset, method, metrics, min_z=3.0, extra=()):
     cv = {"validation_min_z": min_z} if method == "recommended" else {}
     (job / ".hydra" / "config.yaml").write_text(json.dumps({"cv": cv}))
     (job / "metrics.json").write_text(json.dumps({
-        "dataset": dataset, "classifier": "logistic_regression", "seed": 0,
+        "dataset": dataset, "classifier": "logistic_regression", "seed": 0, "n_train": 750,
         "baseline_test_accuracy": BASELINE, "clean_labels_test_accuracy": CLEAN, **metrics}))
 
 
@@ -70,7 +70,7 @@ def test_each_job_is_assigned_the_test_that_decided_it(sweep):
     assert rows.loc["gate_veto", "reference_gain"] == pytest.approx(10.0)
     assert rows.loc["z_veto", "reference_gain"] == pytest.approx(-5.0)
     assert rows.loc["used", "recommended_gain"] == pytest.approx(2.0)
-    assert rows.loc["gate_veto", "noise_cost"] == pytest.approx(20.0)
+    assert rows.loc["gate_veto", "noise_cost"] == pytest.approx(20.0) and rows.loc["gate_veto", "n_train"] == 750
     assert not rows.loc["gate_veto", "used"] and rows.loc["used", "used"]
     # a job whose decision the replayed tests contradict is flagged, the others agree
     assert list(rows.index[~rows["replay_agrees"]]) == ["misread"]
