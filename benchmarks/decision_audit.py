@@ -134,6 +134,39 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).set_index("decision")
 
 
+def rules(rows: pd.DataFrame) -> pd.DataFrame:
+    """Replayed decisions over the removal counterfactual: pooled recovered fraction and harmed jobs.
+
+    Each rule says per job whether the final fit uses the cleaning (removal without re-weighting) or every row;
+    its gain is then ``removal_gain`` or 0. The recovered fraction ``Σ gain / Σ noise cost`` pools the jobs where
+    the noise cost accuracy (clean-label model above the noisy baseline), per noise kind and rate; harmed counts
+    jobs more than ``HARM_POINTS`` below the noisy baseline, over all jobs. The last row reads the test split
+    (the best of cleaning or not, per job): a bound, not a rule.
+    """
+    gate_passes = rows["margin"].isna() | (rows["margin"] > 0)
+    removal = rows["removal_gain"]
+    always = pd.Series(True, index=rows.index)
+    # rule -> (test gain per job, whether the job's final fit used a cleaning)
+    choices = {
+        "reference (re-weighted, always)": (rows["reference_gain"], always),
+        "removal, always": (removal, always),
+        "recommended as run (z test and gate)": (rows["recommended_gain"], rows["used"]),
+        "z test alone (no gate)": (removal.where(rows["z_passes"], 0.0), rows["z_passes"]),
+        "gate alone (no z test)": (removal.where(gate_passes, 0.0), gate_passes),
+        "best of removal or none (reads test)": (removal.clip(lower=0), removal > 0),
+    }
+    if "ensemble_gain" in rows:
+        choices["ensemble, always"] = (rows["ensemble_gain"], always)
+    gains = pd.DataFrame({rule: gain for rule, (gain, _) in choices.items()})
+    hurt = rows["noise_cost"] > 0
+    keys = [rows["noise"][hurt], rows["noise.rate"][hurt]]
+    pooled = gains[hurt].groupby(keys).sum().div(rows["noise_cost"][hurt].groupby(keys).sum(), axis=0).T
+    pooled.columns = [f"{noise} {rate}" for noise, rate in pooled.columns]
+    pooled["jobs harmed"] = (gains < -HARM_POINTS).sum().astype(int)
+    pooled["jobs cleaned"] = pd.Series({rule: int(used.sum()) for rule, (_, used) in choices.items()})
+    return pooled
+
+
 def render(rows: pd.DataFrame) -> str:
     lines = []
     table = rows.drop(columns=["replay_agrees", "z_passes"]).rename(columns={"noise.rate": "rate"})
@@ -145,6 +178,9 @@ def render(rows: pd.DataFrame) -> str:
     lines.append("")
     lines.append("Per decision (the reference's test gain in the same cell and seed):")
     lines.append(summary(rows).to_string(float_format=lambda value: f"{value:+.2f}"))
+    lines.append("")
+    lines.append("Decisions per table (jobs):")
+    lines.append(pd.crosstab(rows["dataset"], rows["decision"]).reindex(columns=DECISIONS, fill_value=0).to_string())
     vetoed = rows[rows["decision"] == "gate alone vetoed"]
     passed = rows[rows["z_passes"]]
     lines.append("")
@@ -162,6 +198,13 @@ def render(rows: pd.DataFrame) -> str:
                          f"(worst {removal.min():+.2f}, best {removal.max():+.2f}); "
                          f"{int((removal > HARM_POINTS).sum())} gained more than {HARM_POINTS:g} pt, "
                          f"{int((removal < -HARM_POINTS).sum())} lost more.")
+    if "removal_gain" in rows and rows["removal_gain"].notna().any():
+        counterfactual = rows[rows["removal_gain"].notna()]
+        lines.append("")
+        lines.append(f"Replayed rules over the removal counterfactual ({len(counterfactual)} jobs that have it; pooled "
+                     "recovered fraction over those where noise cost accuracy; jobs more than "
+                     f"{HARM_POINTS:g} pt below the noisy baseline):")
+        lines.append(rules(counterfactual).to_string(float_format=lambda value: f"{value:+.3f}"))
     disagree = rows[~rows["replay_agrees"]]
     names = disagree[CELL].astype(str).agg("/".join, axis=1)
     lines.append(f"Jobs whose decision the replayed tests do not reproduce: {len(disagree)}"

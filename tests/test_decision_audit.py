@@ -122,3 +122,23 @@ def test_a_removal_sweep_gives_the_vetoed_cleanings_own_test_gain(sweep, tmp_pat
     assert table.loc["z test alone vetoed", "removal < -1 pt"] == 1
     text = decision_audit.render(rows.reset_index())
     assert "The vetoed cleaning itself (removal without re-weighting, run in 1 of those jobs): +6.00 pt" in text
+
+
+def test_replayed_rules_pool_the_removal_gain_of_the_jobs_each_rule_cleans(sweep, tmp_path_factory):
+    removal = tmp_path_factory.mktemp("removal")
+    # removal gains: gate_veto +6, z_veto -2, used +2, both_veto -4, no_check +1, misread +3 (noise cost 20 each)
+    for number, (dataset, accuracy) in enumerate(
+            [("gate_veto", 0.76), ("z_veto", 0.68), ("used", 0.72), ("both_veto", 0.66), ("no_check", 0.71),
+             ("misread", 0.73)]):
+        _job(removal, number, dataset, "reference", {"test_accuracy": accuracy}, extra=["+strategy.reweight=false"])
+    rows = decision_audit.audit(decision_audit.load([sweep, removal]))
+    table = decision_audit.rules(rows)
+    # z passes in gate_veto, used, misread: 6 + 2 + 3 = 11 of 6 x 20 points of noise cost
+    assert table.loc["z test alone (no gate)", "matrix 0.2"] == pytest.approx(11 / 120)
+    assert table.loc["z test alone (no gate)", "jobs cleaned"] == 3
+    # the gate passes where the margin is positive or missing: z_veto, used, no_check: -2 + 2 + 1
+    assert table.loc["gate alone (no z test)", "matrix 0.2"] == pytest.approx(1 / 120)
+    assert table.loc["removal, always", "jobs harmed"] == 2
+    assert table.loc["best of removal or none (reads test)", "matrix 0.2"] == pytest.approx(12 / 120)
+    assert table.loc["recommended as run (z test and gate)", "jobs cleaned"] == 2
+    assert "Replayed rules over the removal counterfactual (6 jobs that have it" in decision_audit.render(rows)
