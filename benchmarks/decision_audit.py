@@ -16,7 +16,9 @@ reference's cleaning did on test in those jobs: above all, how often the gate al
 the z test passed. A vetoed cleaning never reaches the test split; its own test gain is measured by a sweep
 of the same grid with ``method=reference +strategy.reweight=false`` (the reference's flags removed without
 its class re-weighting: what recommended trains on when both tests pass), passed as one more sweep directory
-and shown as ``removal``; without it, the reference's gain stands in for it.
+and shown as ``removal``; without it, the reference's gain stands in for it. With it, the decisions are also
+replayed as simpler rules (the z test alone, the gate alone, always, the best per job) to show what each test
+costs and what it prevents.
 
     python benchmarks/decision_audit.py /work/bench/dev_full_s0 [/work/bench/dev_full_removal_s0 ...]
 """
