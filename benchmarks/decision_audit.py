@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from runner.guard import label_margin
 from runner.report import collect
 
 CELL = ["dataset", "noise", "noise.rate", "classifier", "seed"]
@@ -91,6 +92,9 @@ def audit(jobs: pd.DataFrame) -> pd.DataFrame:
     rows["z"] = held_out / standard_error
     rows["min_z"] = recommended["min_z"]
     rows["margin"] = _column(recommended, "noise_matrix_label_margin")
+    facts = pd.DataFrame([_matrix_facts(Path(path)) for path in recommended["path"]], index=rows.index)
+    rows["worst_class_share"] = facts["worst_class_share"]
+    rows["true_margin"] = facts["true_margin"]
     z_passes = (held_out > 0) & (held_out > recommended["min_z"] * standard_error)
     rows["z_passes"] = z_passes
     gate_passes = rows["margin"].isna() | (rows["margin"] > 0)
@@ -103,6 +107,24 @@ def audit(jobs: pd.DataFrame) -> pd.DataFrame:
     # The tests as replayed here must give the decision the job made; a mismatch means they are misread.
     rows["replay_agrees"] = ~checked | ((z_passes & gate_passes) == rows["used"])
     return rows.reset_index().sort_values(CELL).reset_index(drop=True)
+
+
+def _matrix_facts(job_dir: Path) -> dict:
+    """The given-label share of the class with the smallest estimated margin (row sums of the confident joint),
+    and, for analysis only, the label margin of the injected noise matrix (a user never has it)."""
+    facts = {"worst_class_share": np.nan, "true_margin": np.nan}
+    estimated, joint, true = (job_dir / name for name in ("noise_matrix.csv", "confident_joint.csv",
+                                                          "true_noise_matrix.csv"))
+    if estimated.is_file() and joint.is_file():
+        matrix = pd.read_csv(estimated, index_col=0).to_numpy(float)
+        others = matrix.copy()
+        np.fill_diagonal(others, -np.inf)
+        worst = int(np.argmin(np.diagonal(matrix) - others.max(axis=0)))
+        given = pd.read_csv(joint, index_col=0).to_numpy(float).sum(axis=1)
+        facts["worst_class_share"] = given[worst] / given.sum()
+    if true.is_file():
+        facts["true_margin"] = label_margin(pd.read_csv(true, index_col=0).to_numpy(float))
+    return facts
 
 
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
@@ -183,6 +205,13 @@ def render(rows: pd.DataFrame) -> str:
     lines.append("")
     lines.append("Decisions per table (jobs):")
     lines.append(pd.crosstab(rows["dataset"], rows["decision"]).reindex(columns=DECISIONS, fill_value=0).to_string())
+    if rows["true_margin"].notna().any():
+        lines.append("")
+        lines.append("The gate's verdict against the injected noise matrix (analysis only; jobs):")
+        verdicts = pd.crosstab([rows["noise"], rows["noise.rate"]],
+                               [rows["true_margin"].gt(0).map({True: "true T dominant", False: "true T not"}),
+                                rows["margin"].gt(0).map({True: "gate passes", False: "gate vetoes"})])
+        lines.append(verdicts.to_string())
     vetoed = rows[rows["decision"] == "gate alone vetoed"]
     passed = rows[rows["z_passes"]]
     lines.append("")

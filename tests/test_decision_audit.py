@@ -142,3 +142,18 @@ def test_replayed_rules_pool_the_removal_gain_of_the_jobs_each_rule_cleans(sweep
     assert table.loc["best of removal or none (reads test)", "matrix 0.2"] == pytest.approx(12 / 120)
     assert table.loc["recommended as run (z test and gate)", "jobs cleaned"] == 2
     assert "Replayed rules over the removal counterfactual (6 jobs that have it" in decision_audit.render(rows)
+
+
+def test_matrix_facts_name_the_worst_class_and_the_injected_margin(tmp_path):
+    import pandas as pd
+
+    names = ["a", "b", "c"]
+    estimated = [[0.9, 0.1, 0.5], [0.05, 0.8, 0.1], [0.05, 0.1, 0.4]]  # class c: 0.4 - 0.5 = -0.1, the worst
+    joint = [[600, 10, 40], [20, 250, 10], [10, 10, 50]]  # given c: 70 of 1000 rows
+    true = [[0.8, 0.1, 0.2], [0.1, 0.8, 0.2], [0.1, 0.1, 0.6]]  # every class dominant: margin 0.4
+    for name, values in [("noise_matrix", estimated), ("confident_joint", joint), ("true_noise_matrix", true)]:
+        pd.DataFrame(values, index=names, columns=names).to_csv(tmp_path / f"{name}.csv")
+    facts = decision_audit._matrix_facts(tmp_path)
+    assert facts["worst_class_share"] == pytest.approx(0.07)
+    assert facts["true_margin"] == pytest.approx(0.4)
+    assert np.isnan(decision_audit._matrix_facts(tmp_path / "missing")["true_margin"])
