@@ -1,4 +1,4 @@
-"""runner.guard's decision candidates: proper scores, K folds, trust gates on the margin, trusted rows."""
+"""runner.learn.guard's decision candidates: proper scores, K folds, trust gates on the margin, trusted rows."""
 
 from __future__ import annotations
 

@@ -33,13 +33,16 @@ def _source(option):
     return config.get("package", "sklearn"), config.get("item", option)
 
 
+SPLITS = ("robustness_dev", "robustness", "robustness_fresh", "confirmation3")
+
+
 def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchmark_ranges():
-    halves = {preset: _swept_datasets(preset) for preset in ("robustness_dev", "robustness", "robustness_fresh")}
-    assert [len(names) for names in halves.values()] == [8, 8, 8]
+    halves = {preset: _swept_datasets(preset) for preset in SPLITS}
+    assert [len(names) for names in halves.values()] == [8, 8, 8, 8]
     everything = [name for names in halves.values() for name in names]
-    assert len(set(everything)) == 24
+    assert len(set(everything)) == 32
     sources = {name: _source(name) for name in everything}
-    assert len(set(sources.values())) == 24, "two options load the same table"
+    assert len(set(sources.values())) == 32, "two options load the same table"
     loaded = {name: _load(name) for name in everything}
     counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in loaded.items()}
     assert min(c.sum() for c in counts.values()) < 600 and max(len(c) for c in counts.values()) >= 20
@@ -58,8 +61,11 @@ def test_option_drops_the_columns_that_restate_the_label(option):
     dataset = _load(option)
     check_dataset(dataset)
     assert config.label_column not in dataset.feature_names
+    table = read_rdataset(config.package, config.item)
     for column in config.drop_columns:
-        assert not any(name == column or name.startswith(f"{column}_") for name in dataset.feature_names)
+        # a kept column may share a dropped one's prefix (hotel_customer: arrival_date_num, arrival_date dropped)
+        one_hot = {f"{column}_{level}" for level in [*table[column].astype(str).unique(), "nan", "infrequent_sklearn"]}
+        assert not any(name == column or name in one_hot for name in dataset.feature_names)
     counts = np.bincount(np.r_[dataset.y_train, dataset.y_test])
     assert counts.min() >= config.min_class_rows
     if config.max_rows is not None:
@@ -102,3 +108,18 @@ def test_unknown_column_and_item_are_named():
         load_rdataset(package="dplyr", item="storms", label_column="nope")
     with pytest.raises(FileNotFoundError, match="no_such_table"):
         load_rdataset(package="dplyr", item="no_such_table", label_column="status")
+
+
+def test_third_confirmation_set_is_new_and_of_realistic_size():
+    """Fixed before any tuning (benchmarks/results/confirmation3_split.md): no other dataset option loads one
+    of its tables, at least 4 are used at 10,000 rows or more, and the preset runs the agreed grid."""
+    names = _swept_datasets("confirmation3")
+    others = {_source(path.stem) for path in DATASET_CONF.glob("*.yaml") if path.stem not in names}
+    assert not {_source(name) for name in names} & others
+    rows = [len(_load(name).y_train) + len(_load(name).y_test) for name in names]
+    assert sum(count >= 10_000 for count in rows) >= 4
+    preset = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation3.yaml")
+    params = preset.hydra.sweeper.params
+    assert set(params.method.split(",")) == {"reference", "recommended"}
+    assert set(params.classifier.split(",")) == {"logistic_regression", "hist_gradient_boosting"}
+    assert params.seed == "0,1,2" and preset.compare_clean is True
