@@ -31,12 +31,22 @@ def synthetic_sweep(methods, classifiers, seeds, random_state=0) -> pd.DataFrame
                     for seed in range(seeds):
                         baseline = cell + rng.normal(0, 0.01)
                         for i, method in enumerate(methods):
-                            rows.append({
-                                "job": str(len(rows)), "method": method, "dataset": f"d{dataset}", "noise": noise,
-                                "noise.rate": rate, "classifier": classifier, "seed": seed, "status": "done",
-                                "error": "", "test_accuracy": baseline + 0.005 * i + rng.normal(0, 0.01),
-                                "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": baseline + 0.1,
-                            })
+                            rows.append(
+                                {
+                                    "job": str(len(rows)),
+                                    "method": method,
+                                    "dataset": f"d{dataset}",
+                                    "noise": noise,
+                                    "noise.rate": rate,
+                                    "classifier": classifier,
+                                    "seed": seed,
+                                    "status": "done",
+                                    "error": "",
+                                    "test_accuracy": baseline + 0.005 * i + rng.normal(0, 0.01),
+                                    "baseline_test_accuracy": baseline,
+                                    "clean_labels_test_accuracy": baseline + 0.1,
+                                }
+                            )
     return pd.DataFrame(rows)
 
 
@@ -51,8 +61,7 @@ def best_of(n, function):
 
 def main():
     sizes = {
-        "576 jobs, 2 methods, 96 cells": synthetic_sweep(["reference", "recommended"],
-                                                         ["lr", "hgb", "xgb"], seeds=3),
+        "576 jobs, 2 methods, 96 cells": synthetic_sweep(["reference", "recommended"], ["lr", "hgb", "xgb"], seeds=3),
         "800 jobs, 5 methods, 32 cells": synthetic_sweep(["m0", "m1", "m2", "m3", "m4"], ["lr"], seeds=5),
     }
     with tempfile.TemporaryDirectory() as folder:
@@ -66,9 +75,13 @@ def main():
             result = compare(jobs)
             t_compare = best_of(3, lambda: compare(jobs))
             t_section = best_of(3, lambda: comparison_section(result))
-            t_plot = best_of(3, lambda: critical_difference_figure(result).savefig(Path(folder) / "cd.png", format="png"))
-            print(f"{name}: compare {t_compare:.2f} s, section {t_section:.3f} s, diagram {t_plot:.2f} s, "
-                  f"total {t_compare + t_section + t_plot:.2f} s")
+            t_plot = best_of(
+                3, lambda: critical_difference_figure(result).savefig(Path(folder) / "cd.png", format="png")
+            )
+            print(
+                f"{name}: compare {t_compare:.2f} s, section {t_section:.3f} s, diagram {t_plot:.2f} s, "
+                f"total {t_compare + t_section + t_plot:.2f} s"
+            )
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ import time
 import tracemalloc
 import warnings
 
-import numpy as np
-from threadpoolctl import threadpool_limits
-
 import cleanlab.count
 import cleanlab.filter
 import cleanlab.rank
+import numpy as np
+from threadpoolctl import threadpool_limits
+
 from runner.confident import count, filter, rank
 
 
@@ -91,8 +91,10 @@ def main():
     args = parser.parse_args()
     sizes = [(20_000, 10), (5_000, 50)] if args.quick else [(1_000_000, 10), (200_000, 100)]
     warnings.simplefilter("ignore")
-    print(f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"numpy {np.__version__}, cleanlab {cleanlab.__version__}; median of {args.repeats}")
+    print(
+        f"# {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, cleanlab {cleanlab.__version__}; median of {args.repeats}"
+    )
     print("| N | K | function | ours s | cleanlab s | ratio | identical | ours peak extra | cleanlab peak extra |")
     print("|---:|---:|---|---:|---:|---:|---|---:|---:|")
     with threadpool_limits(1):
@@ -108,9 +110,12 @@ def main():
                 ours_mem = peak_extra_bytes(ours, labels, pred_probs) / pred_probs.nbytes
                 ref_mem = peak_extra_bytes(ref_single, labels, pred_probs) / pred_probs.nbytes
                 ours_s, ref_s = np.median(ours_times), np.median(ref_times)
-                print(f"| {n_samples:,} | {n_classes} | {name} | {ours_s:.3f} | {ref_s:.3f} | "
-                      f"{ours_s / ref_s:.2f} | {'yes' if same(ours_out, ref_out) else 'NO'} | "
-                      f"{ours_mem:.2f}x | {ref_mem:.2f}x |", flush=True)
+                print(
+                    f"| {n_samples:,} | {n_classes} | {name} | {ours_s:.3f} | {ref_s:.3f} | "
+                    f"{ours_s / ref_s:.2f} | {'yes' if same(ours_out, ref_out) else 'NO'} | "
+                    f"{ours_mem:.2f}x | {ref_mem:.2f}x |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -18,13 +18,13 @@ import platform
 import time
 import warnings
 
+import cleanlab
 import numpy as np
+from cleanlab.classification import CleanLearning as ReferenceCleanLearning
 from sklearn.datasets import load_digits, make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
-import cleanlab
-from cleanlab.classification import CleanLearning as ReferenceCleanLearning
 from runner import CleanLearning
 
 
@@ -38,10 +38,13 @@ def noisy(labels, rate=0.2, seed=0):
 
 
 def cases():
-    X, y = make_classification(
-        n_samples=50_000, n_features=20, n_informative=10, n_classes=5, random_state=0
+    X, y = make_classification(n_samples=50_000, n_features=20, n_informative=10, n_classes=5, random_state=0)
+    yield (
+        "HistGradientBoosting, synthetic 50,000 x 20, K=5",
+        HistGradientBoostingClassifier(random_state=0),
+        X,
+        noisy(y),
     )
-    yield "HistGradientBoosting, synthetic 50,000 x 20, K=5", HistGradientBoostingClassifier(random_state=0), X, noisy(y)
     X, y = load_digits(return_X_y=True)
     yield "LogisticRegression(max_iter=1000), digits 1,797 x 64, K=10", LogisticRegression(max_iter=1000), X, noisy(y)
 
@@ -53,9 +56,13 @@ def main():
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     os.environ["PYTHONWARNINGS"] = "ignore"  # also in the worker processes (convergence warnings)
-    print(f"# {platform.machine()}, Python {platform.python_version()}, cleanlab {cleanlab.__version__}, "
-          f"median of {args.repeats}; ours n_jobs={args.n_jobs}, 1 thread per fit")
-    print("| case | ours s | cleanlab s | ratio | ours CV s | ours final fit s | ours other s | other share | same issues |")
+    print(
+        f"# {platform.machine()}, Python {platform.python_version()}, cleanlab {cleanlab.__version__}, "
+        f"median of {args.repeats}; ours n_jobs={args.n_jobs}, 1 thread per fit"
+    )
+    print(
+        "| case | ours s | cleanlab s | ratio | ours CV s | ours final fit s | ours other s | other share | same issues |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, clf, X, labels in cases():
         CleanLearning(clf, seed=0, n_jobs=args.n_jobs).fit(X[:500], labels[:500])  # start workers
@@ -65,15 +72,20 @@ def main():
             ours = CleanLearning(clf, seed=0, n_jobs=args.n_jobs).fit(X, labels)
             ours_times.append(time.perf_counter() - start)
             timings = ours.timings_
-            parts.append((timings["cv_s"], timings["final_fit_s"], ours_times[-1] - timings["cv_s"] - timings["final_fit_s"]))
+            parts.append(
+                (timings["cv_s"], timings["final_fit_s"], ours_times[-1] - timings["cv_s"] - timings["final_fit_s"])
+            )
             start = time.perf_counter()
             ref = ReferenceCleanLearning(clf, seed=0).fit(X, labels)
             ref_times.append(time.perf_counter() - start)
         ours_s, ref_s = np.median(ours_times), np.median(ref_times)
         cv_s, final_s, other_s = np.median(parts, axis=0)
         same = np.array_equal(ours.label_issues_mask, ref.label_issues_df["is_label_issue"].to_numpy())
-        print(f"| {name} | {ours_s:.2f} | {ref_s:.2f} | {ours_s / ref_s:.2f} | {cv_s:.2f} | {final_s:.2f} | "
-              f"{other_s:.3f} | {other_s / ours_s:.1%} | {'yes' if same else 'no'} |", flush=True)
+        print(
+            f"| {name} | {ours_s:.2f} | {ref_s:.2f} | {ours_s / ref_s:.2f} | {cv_s:.2f} | {final_s:.2f} | "
+            f"{other_s:.3f} | {other_s / ours_s:.1%} | {'yes' if same else 'no'} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

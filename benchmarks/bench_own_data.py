@@ -84,8 +84,9 @@ def write_inputs(directory: Path, n_rows: int, seed: int) -> tuple[Path, Path]:
 
 def peak_rss(command: list[str], cwd: Path) -> int:
     """Peak RSS in bytes of ``command`` run alone in a fresh process."""
-    done = subprocess.run([sys.executable, "-c", _PEAK_OF, *command], cwd=cwd, capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_OF, *command], cwd=cwd, capture_output=True, text=True, check=False
+    )
     if done.returncode:
         raise RuntimeError(f"{command[:4]} failed:\n{done.stderr}")
     return int(done.stdout.strip().splitlines()[-1])
@@ -105,9 +106,19 @@ def main() -> None:
         imports = _median_peak([sys.executable, "-c", _IMPORTS_ONLY], work, args.repeats)
         once = _median_peak([sys.executable, "-c", _HOLD_ONCE, str(table_path), str(probs_path)], work, args.repeats)
         run = [
-            sys.executable, "-m", "runner", "dataset=csv", f"dataset.path={table_path}", "dataset.label_column=species",
-            "dataset.test_size=0", "noise=none", "cv=given", f"cv.pred_probs_path={probs_path}",
-            f"strategy={args.strategy}", "cache_dir=null", f"hydra.run.dir={work / 'run'}",
+            sys.executable,
+            "-m",
+            "runner",
+            "dataset=csv",
+            f"dataset.path={table_path}",
+            "dataset.label_column=species",
+            "dataset.test_size=0",
+            "noise=none",
+            "cv=given",
+            f"cv.pred_probs_path={probs_path}",
+            f"strategy={args.strategy}",
+            "cache_dir=null",
+            f"hydra.run.dir={work / 'run'}",
             *([] if args.final_fit else ["final_fit=skip"]),
         ]
         whole = _median_peak(run, work, args.repeats)
@@ -116,9 +127,11 @@ def main() -> None:
         cleaned_rows = _parquet_rows(run_dir / "cleaned.parquet")
         data = {"table (parquet file)": table_path.stat().st_size, "pred_probs (npy file)": probs_path.stat().st_size}
 
-    print(f"# bench_own_data: {args.n_rows:,} rows x {N_FEATURES} float64 features + string label, "
-          f"{len(CLASSES)} classes; cv=given, dataset.test_size=0, strategy={args.strategy}, "
-          f"{'final fit (logistic regression)' if args.final_fit else 'final_fit=skip'}")
+    print(
+        f"# bench_own_data: {args.n_rows:,} rows x {N_FEATURES} float64 features + string label, "
+        f"{len(CLASSES)} classes; cv=given, dataset.test_size=0, strategy={args.strategy}, "
+        f"{'final fit (logistic regression)' if args.final_fit else 'final_fit=skip'}"
+    )
     print(f"# Python {platform.python_version()}, {platform.machine()}, {_cpus()} CPUs")
     for name, size in data.items():
         print(f"{name:<28} {size / MB:8.1f} MB")
@@ -128,8 +141,10 @@ def main() -> None:
     print(f"{'whole run':<28} {whole / MB:8.1f} MB peak RSS")
     print(f"ratio whole run / hold once: {whole / once:.2f}x")
     print(f"ratio above the imports:     {(whole - imports) / (once - imports):.2f}x")
-    print(f"run: {metrics['n_label_issues']:,} label issues of {metrics['n_train']:,} rows; "
-          f"cleaned.parquet has {cleaned_rows:,} rows; {metrics['time_total_s']:.1f} s in run_experiment")
+    print(
+        f"run: {metrics['n_label_issues']:,} label issues of {metrics['n_train']:,} rows; "
+        f"cleaned.parquet has {cleaned_rows:,} rows; {metrics['time_total_s']:.1f} s in run_experiment"
+    )
 
 
 def _median_peak(command: list[str], cwd: Path, repeats: int) -> float:

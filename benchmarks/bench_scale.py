@@ -105,8 +105,13 @@ class StageMeter:
         now = time.perf_counter()
         if self.name is not None:
             self.rows.append(
-                {"stage": self.name, "seconds": now - self.started, "peak_main": _status_kb("VmHWM:"),
-                 "peak_children": self.children_peak, "rss_start": self.rss_start}
+                {
+                    "stage": self.name,
+                    "seconds": now - self.started,
+                    "peak_main": _status_kb("VmHWM:"),
+                    "peak_children": self.children_peak,
+                    "rss_start": self.rss_start,
+                }
             )
         # Reset the process's high-water mark: from here VmHWM is the peak of this stage.
         with open("/proc/self/clear_refs", "w") as clear:
@@ -154,16 +159,24 @@ def _classifier(args):
 
 def _generator_options(args):
     # test_size 0.2 of n_samples / 0.8 total rows leaves exactly n_samples training rows
-    return dict(n_samples=int(round(args.n_samples / 0.8)), n_features=20, n_informative=10, n_redundant=2,
-                n_classes=10, n_clusters_per_class=1, class_sep=1.0, flip_y=0.0)
+    return dict(
+        n_samples=int(round(args.n_samples / 0.8)),
+        n_features=20,
+        n_informative=10,
+        n_redundant=2,
+        n_classes=10,
+        n_clusters_per_class=1,
+        class_sep=1.0,
+        flip_y=0.0,
+    )
 
 
 def child_ours(args, out_dir: Path) -> dict:
-    import runner.run.experiment as experiment
     import runner.learn.detecting as detecting
     import runner.learn.estimator as learning
-    from runner.datasets.corrupt import matrix_noise
+    import runner.run.experiment as experiment
     from runner.datasets import make_synthetic
+    from runner.datasets.corrupt import matrix_noise
 
     meter = StageMeter(sample_children=args.n_jobs != 1)
     meter.enter("load")
@@ -175,16 +188,32 @@ def child_ours(args, out_dir: Path) -> dict:
     _wrap(experiment, "_issue_table", before=lambda: meter.enter("artifacts"))
     result = experiment.run_experiment(
         dataset,
-        learning.CleanLearning(_classifier(args), seed=args.seed, strategy="remove", cv_n_folds=5, n_jobs=args.n_jobs,
-                               threads_per_fit=1, cv_cache_dir=None, pred_probs_dtype="float32"),
-        noise=functools.partial(matrix_noise, rate=0.2), seed=args.seed, compare_baseline=False,
+        learning.CleanLearning(
+            _classifier(args),
+            seed=args.seed,
+            strategy="remove",
+            cv_n_folds=5,
+            n_jobs=args.n_jobs,
+            threads_per_fit=1,
+            cv_cache_dir=None,
+            pred_probs_dtype="float32",
+        ),
+        noise=functools.partial(matrix_noise, rate=0.2),
+        seed=args.seed,
+        compare_baseline=False,
     )
     experiment.save_result(out_dir, result)
     rows = meter.close()
     flagged = result.label_issues["is_label_issue"].to_numpy()
-    return {"rows": rows, "n_train": len(flagged), "n_issues": int(flagged.sum()),
-            "issues_hash": _hash(flagged), "test_accuracy": result.metrics["test_accuracy"],
-            "X_dtype": str(dataset.X_train.dtype), "pred_probs_dtype": str(result.pred_probs.dtype)}
+    return {
+        "rows": rows,
+        "n_train": len(flagged),
+        "n_issues": int(flagged.sum()),
+        "issues_hash": _hash(flagged),
+        "test_accuracy": result.metrics["test_accuracy"],
+        "X_dtype": str(dataset.X_train.dtype),
+        "pred_probs_dtype": str(result.pred_probs.dtype),
+    }
 
 
 def child_cleanlab(args, out_dir: Path) -> dict:
@@ -206,8 +235,9 @@ def child_cleanlab(args, out_dir: Path) -> dict:
     meter.enter("cv")
     _wrap(classification, "estimate_py_noise_matrices_and_cv_pred_proba", after=lambda: meter.enter("detect"))
     _wrap(classification, "subset_X_y", before=lambda: meter.enter("final fit"))
-    cl = classification.CleanLearning(_classifier(args), seed=args.seed, cv_n_folds=5,
-                                      find_label_issues_kwargs={"n_jobs": 1})
+    cl = classification.CleanLearning(
+        _classifier(args), seed=args.seed, cv_n_folds=5, find_label_issues_kwargs={"n_jobs": 1}
+    )
     cl.fit(X_train, labels)
     meter.enter("evaluate")
     accuracy = float(np.mean(cl.predict(X_test) == y_test))
@@ -218,8 +248,15 @@ def child_cleanlab(args, out_dir: Path) -> dict:
         pd.DataFrame(getattr(cl, name)).to_csv(out_dir / f"{name}.csv")
     rows = meter.close()
     flagged = cl.label_issues_df["is_label_issue"].to_numpy()
-    return {"rows": rows, "n_train": len(flagged), "n_issues": int(flagged.sum()), "issues_hash": _hash(flagged),
-            "test_accuracy": accuracy, "X_dtype": str(X_train.dtype), "pred_probs_dtype": "float64"}
+    return {
+        "rows": rows,
+        "n_train": len(flagged),
+        "n_issues": int(flagged.sum()),
+        "issues_hash": _hash(flagged),
+        "test_accuracy": accuracy,
+        "X_dtype": str(X_train.dtype),
+        "pred_probs_dtype": "float64",
+    }
 
 
 def child_detect(args, side: str) -> dict:
@@ -243,8 +280,13 @@ def child_detect(args, side: str) -> dict:
     frame = learner.find_label_issues(labels=labels, pred_probs=pred_probs)
     seconds = time.perf_counter() - started
     added = _status_kb("VmHWM:") - before
-    return {"seconds": seconds, "added": added, "ratio": added / pred_probs.nbytes,
-            "pred_probs_bytes": pred_probs.nbytes, "n_issues": int(frame["is_label_issue"].sum())}
+    return {
+        "seconds": seconds,
+        "added": added,
+        "ratio": added / pred_probs.nbytes,
+        "pred_probs_bytes": pred_probs.nbytes,
+        "n_issues": int(frame["is_label_issue"].sum()),
+    }
 
 
 def _hash(mask) -> str:
@@ -267,10 +309,22 @@ def run_child(args, side: str, extra=()) -> dict:
 
 
 def _forwarded(args):
-    return ["--n-samples", str(args.n_samples), "--classifier", args.classifier, "--n-estimators",
-            str(args.n_estimators), "--seed", str(args.seed), "--n-jobs", str(args.n_jobs),
-            "--detect-rows", str(args.detect_rows), "--detect-classes", str(args.detect_classes)] + (
-        ["--cleanlab-float32"] if args.cleanlab_float32 else [])
+    return [
+        "--n-samples",
+        str(args.n_samples),
+        "--classifier",
+        args.classifier,
+        "--n-estimators",
+        str(args.n_estimators),
+        "--seed",
+        str(args.seed),
+        "--n-jobs",
+        str(args.n_jobs),
+        "--detect-rows",
+        str(args.detect_rows),
+        "--detect-classes",
+        str(args.detect_classes),
+    ] + (["--cleanlab-float32"] if args.cleanlab_float32 else [])
 
 
 def _peak(row):
@@ -303,9 +357,11 @@ def print_job_table(results: dict) -> None:
     ratio = f" **{overall[0] / overall[1]:.2f}** |" if len(sides) == 2 else ""
     print("| whole job | " + " | ".join(totals) + " |" + ratio)
     for side, result in results.items():
-        print(f"\n{side}: X {result['X_dtype']}, pred_probs {result['pred_probs_dtype']}, "
-              f"{result['n_issues']:,} of {result['n_train']:,} flagged (mask {result['issues_hash']}), "
-              f"test accuracy {result['test_accuracy']:.4f}")
+        print(
+            f"\n{side}: X {result['X_dtype']}, pred_probs {result['pred_probs_dtype']}, "
+            f"{result['n_issues']:,} of {result['n_train']:,} flagged (mask {result['issues_hash']}), "
+            f"test accuracy {result['test_accuracy']:.4f}"
+        )
     if len(sides) == 2:
         same = len({result["issues_hash"] for result in results.values()}) == 1
         print(f"same label issues on both sides: {'yes' if same else 'NO'}")
@@ -344,23 +400,32 @@ def main():
     import xgboost
 
     sides = args.sides.split(",")
-    print(f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}, "
-          f"xgboost {xgboost.__version__}, cleanlab {cleanlab.__version__}; load average "
-          f"{os.getloadavg()[0]:.2f} at start")
+    print(
+        f"# {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"xgboost {xgboost.__version__}, cleanlab {cleanlab.__version__}; load average "
+        f"{os.getloadavg()[0]:.2f} at start"
+    )
     if not args.skip_job:
-        print(f"\n## {args.n_samples:,} training rows x 20 features, K=10, {args.classifier} "
-              f"({args.n_estimators} trees, 1 thread), 5 folds; ours n_jobs={args.n_jobs}, cleanlab sequential\n")
+        print(
+            f"\n## {args.n_samples:,} training rows x 20 features, K=10, {args.classifier} "
+            f"({args.n_estimators} trees, 1 thread), 5 folds; ours n_jobs={args.n_jobs}, cleanlab sequential\n"
+        )
         results = {side: run_child(args, side) for side in sides}
         print_job_table(results)
     if not args.skip_detect:
-        print(f"\n## detection alone: CleanLearning.find_label_issues on {args.detect_rows:,} x "
-              f"{args.detect_classes} float32 pred_probs\n")
+        print(
+            f"\n## detection alone: CleanLearning.find_label_issues on {args.detect_rows:,} x "
+            f"{args.detect_classes} float32 pred_probs\n"
+        )
         print("| side | seconds | peak added MB | x pred_probs | issues |")
         print("|---|---:|---:|---:|---:|")
         for side in sides:
             row = run_child(args, side, extra=["--detect"])
-            print(f"| {side} | {row['seconds']:.2f} | {row['added'] / MB:,.0f} | {row['ratio']:.2f}x | "
-                  f"{row['n_issues']:,} |", flush=True)
+            print(
+                f"| {side} | {row['seconds']:.2f} | {row['added'] / MB:,.0f} | {row['ratio']:.2f}x | "
+                f"{row['n_issues']:,} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

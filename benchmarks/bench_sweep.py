@@ -21,8 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 SWEEP = [
-    "dataset=synthetic", "classifier=hist_gradient_boosting",
-    "strategy=remove,weight,relabel,none", "seed=0",
+    "dataset=synthetic",
+    "classifier=hist_gradient_boosting",
+    "strategy=remove,weight,relabel,none",
+    "seed=0",
 ]
 
 
@@ -30,7 +32,10 @@ def run_sweep(cwd: Path, cache_dir: str) -> tuple[float, pd.DataFrame]:
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "runner", "-m", *SWEEP, f"cache_dir={cache_dir}"],
-        cwd=cwd, check=True, capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
     seconds = time.perf_counter() - start
     (summary,) = cwd.glob("outputs/multirun/*/*/summary.csv")
@@ -44,7 +49,7 @@ def main():
         uncached_dir.mkdir()
         cached_s, cached = run_sweep(cached_dir, str(Path(scratch, "cache")))
         uncached_s, _ = run_sweep(uncached_dir, "null")
-    print(f"| sweep | cache on | cache off | ratio |")
+    print("| sweep | cache on | cache off | ratio |")
     print("|---|---:|---:|---:|")
     print(f"| {' '.join(SWEEP)} | {cached_s:.1f} s | {uncached_s:.1f} s | {cached_s / uncached_s:.2f} |")
     print()

@@ -44,8 +44,9 @@ def sweep(cwd: Path, jobs: int, *overrides: str) -> float:
 
 def job_config(job_dir: Path, uri: str):
     """A finished job's config with its Hydra node, as the callback receives it, tracking on."""
-    config = OmegaConf.merge(OmegaConf.load(job_dir / ".hydra" / "config.yaml"),
-                             OmegaConf.load(job_dir / ".hydra" / "hydra.yaml"))
+    config = OmegaConf.merge(
+        OmegaConf.load(job_dir / ".hydra" / "config.yaml"), OmegaConf.load(job_dir / ".hydra" / "hydra.yaml")
+    )
     with open_dict(config):
         config.tracking = {"uri": uri, "experiment": "bench", "timeout_s": 5, "retries": 1}
     return config

@@ -65,9 +65,18 @@ def main(argv=None) -> int:
     for job, cfg in reference_jobs(args.sweep_dir):
         metrics = json.loads((job / "metrics.json").read_text())
         theirs = cleanlab_test_accuracy(cfg)
-        rows.append({"job": job.name, "dataset": cfg.dataset.name, "rate": cfg.noise.rate, "seed": cfg.seed,
-                     "ours": metrics["test_accuracy"], "cleanlab": theirs,
-                     "baseline": metrics["baseline_test_accuracy"], "clean": metrics["clean_labels_test_accuracy"]})
+        rows.append(
+            {
+                "job": job.name,
+                "dataset": cfg.dataset.name,
+                "rate": cfg.noise.rate,
+                "seed": cfg.seed,
+                "ours": metrics["test_accuracy"],
+                "cleanlab": theirs,
+                "baseline": metrics["baseline_test_accuracy"],
+                "clean": metrics["clean_labels_test_accuracy"],
+            }
+        )
         if theirs != metrics["test_accuracy"]:
             print(f"job {job.name}: ours {metrics['test_accuracy']:.4f}, cleanlab {theirs:.4f}")
     if not rows:

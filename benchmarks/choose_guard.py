@@ -74,8 +74,16 @@ def load(directory) -> pd.DataFrame:
     for path in sorted(Path(directory).glob("*.npz")):
         dataset, noise, rate, classifier, seed = path.stem.split("__")
         with np.load(path) as job:
-            rows.append(dict(dataset=dataset, noise=noise, rate=float(rate), classifier=classifier, seed=int(seed),
-                             **statistics(job)))
+            rows.append(
+                dict(
+                    dataset=dataset,
+                    noise=noise,
+                    rate=float(rate),
+                    classifier=classifier,
+                    seed=int(seed),
+                    **statistics(job),
+                )
+            )
     return pd.DataFrame(rows)
 
 
@@ -87,17 +95,34 @@ RULES = {
     "never": lambda j: pd.Series(False, j.index),
     "always": lambda j: pd.Series(True, j.index),
     **{f"given z{m:g}": (lambda m: lambda j: z(j.given_gain, j.given_se, m))(m) for m in (0, 1, 1.5, 2, 2.5, 3)},
-    **{f"given z{m:g} + margin": (lambda m: lambda j: z(j.given_gain, j.given_se, m) & (j.margin > 0))(m)
-       for m in (1, 1.5, 2, 3)},
+    **{
+        f"given z{m:g} + margin": (lambda m: lambda j: z(j.given_gain, j.given_se, m) & (j.margin > 0))(m)
+        for m in (1, 1.5, 2, 3)
+    },
     **{f"balanced z{m:g}": (lambda m: lambda j: z(j.balanced_gain, j.balanced_se, m))(m) for m in (1, 2, 3)},
     **{f"corrected z{m:g}": (lambda m: lambda j: z(j.corrected_gain, j.corrected_se, m))(m) for m in (1, 2, 3)},
-    **{f"given+balanced z{m:g}": (lambda m: lambda j: z(j.given_gain, j.given_se, m)
-                                  & z(j.balanced_gain, j.balanced_se, m))(m) for m in (1, 2, 3)},
-    **{f"given z{m:g} + no class z<-{c:g}": (lambda m, c: lambda j: z(j.given_gain, j.given_se, m)
-                                             & (j.worst_class_z > -c))(m, c) for m in (2, 3) for c in (1, 2)},
-    **{f"given+balanced z{m:g} + no class z<-{c:g}": (
-        lambda m, c: lambda j: z(j.given_gain, j.given_se, m) & z(j.balanced_gain, j.balanced_se, m)
-        & (j.worst_class_z > -c))(m, c) for m in (2, 3) for c in (1, 2)},
+    **{
+        f"given+balanced z{m:g}": (
+            lambda m: lambda j: z(j.given_gain, j.given_se, m) & z(j.balanced_gain, j.balanced_se, m)
+        )(m)
+        for m in (1, 2, 3)
+    },
+    **{
+        f"given z{m:g} + no class z<-{c:g}": (
+            lambda m, c: lambda j: z(j.given_gain, j.given_se, m) & (j.worst_class_z > -c)
+        )(m, c)
+        for m in (2, 3)
+        for c in (1, 2)
+    },
+    **{
+        f"given+balanced z{m:g} + no class z<-{c:g}": (
+            lambda m, c: (
+                lambda j: z(j.given_gain, j.given_se, m) & z(j.balanced_gain, j.balanced_se, m) & (j.worst_class_z > -c)
+            )
+        )(m, c)
+        for m in (2, 3)
+        for c in (1, 2)
+    },
     "oracle: true held-out gain > 0": lambda j: j.true_gain > 0,
     "oracle: test gain > 0": lambda j: j.acc_cleaned > j.acc_baseline,
 }
@@ -119,10 +144,12 @@ def describe(name, jobs, use) -> str:
     # The same count in each seed alone: a rule that harms no seed-mean cell by luck harms single seeds.
     per_seed = jobs.assign(delta=(jobs.accuracy - jobs.acc_baseline) * 100)
     per_seed = per_seed[per_seed.delta < -HARM * 100].groupby("seed").size().reindex(jobs.seed.unique(), fill_value=0)
-    return (f"{name:<30} used {use.mean():4.0%}  harmed {int((delta < -HARM * 100).sum()):>2}/{len(delta)} "
-            f"(per seed {'/'.join(map(str, per_seed.sort_index()))})  "
-            f"mean {delta.mean():+.2f}  worst {delta.min():+6.2f} {'/'.join(map(str, worst))}  recovered "
-            + " ".join(f"{k[0][:4]} {k[1]:g}: {v:+.3f}" for k, v in recovered.items()))
+    return (
+        f"{name:<30} used {use.mean():4.0%}  harmed {int((delta < -HARM * 100).sum()):>2}/{len(delta)} "
+        f"(per seed {'/'.join(map(str, per_seed.sort_index()))})  "
+        f"mean {delta.mean():+.2f}  worst {delta.min():+6.2f} {'/'.join(map(str, worst))}  recovered "
+        + " ".join(f"{k[0][:4]} {k[1]:g}: {v:+.3f}" for k, v in recovered.items())
+    )
 
 
 def main(argv=None) -> int:
@@ -134,8 +161,13 @@ def main(argv=None) -> int:
     jobs = load(args.directory)
     print(f"{len(jobs)} jobs, {jobs.groupby(CELL).ngroups} cells, seeds {sorted(jobs.seed.unique())}")
     for candidate in ("backward", "prior"):  # other ways to use the noise estimate, always applied
-        print(describe(f"always {candidate} (analysis)", jobs.assign(acc_cleaned=jobs[f"acc_{candidate}"]),
-                       pd.Series(True, jobs.index)))
+        print(
+            describe(
+                f"always {candidate} (analysis)",
+                jobs.assign(acc_cleaned=jobs[f"acc_{candidate}"]),
+                pd.Series(True, jobs.index),
+            )
+        )
     names = args.rules.split(",") if args.rules else list(RULES)
     for name in names:
         use = RULES[name](jobs)

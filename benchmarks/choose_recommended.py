@@ -38,11 +38,15 @@ def describe(name: str, jobs: pd.DataFrame, accuracy: pd.Series) -> str:
     jobs = jobs.assign(accuracy=accuracy)
     cells = jobs.groupby(CELL)[["accuracy", "baseline_test_accuracy"]].mean()
     delta = cells["accuracy"] - cells["baseline_test_accuracy"]
-    recovered = pooled_recovery(
-        jobs["accuracy"] - jobs["baseline_test_accuracy"],
-        jobs["clean_labels_test_accuracy"] - jobs["baseline_test_accuracy"],
-        [jobs["noise"], jobs["noise.rate"], jobs["seed"]],
-    ).groupby(level=[0, 1]).mean()
+    recovered = (
+        pooled_recovery(
+            jobs["accuracy"] - jobs["baseline_test_accuracy"],
+            jobs["clean_labels_test_accuracy"] - jobs["baseline_test_accuracy"],
+            [jobs["noise"], jobs["noise.rate"], jobs["seed"]],
+        )
+        .groupby(level=[0, 1])
+        .mean()
+    )
     pooled = ", ".join(f"{kind} {rate:g}: {value:.3f}" for (kind, rate), value in recovered.items())
     return (
         f"{name:<28} harmed {int((delta < -HARM_THRESHOLD).sum()):>2}/{len(delta)}  mean Δ {delta.mean() * 100:+.2f}  "
@@ -57,7 +61,9 @@ def main(argv=None) -> int:
     sweeps = []
     for sweep_dir in args.sweep_dirs:
         jobs = collect(sweep_dir)
-        jobs["method"] = jobs["method"].where(jobs["method"] == "reference", jobs["method"] + f" ({Path(sweep_dir).name})")
+        jobs["method"] = jobs["method"].where(
+            jobs["method"] == "reference", jobs["method"] + f" ({Path(sweep_dir).name})"
+        )
         sweeps.append(jobs)
     done = pd.concat(sweeps, ignore_index=True)
     done = done[done["status"] == "done"]

@@ -59,8 +59,10 @@ def load(sweeps) -> pd.DataFrame:
         jobs.loc[unweighted, "method"] = "removal"
     repeated = jobs.duplicated(subset=[*CELL, "method"])
     if repeated.any():  # the same job in two sweeps: the first sweep named wins
-        print(f"note: {int(repeated.sum())} job(s) repeat a cell and method of an earlier sweep; the first kept",
-              file=sys.stderr)
+        print(
+            f"note: {int(repeated.sum())} job(s) repeat a cell and method of an earlier sweep; the first kept",
+            file=sys.stderr,
+        )
         jobs = jobs[~repeated]
     jobs["min_z"] = [_min_z(Path(path)) for path in jobs["path"]]
     return jobs
@@ -113,8 +115,9 @@ def _matrix_facts(job_dir: Path) -> dict:
     """The given-label share of the class with the smallest estimated margin (row sums of the confident joint),
     and, for analysis only, the label margin of the injected noise matrix (a user never has it)."""
     facts = {"worst_class_share": np.nan, "true_margin": np.nan}
-    estimated, joint, true = (job_dir / name for name in ("noise_matrix.csv", "confident_joint.csv",
-                                                          "true_noise_matrix.csv"))
+    estimated, joint, true = (
+        job_dir / name for name in ("noise_matrix.csv", "confident_joint.csv", "true_noise_matrix.csv")
+    )
     if estimated.is_file() and joint.is_file():
         matrix = pd.read_csv(estimated, index_col=0).to_numpy(float)
         others = matrix.copy()
@@ -138,23 +141,27 @@ def summary(rows: pd.DataFrame) -> pd.DataFrame:
     for decision in DECISIONS:
         chosen = rows[rows["decision"] == decision]
         gain = chosen["reference_gain"]
-        out.append({
-            "decision": decision,
-            "jobs": len(chosen),
-            "reference gain mean": gain.mean(),
-            "worst": gain.min(),
-            "best": gain.max(),
-            f"reference > +{HARM_POINTS:g} pt": int((gain > HARM_POINTS).sum()),
-            f"reference < -{HARM_POINTS:g} pt": int((gain < -HARM_POINTS).sum()),
-            "recommended gain mean": chosen["recommended_gain"].mean(),
-        })
+        out.append(
+            {
+                "decision": decision,
+                "jobs": len(chosen),
+                "reference gain mean": gain.mean(),
+                "worst": gain.min(),
+                "best": gain.max(),
+                f"reference > +{HARM_POINTS:g} pt": int((gain > HARM_POINTS).sum()),
+                f"reference < -{HARM_POINTS:g} pt": int((gain < -HARM_POINTS).sum()),
+                "recommended gain mean": chosen["recommended_gain"].mean(),
+            }
+        )
         if "removal_gain" in rows:
             removal = chosen["removal_gain"]
-            out[-1].update({
-                "removal gain mean": removal.mean(),
-                f"removal > +{HARM_POINTS:g} pt": int((removal > HARM_POINTS).sum()),
-                f"removal < -{HARM_POINTS:g} pt": int((removal < -HARM_POINTS).sum()),
-            })
+            out[-1].update(
+                {
+                    "removal gain mean": removal.mean(),
+                    f"removal > +{HARM_POINTS:g} pt": int((removal > HARM_POINTS).sum()),
+                    f"removal < -{HARM_POINTS:g} pt": int((removal < -HARM_POINTS).sum()),
+                }
+            )
     return pd.DataFrame(out).set_index("decision")
 
 
@@ -196,8 +203,10 @@ def render(rows: pd.DataFrame) -> str:
     table = rows.drop(columns=["replay_agrees", "z_passes"]).rename(columns={"noise.rate": "rate"})
     table["rate"] = table["rate"].map(str)
     table["n_train"] = table["n_train"].astype("Int64")
-    lines.append(f"{len(rows)} method=recommended jobs; gains in test-accuracy points over the noisy baseline, "
-                 "held_out_gain in points of given-label agreement, z = held_out_gain / its standard error")
+    lines.append(
+        f"{len(rows)} method=recommended jobs; gains in test-accuracy points over the noisy baseline, "
+        "held_out_gain in points of given-label agreement, z = held_out_gain / its standard error"
+    )
     lines.append(table.to_string(index=False, float_format=lambda value: f"{value:+.2f}"))
     lines.append("")
     lines.append("Per decision (the reference's test gain in the same cell and seed):")
@@ -208,45 +217,60 @@ def render(rows: pd.DataFrame) -> str:
     if rows["true_margin"].notna().any():
         lines.append("")
         lines.append("The gate's verdict against the injected noise matrix (analysis only; jobs):")
-        verdicts = pd.crosstab([rows["noise"], rows["noise.rate"]],
-                               [rows["true_margin"].gt(0).map({True: "true T dominant", False: "true T not"}),
-                                rows["margin"].gt(0).map({True: "gate passes", False: "gate vetoes"})])
+        verdicts = pd.crosstab(
+            [rows["noise"], rows["noise.rate"]],
+            [
+                rows["true_margin"].gt(0).map({True: "true T dominant", False: "true T not"}),
+                rows["margin"].gt(0).map({True: "gate passes", False: "gate vetoes"}),
+            ],
+        )
         lines.append(verdicts.to_string())
     vetoed = rows[rows["decision"] == "gate alone vetoed"]
     passed = rows[rows["z_passes"]]
     lines.append("")
-    lines.append(f"The z test passed in {len(passed)} of {len(rows)} jobs; the gate alone vetoed {len(vetoed)} of them "
-                 f"(in {vetoed['dataset'].nunique()} tables: {', '.join(sorted(vetoed['dataset'].unique()))}).")
+    lines.append(
+        f"The z test passed in {len(passed)} of {len(rows)} jobs; the gate alone vetoed {len(vetoed)} of them "
+        f"(in {vetoed['dataset'].nunique()} tables: {', '.join(sorted(vetoed['dataset'].unique()))})."
+    )
     if len(vetoed):
-        lines.append(f"  In those jobs the reference gained {vetoed['reference_gain'].mean():+.2f} pt on average "
-                     f"(worst {vetoed['reference_gain'].min():+.2f}, best {vetoed['reference_gain'].max():+.2f}); "
-                     f"label margin {vetoed['margin'].min():+.2f} to {vetoed['margin'].max():+.2f}, "
-                     f"z {vetoed['z'].min():.1f} to {vetoed['z'].max():.1f}.")
+        lines.append(
+            f"  In those jobs the reference gained {vetoed['reference_gain'].mean():+.2f} pt on average "
+            f"(worst {vetoed['reference_gain'].min():+.2f}, best {vetoed['reference_gain'].max():+.2f}); "
+            f"label margin {vetoed['margin'].min():+.2f} to {vetoed['margin'].max():+.2f}, "
+            f"z {vetoed['z'].min():.1f} to {vetoed['z'].max():.1f}."
+        )
         if "removal_gain" in vetoed and vetoed["removal_gain"].notna().any():
             removal = vetoed["removal_gain"].dropna()
-            lines.append(f"  The vetoed cleaning itself (removal without re-weighting, run in {len(removal)} of "
-                         f"those jobs): {removal.mean():+.2f} pt on average "
-                         f"(worst {removal.min():+.2f}, best {removal.max():+.2f}); "
-                         f"{int((removal > HARM_POINTS).sum())} gained more than {HARM_POINTS:g} pt, "
-                         f"{int((removal < -HARM_POINTS).sum())} lost more.")
+            lines.append(
+                f"  The vetoed cleaning itself (removal without re-weighting, run in {len(removal)} of "
+                f"those jobs): {removal.mean():+.2f} pt on average "
+                f"(worst {removal.min():+.2f}, best {removal.max():+.2f}); "
+                f"{int((removal > HARM_POINTS).sum())} gained more than {HARM_POINTS:g} pt, "
+                f"{int((removal < -HARM_POINTS).sum())} lost more."
+            )
     if "removal_gain" in rows and rows["removal_gain"].notna().any():
         counterfactual = rows[rows["removal_gain"].notna()]
         lines.append("")
-        lines.append(f"Replayed rules over the removal counterfactual ({len(counterfactual)} jobs that have it; pooled "
-                     "recovered fraction over those where noise cost accuracy; jobs more than "
-                     f"{HARM_POINTS:g} pt below the noisy baseline):")
+        lines.append(
+            f"Replayed rules over the removal counterfactual ({len(counterfactual)} jobs that have it; pooled "
+            "recovered fraction over those where noise cost accuracy; jobs more than "
+            f"{HARM_POINTS:g} pt below the noisy baseline):"
+        )
         lines.append(rules(counterfactual).to_string(float_format=lambda value: f"{value:+.3f}"))
     disagree = rows[~rows["replay_agrees"]]
     names = disagree[CELL].astype(str).agg("/".join, axis=1)
-    lines.append(f"Jobs whose decision the replayed tests do not reproduce: {len(disagree)}"
-                 + (f" ({', '.join(names)})" if len(disagree) else ""))
+    lines.append(
+        f"Jobs whose decision the replayed tests do not reproduce: {len(disagree)}"
+        + (f" ({', '.join(names)})" if len(disagree) else "")
+    )
     return "\n".join(lines)
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweeps", nargs="+", type=Path,
-                        help="sweep directories (jobs of method=recommended and method=reference)")
+    parser.add_argument(
+        "sweeps", nargs="+", type=Path, help="sweep directories (jobs of method=recommended and method=reference)"
+    )
     args = parser.parse_args(argv)
     pd.set_option("display.width", 250)
     print(render(audit(load(args.sweeps))))

@@ -36,7 +36,7 @@ def cell_table(report: Path) -> pd.DataFrame:
     header = [cell.strip() for cell in lines[start].strip("|").split("|")]
     methods = [name.removesuffix(" (Δ pt)") for name in header[6:]]
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         cells = [cell.strip() for cell in line.strip("|").split("|")]

@@ -29,17 +29,19 @@ from hydra import compose, initialize_config_dir
 from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
-from runner.run.build import instantiate_logged
 from runner.common.atomic import atomic_path
-from runner.learn.cv import fresh_copy
 from runner.datasets import standardized
-from runner.run.experiment import apply_noise
+from runner.learn.cv import fresh_copy
 from runner.learn.estimator import CleanLearning
+from runner.run.build import instantiate_logged
+from runner.run.experiment import apply_noise
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 # The 16 development tables: experiment=robustness_dev and the spent first confirmation (experiment=robustness).
-DEV = ("diamonds,loans,mpls_stops,churn,attrition,gapminder,flights,lending_club,"
-       "digits,breast_cancer,credit_default,storms,sacramento,credit,hpc,caravan")
+DEV = (
+    "diamonds,loans,mpls_stops,churn,attrition,gapminder,flights,lending_club,"
+    "digits,breast_cancer,credit_default,storms,sacramento,credit,hpc,caravan"
+)
 
 
 def job_name(dataset, noise, rate, classifier, seed) -> str:
@@ -52,10 +54,17 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ca
     if target.exists():
         return f"{name}: done earlier"
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-        cfg = compose("config", overrides=[
-            "method=recommended", f"dataset={dataset_name}", f"noise={noise_name}", f"noise.rate={rate}",
-            f"classifier={classifier_name}", f"seed={seed}",
-        ])
+        cfg = compose(
+            "config",
+            overrides=[
+                "method=recommended",
+                f"dataset={dataset_name}",
+                f"noise={noise_name}",
+                f"noise.rate={rate}",
+                f"classifier={classifier_name}",
+                f"seed={seed}",
+            ],
+        )
     started = time.perf_counter()
     with threadpool_limits(limits=1):
         dataset = instantiate_logged("dataset", cfg.dataset)
@@ -64,9 +73,15 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ca
         classifier = instantiate_logged("classifier", cfg.classifier)
         given = np.asarray(apply_noise(instantiate_logged("noise", cfg.noise), dataset, seed).labels)
         learner = CleanLearning(
-            classifier, seed=seed, cv_n_folds=cfg.cv.folds, detector=instantiate_logged("detection", cfg.detection),
-            strategy=instantiate_logged("strategy", cfg.strategy), cv_cache_dir=cache_dir, skip_final_fit=True,
-            validate_cleaning=True, validation_criterion="given",
+            classifier,
+            seed=seed,
+            cv_n_folds=cfg.cv.folds,
+            detector=instantiate_logged("detection", cfg.detection),
+            strategy=instantiate_logged("strategy", cfg.strategy),
+            cv_cache_dir=cache_dir,
+            skip_final_fit=True,
+            validate_cleaning=True,
+            validation_criterion="given",
         ).fit(dataset.X_train, given)
         flagged = np.asarray(learner.label_issues_mask, dtype=bool)
         kept = np.flatnonzero(~flagged)
@@ -77,10 +92,16 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ca
 
         everything = np.arange(len(given))
         arrays = dict(
-            given=given, true=dataset.y_train, flagged=flagged, kept_probs=learner.validation_pred_probs_["kept"],
-            cleaned_probs=learner.validation_pred_probs_["cleaned"], noise_matrix=learner.noise_matrix,
-            confident_joint=learner.confident_joint, y_test=dataset.y_test,
-            test_baseline=test_probabilities(everything, given), test_cleaned=test_probabilities(kept, given[kept]),
+            given=given,
+            true=dataset.y_train,
+            flagged=flagged,
+            kept_probs=learner.validation_pred_probs_["kept"],
+            cleaned_probs=learner.validation_pred_probs_["cleaned"],
+            noise_matrix=learner.noise_matrix,
+            confident_joint=learner.confident_joint,
+            y_test=dataset.y_test,
+            test_baseline=test_probabilities(everything, given),
+            test_cleaned=test_probabilities(kept, given[kept]),
             test_clean=test_probabilities(everything, dataset.y_train),
             seconds=np.float64(time.perf_counter() - started),
         )
@@ -102,10 +123,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    grid = list(itertools.product(
-        args.seeds.split(","), args.datasets.split(","), args.noises.split(","), args.rates.split(","),
-        args.classifiers.split(","),
-    ))
+    grid = list(
+        itertools.product(
+            args.seeds.split(","),
+            args.datasets.split(","),
+            args.noises.split(","),
+            args.rates.split(","),
+            args.classifiers.split(","),
+        )
+    )
     jobs = (delayed(run_job)(out, d, n, r, c, int(s), args.cache_dir) for s, d, n, r, c in grid)
     for line in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(jobs):
         print(line, flush=True)

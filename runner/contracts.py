@@ -153,9 +153,7 @@ def check_detection(detection, n_samples: int, n_classes: int, name: str, *, lab
     """
     who = _label("detector", name)
     if not isinstance(detection, Detection):
-        raise TypeError(
-            f"{who} must return a runner.detection.Detection, got {type(detection).__name__}"
-        )
+        raise TypeError(f"{who} must return a runner.detection.Detection, got {type(detection).__name__}")
     mask = np.asarray(detection.label_issues)
     if mask.dtype != bool:
         raise TypeError(

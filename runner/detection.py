@@ -133,7 +133,9 @@ class ConfidentLearning:
         noise_matrix, inverse_noise_matrix, py = _complete_matrices(noise_matrix, inverse_noise_matrix, py, ps)
         if noise_matrix is None:
             py, noise_matrix, inverse_noise_matrix, estimated = estimate_py_and_noise_matrices_from_probabilities(
-                labels, pred_probs, thresholds=thresholds,
+                labels,
+                pred_probs,
+                thresholds=thresholds,
                 converge_latent_estimates=self.converge_latent_estimates,
             )
             joint = estimated if joint is None else joint
@@ -203,7 +205,9 @@ class NoisePosterior:
     def detect(self, labels, pred_probs) -> Detection:
         labels = np.asarray(labels)
         py, noise_matrix, inverse_noise_matrix, joint = estimate_py_and_noise_matrices_from_probabilities(
-            labels, pred_probs, converge_latent_estimates=self.converge_latent_estimates,
+            labels,
+            pred_probs,
+            converge_latent_estimates=self.converge_latent_estimates,
         )
         posterior = label_posterior(labels, pred_probs, noise_matrix)
         given = posterior[np.arange(len(labels)), labels]

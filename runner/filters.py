@@ -25,8 +25,8 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-from runner.learn.cv import cached_cross_val_pred_probs
 from runner.detection import Detection
+from runner.learn.cv import cached_cross_val_pred_probs
 
 __all__ = ["EditedNearestNeighbours", "VoteFilter", "keep_classes"]
 
@@ -96,7 +96,12 @@ class VoteFilter:
         total = np.zeros((len(labels), n_classes))
         for voter in self.voters():
             probs = cached_cross_val_pred_probs(
-                voter, features, labels, cache_dir=self.cache_dir, n_folds=self.folds, seed=self.seed,
+                voter,
+                features,
+                labels,
+                cache_dir=self.cache_dir,
+                n_folds=self.folds,
+                seed=self.seed,
                 threads_per_fit=self.threads_per_fit,
             ).pred_probs
             wrong += probs.argmax(axis=1) != labels
@@ -160,8 +165,10 @@ class EditedNearestNeighbours:
             )
         with threadpool_limits(limits=self.threads_per_fit):
             # kneighbors() without X leaves each row out of its own neighbourhood.
-            neighbours = NearestNeighbors(n_neighbors=self.n_neighbors, metric=self.metric).fit(features).kneighbors(
-                return_distance=False
+            neighbours = (
+                NearestNeighbors(n_neighbors=self.n_neighbors, metric=self.metric)
+                .fit(features)
+                .kneighbors(return_distance=False)
             )
         shares = np.zeros((n_samples, n_classes))
         np.add.at(shares, (np.repeat(np.arange(n_samples), self.n_neighbors), labels[neighbours].ravel()), 1.0)

@@ -354,9 +354,7 @@ def check_training_set(
     if labels.shape != rows.shape:
         raise ValueError(f"{who} returned {labels.size} labels for {rows.size} rows")
     if labels.dtype.kind not in "iu":
-        raise ValueError(
-            f"{who} returned labels of dtype {labels.dtype}, not integer codes 0..{n_classes - 1}"
-        )
+        raise ValueError(f"{who} returned labels of dtype {labels.dtype}, not integer codes 0..{n_classes - 1}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"{who} returned labels outside the classes 0..{n_classes - 1}")
     weights = None

@@ -113,9 +113,7 @@ def synthetic_cases():
         for n_samples in (50, 1000, 20000):
             for dtype in (np.float32, np.float64):
                 for seed in range(3):
-                    labels, pred_probs, _ = make_pred_probs(
-                        n_samples, n_classes, seed=seed, dtype=dtype
-                    )
+                    labels, pred_probs, _ = make_pred_probs(n_samples, n_classes, seed=seed, dtype=dtype)
                     if len(np.unique(labels)) < 2:
                         continue
                     cases[f"random-K{n_classes}-N{n_samples}-{dtype.__name__}-s{seed}"] = (
@@ -177,9 +175,7 @@ def cleanrun(cwd, *overrides, config_path=None, timeout=300):
         command += ["--config-path", str(config_path), "--config-name", "config"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("CLEANRUN_CACHE_DIR", None)
-    return subprocess.run(
-        [*command, *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    return subprocess.run([*command, *overrides], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def run_dirs(cwd):

@@ -29,14 +29,29 @@ def test_a_run_writes_a_self_describing_directory(tmp_path):
     result = cleanrun(tmp_path, "dataset=iris", "cv.folds=3")
     assert result.returncode == 0, result.stderr
     (run_dir,) = run_dirs(tmp_path)
-    for name in ("label_issues.csv", "confident_joint.csv", "noise_matrix.csv", "inverse_noise_matrix.csv",
-                 "true_noise_matrix.csv", "pred_probs.npy", "metrics.json", ".hydra/config.yaml",
-                 ".hydra/overrides.yaml"):
+    for name in (
+        "label_issues.csv",
+        "confident_joint.csv",
+        "noise_matrix.csv",
+        "inverse_noise_matrix.csv",
+        "true_noise_matrix.csv",
+        "pred_probs.npy",
+        "metrics.json",
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+    ):
         assert (run_dir / name).exists(), name
     assert "test accuracy" in result.stderr + result.stdout and str(run_dir.name) in result.stderr + result.stdout
     issues = pd.read_csv(run_dir / "label_issues.csv")
-    assert list(issues.columns[:7]) == ["rank", "row", "index", "given_label", "predicted_label", "label_quality",
-                                        "is_label_issue"]
+    assert list(issues.columns[:7]) == [
+        "rank",
+        "row",
+        "index",
+        "given_label",
+        "predicted_label",
+        "label_quality",
+        "is_label_issue",
+    ]
     assert {"true_label", "is_true_error", "sample_weight"} <= set(issues.columns)
     assert set(issues["given_label"]) == {"setosa", "versicolor", "virginica"}
     noise_matrix = artifacts.read_matrix(run_dir / "noise_matrix.csv")
@@ -90,8 +105,9 @@ def write_tables(directory: Path) -> dict:
         pytest.param(["dataset=csv", "dataset.path={inf}"], "Feature column 'x'", marks=SLOW),
         pytest.param(["dataset=csv", "dataset.path={inf}", "standardize=false"], "Feature column 'x'", marks=SLOW),
         pytest.param(["dataset=csv", "dataset.path={one_class}", "noise=none"], "one class only ('0')", marks=SLOW),
-        pytest.param(["dataset=iris", "pred_probs_dtype=int8"],
-                     "pred_probs_dtype='int8' must be float32 or float64", marks=SLOW),
+        pytest.param(
+            ["dataset=iris", "pred_probs_dtype=int8"], "pred_probs_dtype='int8' must be float32 or float64", marks=SLOW
+        ),
     ],
 )
 def test_bad_input_gives_one_error_line_on_stderr_and_no_metrics(tmp_path, overrides, message):
@@ -117,10 +133,15 @@ def test_bad_input_gives_one_error_line_on_stderr_and_no_metrics(tmp_path, overr
         ("cv.rounds=0", "cv.rounds=0 must be an integer >= 1"),
         ("cv.validate_cleaning=maybe", "cv.validate_cleaning='maybe' must be true or false"),
         ("cv.validation_min_z=-1", "cv.validation_min_z=-1 must be a number >= 0"),
-        ("method=recommended cv.validation_criterion=other",
-         "cv.validation_criterion='other' must be one of corrected, given, log_likelihood, brier"),
+        (
+            "method=recommended cv.validation_criterion=other",
+            "cv.validation_criterion='other' must be one of corrected, given, log_likelihood, brier",
+        ),
         ("cv.validation_folds=1", "cv.validation_folds=1 must be an integer >= 2"),
-        ("cv.validation_gate=strict", "cv.validation_gate='strict' must be one of dominance, min_count, bootstrap, none"),
+        (
+            "cv.validation_gate=strict",
+            "cv.validation_gate='strict' must be one of dominance, min_count, bootstrap, none",
+        ),
         ("cv.validation_min_count=-1", "cv.validation_min_count=-1 must be an integer >= 0"),
         ("trusted_rows=-5", "trusted_rows=-5 must be an integer >= 0"),
         ("threads_per_fit=0", "threads_per_fit=0 must be null or an integer >= 1"),
@@ -143,9 +164,11 @@ def test_out_of_range_config_values_are_refused_naming_key_and_range(override, m
 
 
 def test_in_range_config_values_pass():
-    for overrides in (["threads_per_fit=null", "cv.n_jobs=-1", "detection.frac_noise=1.0"],
-                      ["noise=none", "pred_probs_dtype=float32", "dataset.test_size=30", "seed=4294967295"],
-                      ["method=recommended", "cv.validation_min_z=1.5", "cv.validation_criterion=given"]):
+    for overrides in (
+        ["threads_per_fit=null", "cv.n_jobs=-1", "detection.frac_noise=1.0"],
+        ["noise=none", "pred_probs_dtype=float32", "dataset.test_size=30", "seed=4294967295"],
+        ["method=recommended", "cv.validation_min_z=1.5", "cv.validation_criterion=given"],
+    ):
         check_config(compose_config(["dataset=iris", *overrides]))
 
 
@@ -168,8 +191,13 @@ def test_a_class_rarer_than_folds_runs(tmp_path):
     frame.to_csv(tmp_path / "train.csv", index=False)
     frame.to_csv(tmp_path / "test.csv", index=False)
     result = cleanrun(
-        tmp_path, "dataset=csv", f"dataset.path={tmp_path / 'train.csv'}", f"dataset.test_path={tmp_path / 'test.csv'}",
-        "noise=none", "cv.folds=5", "compare_baseline=false",
+        tmp_path,
+        "dataset=csv",
+        f"dataset.path={tmp_path / 'train.csv'}",
+        f"dataset.test_path={tmp_path / 'test.csv'}",
+        "noise=none",
+        "cv.folds=5",
+        "compare_baseline=false",
     )
     assert result.returncode == 0, result.stderr
     (run_dir,) = run_dirs(tmp_path)
@@ -182,9 +210,9 @@ def test_the_runner_refuses_a_class_left_without_training_examples_before_fittin
     """Noise can take every label of a class away: no model could learn it."""
     from sklearn.linear_model import LogisticRegression
 
-    from runner.datasets.corrupt import Corruption
-    from runner.datasets import load_sklearn
     from runner import CleanLearning
+    from runner.datasets import load_sklearn
+    from runner.datasets.corrupt import Corruption
     from runner.run.experiment import run_experiment
 
     fits = []
@@ -210,8 +238,9 @@ def test_unknown_option_lists_the_choices(tmp_path):
 
 def test_runs_started_together_get_their_own_directories(tmp_path):
     command = [sys.executable, "-m", "runner", "dataset=iris", "cv.folds=3", "compare_baseline=false"]
-    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                 for _ in range(2)]
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)
+    ]
     assert [process.wait(timeout=300) for process in processes] == [0, 0]
     assert len(run_dirs(tmp_path)) == 2
 
@@ -226,7 +255,9 @@ def test_a_non_editable_install_finds_its_configs(tmp_path):
     python = venv / "bin" / "python"
     purelib = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     # The dependencies come from this environment as a plain path (its .pth files, among them
     # the editable install of cleanrun, are not run), so `runner` is the freshly installed copy.
@@ -234,21 +265,34 @@ def test_a_non_editable_install_finds_its_configs(tmp_path):
     # A copy of the sources: a build/ directory left in the checkout could supply stale files.
     repo = Path(__file__).resolve().parents[1]
     source = tmp_path / "source"
-    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "outputs", "build", "*.egg-info", "__pycache__", "examples", "benchmarks"))
+    shutil.copytree(
+        repo,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "outputs", "build", "*.egg-info", "__pycache__", "examples", "benchmarks"
+        ),
+    )
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", str(source)],
-        check=True, capture_output=True, timeout=300,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     run = subprocess.run(
         [str(venv / "bin" / "cleanrun"), "dataset=iris", "cv.folds=3", "save_pred_probs=false"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONWARNINGS": "ignore", "CLEANRUN_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert run.returncode == 0, run.stderr
     installed = subprocess.run(
         [str(python), "-c", "import runner; print(runner.__file__)"],
-        cwd=tmp_path, check=True, capture_output=True, text=True,
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     assert installed.startswith(purelib), installed
     (metrics,) = tmp_path.glob("outputs/runs/*/*/metrics.json")
@@ -258,8 +302,13 @@ def test_a_non_editable_install_finds_its_configs(tmp_path):
 def test_the_config_digest_ignores_settings_that_change_no_result(tmp_path, monkeypatch):
     base = ["dataset=iris", "cv.folds=3"]
     digest = config_hash(compose_config(base))
-    for other in (["cache_dir=/elsewhere"], ["cache_dir=null"], ["save_pred_probs=false"], ["resume=/a/sweep"],
-                  ["+tracking.uri=file:/tmp/mlruns"]):
+    for other in (
+        ["cache_dir=/elsewhere"],
+        ["cache_dir=null"],
+        ["save_pred_probs=false"],
+        ["resume=/a/sweep"],
+        ["+tracking.uri=file:/tmp/mlruns"],
+    ):
         assert config_hash(compose_config(base + other)) == digest, other
     monkeypatch.setenv("CLEANRUN_CACHE_DIR", str(tmp_path / "cache"))
     assert config_hash(compose_config(base)) == digest
@@ -309,26 +358,69 @@ def test_tampered_cache_entries_are_named_and_recomputed(tmp_path):
 def test_the_learner_is_built_from_every_learner_key_of_the_config():
     from runner.run.build import build_learner
 
-    cfg = compose_config(["method=recommended", "cv.folds=4", "cv.n_jobs=2", "cv.rounds=2", "cv.round_mode=relabel",
-                          "final_fit=more_iterations", "threads_per_fit=2", "cache_dir=null",
-                          "pred_probs_dtype=float32", "seed=7"])
+    cfg = compose_config(
+        [
+            "method=recommended",
+            "cv.folds=4",
+            "cv.n_jobs=2",
+            "cv.rounds=2",
+            "cv.round_mode=relabel",
+            "final_fit=more_iterations",
+            "threads_per_fit=2",
+            "cache_dir=null",
+            "pred_probs_dtype=float32",
+            "seed=7",
+        ]
+    )
     params = build_learner(cfg).get_params(deep=False)
-    assert {key: params[key] for key in (
-        "seed", "cv_n_folds", "n_jobs", "cv_backend", "cv_scheduler_address", "detection_rounds", "round_mode",
-        "round_mean", "validate_cleaning", "validation_min_z", "validation_criterion", "final_params",
-        "skip_final_fit", "threads_per_fit", "cv_cache_dir", "pred_probs_dtype", "ensemble",
-    )} == {
-        "seed": 7, "cv_n_folds": 4, "n_jobs": 2, "cv_backend": None, "cv_scheduler_address": None,
-        "detection_rounds": 2, "round_mode": "relabel", "round_mean": False, "validate_cleaning": True,
-        "validation_min_z": 3.0, "validation_criterion": "given", "final_params": {"max_iter": 3000},
-        "skip_final_fit": False, "threads_per_fit": 2, "cv_cache_dir": None, "pred_probs_dtype": "float32",
+    assert {
+        key: params[key]
+        for key in (
+            "seed",
+            "cv_n_folds",
+            "n_jobs",
+            "cv_backend",
+            "cv_scheduler_address",
+            "detection_rounds",
+            "round_mode",
+            "round_mean",
+            "validate_cleaning",
+            "validation_min_z",
+            "validation_criterion",
+            "final_params",
+            "skip_final_fit",
+            "threads_per_fit",
+            "cv_cache_dir",
+            "pred_probs_dtype",
+            "ensemble",
+        )
+    } == {
+        "seed": 7,
+        "cv_n_folds": 4,
+        "n_jobs": 2,
+        "cv_backend": None,
+        "cv_scheduler_address": None,
+        "detection_rounds": 2,
+        "round_mode": "relabel",
+        "round_mean": False,
+        "validate_cleaning": True,
+        "validation_min_z": 3.0,
+        "validation_criterion": "given",
+        "final_params": {"max_iter": 3000},
+        "skip_final_fit": False,
+        "threads_per_fit": 2,
+        "cv_cache_dir": None,
+        "pred_probs_dtype": "float32",
         "ensemble": None,
     }
     assert type(params["clf"]).__name__ == "LogisticRegression"
     assert params["strategy"].reweight is False and params["detector"].filter_by == "prune_by_noise_rate"
     members = build_learner(compose_config(["cv=ensemble"])).ensemble
     assert [type(member).__name__ for member in members] == [
-        "LogisticRegression", "ExtraTreesClassifier", "KNeighborsClassifier"]
+        "LogisticRegression",
+        "ExtraTreesClassifier",
+        "KNeighborsClassifier",
+    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,7 +437,8 @@ def _train_and_test_tables(folder: Path):
     train.to_csv(paths["train"], index=False)
     test.to_csv(paths["test"], index=False)
     test.assign(label=np.random.default_rng(0).permutation(test["label"].to_numpy())).to_csv(
-        paths["test_scrambled"], index=False)
+        paths["test_scrambled"], index=False
+    )
     return paths
 
 
@@ -355,8 +448,15 @@ def test_the_default_objective_is_computed_without_the_test_split(tmp_path):
     paths = _train_and_test_tables(tmp_path)
     values, accuracies = [], []
     for test in ("test", "test_scrambled"):
-        cfg = compose_config(["dataset=csv", f"dataset.path={paths['train']}", f"dataset.test_path={paths[test]}",
-                              "cv.folds=3", "cache_dir=null"])
+        cfg = compose_config(
+            [
+                "dataset=csv",
+                f"dataset.path={paths['train']}",
+                f"dataset.test_path={paths[test]}",
+                "cv.folds=3",
+                "cache_dir=null",
+            ]
+        )
         assert cfg.objective == "cv_given_accuracy"
         result = run(cfg, tmp_path / test)
         values.append(objective_value(cfg, result.metrics))

@@ -22,38 +22,41 @@ from sklearn.datasets import make_blobs
 
 from runner import CleanLearning
 from runner.common import atomic
-from runner.run import artifacts
 from runner.datasets import cleaned as cleaned_module
-from runner.run.app import check_config, run
-from runner.datasets.cleaned import Cleaning, write_cleaned_table
 from runner.datasets import load_table
+from runner.datasets.cleaned import Cleaning, write_cleaned_table
 from runner.datasets.files import RESERVED_COLUMNS
 from runner.datasets.given import match_pred_probs, read_pred_probs
+from runner.run import artifacts
+from runner.run.app import check_config, run
 from tests.test_app import cleanrun
 from tests.test_configs import compose_config
 
 AWKWARD = (
     "\ufeffzip,f0,f0,label,note\r\n"
-    "00037,1,TRUE,NA,\"a,b\"\r\n"
-    "00038,2.5E-4,+5,007,\"multi\nline\"\r\n"
-    "00039,,0.00,7,\"say \"\"hi\"\"\"\r\n"
+    '00037,1,TRUE,NA,"a,b"\r\n'
+    '00038,2.5E-4,+5,007,"multi\nline"\r\n'
+    '00039,,0.00,7,"say ""hi"""\r\n'
     "00040,3,n/a,NA,\r\n"
-    "00041,4,null,,\"\"\r\n"
+    '00041,4,null,,""\r\n'
     "00042,5,1,7,ünï\r\n"
     "00043,6,1,007,z"
 )
 
 
 def cells_of(text: str, delimiter: str = ",") -> list[list[str]]:
-    return [row for row in csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=delimiter)
-            if row]
+    return [row for row in csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), delimiter=delimiter) if row]
 
 
 def cleaning(dataset, keep, labels, weights=None) -> Cleaning:
     """A strategy's decisions on the training rows at positions ``keep`` of the split."""
-    return Cleaning(source=dataset.source, checked_rows=dataset.train_rows, rows=dataset.train_rows[keep],
-                    labels=np.asarray(labels, dtype=dataset.classes.dtype),
-                    sample_weight=None if weights is None else np.asarray(weights, dtype=float))
+    return Cleaning(
+        source=dataset.source,
+        checked_rows=dataset.train_rows,
+        rows=dataset.train_rows[keep],
+        labels=np.asarray(labels, dtype=dataset.classes.dtype),
+        sample_weight=None if weights is None else np.asarray(weights, dtype=float),
+    )
 
 
 # --- cell-exact pass-through -----------------------------------------------------------------------------------
@@ -79,7 +82,7 @@ def test_cleaned_csv_keeps_every_cell_header_bom_quoting_and_line_ending(tmp_pat
     expected[2][3] = "7"  # the relabelled cell, and nothing else
     assert rows_out == expected
     # a passed-through record is the same text, quoting included
-    assert "\r\n00037,1,TRUE,NA,\"a,b\",1.0\r\n00038,2.5E-4,+5,7,\"multi\nline\",0.5\r\n" in written
+    assert '\r\n00037,1,TRUE,NA,"a,b",1.0\r\n00038,2.5E-4,+5,7,"multi\nline",0.5\r\n' in written
     assert "00039" not in written
 
 
@@ -110,13 +113,15 @@ def test_a_table_longer_than_a_chunk_is_written_back_byte_for_byte(tmp_path):
 
 def test_cleaned_parquet_keeps_the_schema_across_row_groups(tmp_path, monkeypatch):
     monkeypatch.setattr(cleaned_module, "CHUNK_ROWS", 2)  # several chunks on a small file
-    table = pa.table({
-        "f": pa.array([1.0, 2, 3, 4, 5, 6]),
-        "n": pa.array([1, None, 3, 4, 5, 6], pa.int64()),
-        "c": pa.array(["a", "b", "a", "b", "a", "b"]).dictionary_encode(),
-        "s": pa.array(["x", "y", "z", "w", "v", "u"], pa.string()),
-        "label": pa.array([1, 2, None, 1, 2, 1], pa.int64()),
-    }).replace_schema_metadata({"owner": "me"})
+    table = pa.table(
+        {
+            "f": pa.array([1.0, 2, 3, 4, 5, 6]),
+            "n": pa.array([1, None, 3, 4, 5, 6], pa.int64()),
+            "c": pa.array(["a", "b", "a", "b", "a", "b"]).dictionary_encode(),
+            "s": pa.array(["x", "y", "z", "w", "v", "u"], pa.string()),
+            "label": pa.array([1, 2, None, 1, 2, 1], pa.int64()),
+        }
+    ).replace_schema_metadata({"owner": "me"})
     path = tmp_path / "t.parquet"
     pq.write_table(table, path, row_group_size=3)
     dataset = load_table(path=path, label_column="label", test_size=0)
@@ -126,7 +131,8 @@ def test_cleaned_parquet_keeps_the_schema_across_row_groups(tmp_path, monkeypatc
     out = write_cleaned_table(tmp_path, cleaning(dataset, keep, labels, [1.0, 0.5, 1.0, 1.0]))
     written = pq.read_table(out)
     assert written.schema.remove(written.schema.get_field_index("sample_weight")).equals(
-        table.schema, check_metadata=True)
+        table.schema, check_metadata=True
+    )
     assert written.column("label").to_pylist() == [2, 2, None, 1, 1]
     assert written.column("n").to_pylist() == [1, None, 3, 5, 6]
     assert written.column("c").to_pylist() == ["a", "b", "a", "a", "b"]
@@ -140,16 +146,26 @@ def blobs_csv(path, classes, n_rows=160, blank_rows=()):
     X, y = make_blobs(n_samples=n_rows, centers=len(classes), n_features=3, cluster_std=0.6, random_state=1)
     labels = np.asarray(classes, dtype=object)[y]
     labels[list(blank_rows)] = ""
-    frame = pd.DataFrame(X.round(4), columns=["a", "b", "c"]).assign(zip=[f"{i:05d}" for i in range(n_rows)],
-                                                                    label=labels)
+    frame = pd.DataFrame(X.round(4), columns=["a", "b", "c"]).assign(
+        zip=[f"{i:05d}" for i in range(n_rows)], label=labels
+    )
     path.write_text(frame.to_csv(index=False))
     return path
 
 
 def test_na_like_and_zero_padded_labels_are_classes_and_stay_as_written(tmp_path):
     path = blobs_csv(tmp_path / "regions.csv", ["NA", "null", "007", "7"], blank_rows=[5])
-    cfg = compose_config(["dataset=csv", f"dataset.path={path}", "dataset.test_size=0", "noise=none",
-                          "cv.folds=3", "strategy=relabel", "compare_baseline=false"])
+    cfg = compose_config(
+        [
+            "dataset=csv",
+            f"dataset.path={path}",
+            "dataset.test_size=0",
+            "noise=none",
+            "cv.folds=3",
+            "strategy=relabel",
+            "compare_baseline=false",
+        ]
+    )
     out = tmp_path / "run"
     run(cfg, out)
     issues = pd.read_csv(out / "label_issues.csv", dtype=str, keep_default_na=False)
@@ -166,8 +182,17 @@ def test_missing_labels_names_more_markers_and_integer_labels_keep_their_text(tm
     path = blobs_csv(tmp_path / "ints.csv", ["1", "2", "?"], blank_rows=[3, 9])
     dataset = load_table(path=path, label_column="label", test_size=0, missing_labels=["?"])
     assert dataset.classes.tolist() == ["1", "2"]
-    cfg = compose_config(["dataset=csv", f"dataset.path={path}", "dataset.test_size=0", "noise=none",
-                          "cv.folds=3", "dataset.missing_labels=[?]", "compare_baseline=false"])
+    cfg = compose_config(
+        [
+            "dataset=csv",
+            f"dataset.path={path}",
+            "dataset.test_size=0",
+            "noise=none",
+            "cv.folds=3",
+            "dataset.missing_labels=[?]",
+            "compare_baseline=false",
+        ]
+    )
     run(cfg, tmp_path / "run")
     cleaned_labels = [row[4] for row in cells_of((tmp_path / "run" / "cleaned.csv").read_text())[1:]]
     assert set(cleaned_labels) <= {"1", "2", "?", ""} and "?" in cleaned_labels and "" in cleaned_labels
@@ -179,8 +204,17 @@ def test_parquet_integer_labels_with_nulls_stay_integers(tmp_path):
     X, y = make_blobs(n_samples=90, centers=3, n_features=2, random_state=0)
     labels = pa.array([None if i == 4 else int(v) * 10 for i, v in enumerate(y)], pa.int64())
     pq.write_table(pa.table({"x0": X[:, 0], "x1": X[:, 1], "y": labels}), tmp_path / "t.parquet")
-    cfg = compose_config(["dataset=csv", f"dataset.path={tmp_path / 't.parquet'}", "dataset.label_column=y",
-                          "dataset.test_size=0", "noise=none", "cv.folds=3", "compare_baseline=false"])
+    cfg = compose_config(
+        [
+            "dataset=csv",
+            f"dataset.path={tmp_path / 't.parquet'}",
+            "dataset.label_column=y",
+            "dataset.test_size=0",
+            "noise=none",
+            "cv.folds=3",
+            "compare_baseline=false",
+        ]
+    )
     run(cfg, tmp_path / "run")
     issues = pd.read_csv(tmp_path / "run" / "label_issues.csv", dtype=str)
     assert set(issues["given_label"]) == {"0", "10", "20"}
@@ -222,21 +256,24 @@ def test_given_headers_are_class_names_as_text(tmp_path):
     with pytest.raises(ValueError, match=r"not classes: \['dog'\], missing: \['cat'\]"):
         match_pred_probs(wrong, n_rows=2, classes=classes, rows=np.arange(2))
     named = read_pred_probs(probs_file(tmp_path / "n.csv", probs, ["cat", "ant", "bee"]))
-    np.testing.assert_array_equal(match_pred_probs(named, n_rows=2, classes=classes, rows=np.arange(2)),
-                                  probs[:, [1, 2, 0]])
+    np.testing.assert_array_equal(
+        match_pred_probs(named, n_rows=2, classes=classes, rows=np.arange(2)), probs[:, [1, 2, 0]]
+    )
     # integer class names, as pd.DataFrame(P).to_csv(index=False) writes them
     numbered = read_pred_probs(probs_file(tmp_path / "i.csv", probs, ["2", "0", "1"]))
     np.testing.assert_array_equal(
-        match_pred_probs(numbered, n_rows=2, classes=np.array(["0", "1", "2"]), rows=np.arange(2)),
-        probs[:, [1, 2, 0]])
+        match_pred_probs(numbered, n_rows=2, classes=np.array(["0", "1", "2"]), rows=np.arange(2)), probs[:, [1, 2, 0]]
+    )
     # binary: "0,1" is also a row of probabilities; it is a header when the file has one row more than the table
     binary = np.array([[0.3, 0.7], [0.9, 0.1]])
     both = read_pred_probs(probs_file(tmp_path / "b.csv", binary, ["1", "0"]))
     np.testing.assert_array_equal(
-        match_pred_probs(both, n_rows=2, classes=np.array(["0", "1"]), rows=np.arange(2)), binary[:, ::-1])
+        match_pred_probs(both, n_rows=2, classes=np.array(["0", "1"]), rows=np.arange(2)), binary[:, ::-1]
+    )
     plain = read_pred_probs(probs_file(tmp_path / "p.csv", binary))
     np.testing.assert_array_equal(
-        match_pred_probs(plain, n_rows=2, classes=np.array(["0", "1"]), rows=np.arange(2)), binary)
+        match_pred_probs(plain, n_rows=2, classes=np.array(["0", "1"]), rows=np.arange(2)), binary
+    )
 
 
 def test_float16_probabilities_are_checked_at_their_precision(tmp_path):
@@ -261,11 +298,14 @@ def test_an_id_column_named_like_an_output_column_is_refused_before_reading(tmp_
     assert name in RESERVED_COLUMNS
 
 
-@pytest.mark.parametrize(("override", "message"), [
-    ("+cv.fold=3", r"config key cv.fold is not a key of cv; valid keys: .*folds"),
-    ("+classifier.max_iterations=5", r"classifier.max_iterations is not a key of classifier; valid keys: C,"),
-    ("+dataset.seperator=x", r"dataset.seperator is not a key of dataset; valid keys: .*sep"),
-])
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("+cv.fold=3", r"config key cv.fold is not a key of cv; valid keys: .*folds"),
+        ("+classifier.max_iterations=5", r"classifier.max_iterations is not a key of classifier; valid keys: C,"),
+        ("+dataset.seperator=x", r"dataset.seperator is not a key of dataset; valid keys: .*sep"),
+    ],
+)
 def test_unknown_keys_are_refused_naming_the_valid_ones(tmp_path, override, message):
     cfg = compose_config(["dataset=csv", "dataset.path=x.csv", override])
     with pytest.raises(ValueError, match=message):
@@ -273,8 +313,10 @@ def test_unknown_keys_are_refused_naming_the_valid_ones(tmp_path, override, mess
     check_config(compose_config(["++classifier.max_iter=50"]))  # a key the classifier has
 
 
-@pytest.mark.parametrize(("key", "value"), [("max_rows", -5), ("max_rows", 0), ("max_rows", "abc"),
-                                          ("min_class_rows", -5), ("min_class_rows", "abc")])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("max_rows", -5), ("max_rows", 0), ("max_rows", "abc"), ("min_class_rows", -5), ("min_class_rows", "abc")],
+)
 def test_rdataset_row_limits_are_in_the_range_table(key, value):
     cfg = compose_config(["dataset=diamonds", f"dataset.{key}={value}"])
     with pytest.raises(ValueError, match=rf"config value dataset.{key}=.* must be"):
@@ -290,8 +332,12 @@ def test_a_rerun_removes_every_artifact_of_the_earlier_run(tmp_path):
     for name in artifacts.RUN_ARTIFACTS:
         (out / name).write_text("from the earlier run")
     (out / "notes.txt").write_text("the user's")
-    run(compose_config(["dataset=iris", "cv.folds=3", "noise=matrix", "save_pred_probs=false",
-                        "compare_baseline=false"]), out)
+    run(
+        compose_config(
+            ["dataset=iris", "cv.folds=3", "noise=matrix", "save_pred_probs=false", "compare_baseline=false"]
+        ),
+        out,
+    )
     left = {p.name for p in out.iterdir()}
     assert "pred_probs.npy" not in left and "cleaned.csv" not in left and "failure.json" not in left
     assert "notes.txt" in left and "metrics.json" in left
@@ -383,18 +429,46 @@ def test_a_fresh_clean_learning_has_find_label_issues_kwargs_like_the_reference(
 
 # --- the property: any awkward CSV passes through cell for cell, labels as written --------------------------------
 
-AWKWARD_CELLS = st.sampled_from([
-    "00037", "007", "7", "NA", "n/a", "null", "None", "NaN", "TRUE", "True", "false", "2.5E-4", "+5", "-0", "0.00",
-    "1", "1.0", "", " ", "a,b", "say \"hi\"", "two\nlines", "cr\r\nlf", "ünï", "日本", "#", "'q'",
-]) | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6)
+AWKWARD_CELLS = st.sampled_from(
+    [
+        "00037",
+        "007",
+        "7",
+        "NA",
+        "n/a",
+        "null",
+        "None",
+        "NaN",
+        "TRUE",
+        "True",
+        "false",
+        "2.5E-4",
+        "+5",
+        "-0",
+        "0.00",
+        "1",
+        "1.0",
+        "",
+        " ",
+        "a,b",
+        'say "hi"',
+        "two\nlines",
+        "cr\r\nlf",
+        "ünï",
+        "日本",
+        "#",
+        "'q'",
+    ]
+) | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6)
 LABELS = st.sampled_from(["NA", "null", "007", "7", "n/a", "None", "TRUE", "1", "1.0", "", "a b", "x,y"])
 
 
 @st.composite
 def awkward_tables(draw):
     n_columns = draw(st.integers(1, 4))
-    names = draw(st.lists(st.sampled_from(["f0", "f1", "zip", "NA", "x y"]), min_size=n_columns,
-                          max_size=n_columns))  # duplicates allowed
+    names = draw(
+        st.lists(st.sampled_from(["f0", "f1", "zip", "NA", "x y"]), min_size=n_columns, max_size=n_columns)
+    )  # duplicates allowed
     n_rows = draw(st.integers(3, 40))
     label_position = draw(st.integers(0, n_columns))
     header = names[:label_position] + ["label"] + names[label_position:]
@@ -408,8 +482,9 @@ def awkward_tables(draw):
     return header, rows, ending, bom, delimiter, label_position
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(table=awkward_tables(), seed=st.integers(0, 2**16))
 def test_property_cleaned_csv_is_cell_exact_and_labels_are_as_written(tmp_path_factory, table, seed):
     header, rows, ending, bom, delimiter, label_position = table

@@ -10,9 +10,9 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from runner.datasets import load_sklearn
 from runner.learn import cache
 from runner.learn.cv import cached_cross_val_pred_probs
-from runner.datasets import load_sklearn
 from runner.run.experiment import _reference_fit_predictions
 
 X, Y = load_iris(return_X_y=True)

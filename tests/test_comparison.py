@@ -12,8 +12,17 @@ from runner.sweep.comparison import HARM_THRESHOLD, MIN_CELLS, UnknownAxisError,
 from runner.sweep.comparison_section import comparison_section, critical_difference_figure
 
 
-def sweep(effects, *, datasets=8, noises=("matrix", "instance"), rates=(0.2, 0.4), seeds=3, spread=0.01,
-          random_state=0, axis="method"):
+def sweep(
+    effects,
+    *,
+    datasets=8,
+    noises=("matrix", "instance"),
+    rates=(0.2, 0.4),
+    seeds=3,
+    spread=0.01,
+    random_state=0,
+    axis="method",
+):
     """A collect-style frame: one row per job; ``effects[value](rng, n)`` is each job's change over the baseline.
 
     Cells get a baseline accuracy of their own; a value's test accuracy is the baseline plus its effect;
@@ -28,14 +37,22 @@ def sweep(effects, *, datasets=8, noises=("matrix", "instance"), rates=(0.2, 0.4
                 for seed in range(seeds):
                     baseline = cell_baseline + rng.normal(0, spread)
                     for value, effect in effects.items():
-                        rows.append({
-                            "job": str(len(rows)), axis: value, "dataset": f"d{d}", "noise": noise,
-                            "noise.rate": rate, "classifier": "logistic_regression", "seed": seed,
-                            "status": "done", "error": "",
-                            "test_accuracy": baseline + effect(rng),
-                            "baseline_test_accuracy": baseline,
-                            "clean_labels_test_accuracy": baseline + 0.1,
-                        })
+                        rows.append(
+                            {
+                                "job": str(len(rows)),
+                                axis: value,
+                                "dataset": f"d{d}",
+                                "noise": noise,
+                                "noise.rate": rate,
+                                "classifier": "logistic_regression",
+                                "seed": seed,
+                                "status": "done",
+                                "error": "",
+                                "test_accuracy": baseline + effect(rng),
+                                "baseline_test_accuracy": baseline,
+                                "clean_labels_test_accuracy": baseline + 0.1,
+                            }
+                        )
     return pd.DataFrame(rows)
 
 
@@ -79,8 +96,12 @@ def test_identical_methods_differ_in_nothing(posthoc):
 
 
 def test_too_few_cells_for_a_test_says_so_instead_of_a_p_value():
-    jobs = sweep({"reference": noise_only(), "better": shifted(0.05), "other": noise_only()},
-                 datasets=MIN_CELLS - 1, noises=("matrix",), rates=(0.2,))
+    jobs = sweep(
+        {"reference": noise_only(), "better": shifted(0.05), "other": noise_only()},
+        datasets=MIN_CELLS - 1,
+        noises=("matrix",),
+        rates=(0.2,),
+    )
     result = compare(jobs)
     assert result.tests["cells_ranked"] == MIN_CELLS - 1
     assert result.tests["omnibus"] is None and result.tests["pairwise"] is None
@@ -92,8 +113,7 @@ def test_too_few_cells_for_a_test_says_so_instead_of_a_p_value():
 
 
 def test_a_two_value_sweep_over_one_dataset_explains_why_there_are_no_ranks():
-    jobs = sweep({"remove": shifted(0.02), "none": noise_only()}, datasets=1, noises=("matrix",), rates=(0.2,),
-                 seeds=3)
+    jobs = sweep({"remove": shifted(0.02), "none": noise_only()}, datasets=1, noises=("matrix",), rates=(0.2,), seeds=3)
     jobs = jobs.rename(columns={"method": "strategy"})
     result = compare(jobs)
     assert result.axis == "strategy"
@@ -111,8 +131,13 @@ def test_two_values_over_many_cells_use_the_signed_rank_test_without_an_omnibus(
 
 
 def test_harm_by_the_threshold_and_by_the_interval():
-    jobs = sweep({"steady_loss": shifted(-0.02, 0.002), "noisy_loss": shifted(-0.02, 0.2), "none": shifted(0, 0.002)},
-                 datasets=2, noises=("matrix",), rates=(0.2,), seeds=3)
+    jobs = sweep(
+        {"steady_loss": shifted(-0.02, 0.002), "noisy_loss": shifted(-0.02, 0.2), "none": shifted(0, 0.002)},
+        datasets=2,
+        noises=("matrix",),
+        rates=(0.2,),
+        seeds=3,
+    )
     result = compare(jobs)
     harm = result.tests["harm"]
     assert harm["steady_loss"]["cells_mean_below_threshold"] == 2
@@ -200,8 +225,24 @@ def test_results_are_json_and_the_diagram_a_png(tmp_path):
     path = tmp_path / "critical_difference.png"
     critical_difference_figure(result).savefig(path, format="png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    expected = ["dataset", "noise", "noise.rate", "classifier", "method", "n_seeds", "mean", "ci_low", "ci_high",
-                "baseline", "delta", "delta_ci_low", "delta_ci_high", "harm_1pt", "significantly_below", "rank"]
+    expected = [
+        "dataset",
+        "noise",
+        "noise.rate",
+        "classifier",
+        "method",
+        "n_seeds",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "baseline",
+        "delta",
+        "delta_ci_low",
+        "delta_ci_high",
+        "harm_1pt",
+        "significantly_below",
+        "rank",
+    ]
     assert list(result.cells.columns) == expected
     assert len(result.cells) == 32 * 3
     ranked = result.cells.groupby(["dataset", "noise", "noise.rate"])["rank"].apply(sorted)

@@ -7,7 +7,6 @@ this file. Each option runs on tiny data (iris, 3 folds) with every other group 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,9 +69,7 @@ def overrides_for(group, option, iris_csv, iris_pred_probs=None):
     return overrides
 
 
-@pytest.mark.parametrize(
-    "group, option", [(group, option) for group in PIPELINE_GROUPS for option in options(group)]
-)
+@pytest.mark.parametrize("group, option", [(group, option) for group in PIPELINE_GROUPS for option in options(group)])
 def test_every_option_runs_end_to_end(group, option, iris_csv, iris_pred_probs, tmp_path):
     if option in OPTIONAL_PACKAGES:
         pytest.importorskip(OPTIONAL_PACKAGES[option])
@@ -96,12 +93,23 @@ def test_the_groups_the_design_names_exist():
         assert options(group), f"conf/{group}/ has no options"
     assert {"digits", "breast_cancer", "wine", "iris", "synthetic", "csv"} <= set(options("dataset"))
     assert {
-        "logistic_regression", "hist_gradient_boosting", "random_forest", "xgboost", "knn", "svc", "mlp",
+        "logistic_regression",
+        "hist_gradient_boosting",
+        "random_forest",
+        "xgboost",
+        "knn",
+        "svc",
+        "mlp",
         "gradient_boosting",
     } <= set(options("classifier"))
     assert set(options("detection")) >= {
-        "prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given",
-        "low_normalized_margin", "low_self_confidence",
+        "prune_by_noise_rate",
+        "prune_by_class",
+        "both",
+        "confident_learning",
+        "predicted_neq_given",
+        "low_normalized_margin",
+        "low_self_confidence",
     }
     assert {"remove", "weight", "relabel", "none"} <= set(options("strategy"))
     assert {"matrix", "symmetric", "none"} <= set(options("noise"))

@@ -10,9 +10,9 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from runner.datasets.corrupt import clean_label_probabilities, instance_noise, matrix_noise
 from runner import CleanLearning
 from runner.datasets import load_sklearn, standardized
+from runner.datasets.corrupt import clean_label_probabilities, instance_noise, matrix_noise
 from runner.run.experiment import run_experiment
 
 
@@ -43,8 +43,10 @@ def test_instance_noise_flips_the_examples_closest_to_the_class_they_flip_to(dig
     closeness = clean_label_probabilities(X, y, 10, seed=0)
     rows = np.arange(len(y))
     scores = {}
-    for name, noise in [("instance", instance_noise(y, 10, features=X, rate=0.3, seed=0)),
-                        ("uniform", matrix_noise(y, 10, rate=0.3, seed=0))]:
+    for name, noise in [
+        ("instance", instance_noise(y, 10, features=X, rate=0.3, seed=0)),
+        ("uniform", matrix_noise(y, 10, rate=0.3, seed=0)),
+    ]:
         flipped = noise.labels != y
         # how much the clean-label model believes the new label of each flipped example
         scores[name] = closeness[rows, noise.labels][flipped].mean()
@@ -81,8 +83,12 @@ def test_clean_label_probabilities_are_out_of_fold_and_cover_absent_classes(digi
 
 def test_the_runner_gives_instance_noise_the_training_features():
     dataset = standardized(load_sklearn(name="breast_cancer", seed=0))
-    result = run_experiment(dataset, CleanLearning(LogisticRegression(max_iter=500), seed=0), noise=functools.partial(instance_noise, rate=0.2),
-                            compare_baseline=False)
+    result = run_experiment(
+        dataset,
+        CleanLearning(LogisticRegression(max_iter=500), seed=0),
+        noise=functools.partial(instance_noise, rate=0.2),
+        compare_baseline=False,
+    )
     expected = instance_noise(dataset.y_train, 2, features=dataset.X_train, rate=0.2, seed=0)
     issues = result.label_issues.sort_values("index")  # ranked worst first; `index` is the training position
     np.testing.assert_array_equal(issues["given_label"].to_numpy(), dataset.classes[expected.labels])

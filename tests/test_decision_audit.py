@@ -15,26 +15,43 @@ _spec.loader.exec_module(decision_audit)
 BASELINE, CLEAN = 0.70, 0.90
 #: dataset -> (reference test accuracy, recommended: used, held-out kept, cleaned, standard error, label margin)
 CELLS = {
-    "gate_veto": (0.80, False, 0.60, 0.70, 0.01, -0.20),   # z = 10 passes, the margin vetoes
-    "z_veto": (0.65, False, 0.60, 0.61, 0.01, 0.30),       # z = 1 fails, the margin passes
-    "used": (0.73, True, 0.60, 0.65, 0.01, 0.10),          # both pass
-    "both_veto": (0.72, False, 0.61, 0.60, 0.01, -0.10),   # both fail
-    "no_check": (0.75, False, None, None, None, None),     # halves impossible: no held-out fields
-    "misread": (0.74, True, 0.60, 0.70, 0.01, -0.30),      # used although the gate fails: not what the tests say
+    "gate_veto": (0.80, False, 0.60, 0.70, 0.01, -0.20),  # z = 10 passes, the margin vetoes
+    "z_veto": (0.65, False, 0.60, 0.61, 0.01, 0.30),  # z = 1 fails, the margin passes
+    "used": (0.73, True, 0.60, 0.65, 0.01, 0.10),  # both pass
+    "both_veto": (0.72, False, 0.61, 0.60, 0.01, -0.10),  # both fail
+    "no_check": (0.75, False, None, None, None, None),  # halves impossible: no held-out fields
+    "misread": (0.74, True, 0.60, 0.70, 0.01, -0.30),  # used although the gate fails: not what the tests say
 }
 
 
 def _job(sweep, number, dataset, method, metrics, min_z=3.0, extra=()):
     job = sweep / str(number)
     (job / ".hydra").mkdir(parents=True)
-    overrides = [f"dataset={dataset}", "noise=matrix", "noise.rate=0.2", "classifier=logistic_regression",
-                 f"method={method}", "seed=0", *extra]
+    overrides = [
+        f"dataset={dataset}",
+        "noise=matrix",
+        "noise.rate=0.2",
+        "classifier=logistic_regression",
+        f"method={method}",
+        "seed=0",
+        *extra,
+    ]
     (job / ".hydra" / "overrides.yaml").write_text("".join(f"- {line}\n" for line in overrides))
     cv = {"validation_min_z": min_z} if method == "recommended" else {}
     (job / ".hydra" / "config.yaml").write_text(json.dumps({"cv": cv}))
-    (job / "metrics.json").write_text(json.dumps({
-        "dataset": dataset, "classifier": "logistic_regression", "seed": 0, "n_train": 750,
-        "baseline_test_accuracy": BASELINE, "clean_labels_test_accuracy": CLEAN, **metrics}))
+    (job / "metrics.json").write_text(
+        json.dumps(
+            {
+                "dataset": dataset,
+                "classifier": "logistic_regression",
+                "seed": 0,
+                "n_train": 750,
+                "baseline_test_accuracy": BASELINE,
+                "clean_labels_test_accuracy": CLEAN,
+                **metrics,
+            }
+        )
+    )
 
 
 @pytest.fixture
@@ -42,9 +59,16 @@ def sweep(tmp_path):
     number = 0
     for dataset, (reference, used, kept, cleaned, error, margin) in CELLS.items():
         _job(tmp_path, number, dataset, "reference", {"test_accuracy": reference})
-        check = {} if kept is None else {
-            "holdout_accuracy_kept": kept, "holdout_accuracy_cleaned": cleaned,
-            "holdout_accuracy_standard_error": error, "noise_matrix_label_margin": margin}
+        check = (
+            {}
+            if kept is None
+            else {
+                "holdout_accuracy_kept": kept,
+                "holdout_accuracy_cleaned": cleaned,
+                "holdout_accuracy_standard_error": error,
+                "noise_matrix_label_margin": margin,
+            }
+        )
         accuracy = reference - 0.01 if used else BASELINE
         _job(tmp_path, number + 1, dataset, "recommended", {"test_accuracy": accuracy, "cleaning_used": used, **check})
         number += 2
@@ -91,9 +115,21 @@ def test_summary_counts_the_vetoes_and_what_the_reference_did_there(sweep):
 
 def test_a_threshold_from_the_config_changes_the_z_test(tmp_path):
     _job(tmp_path, 0, "t", "reference", {"test_accuracy": 0.8})
-    _job(tmp_path, 1, "t", "recommended", {
-        "test_accuracy": 0.8, "cleaning_used": True, "holdout_accuracy_kept": 0.60, "holdout_accuracy_cleaned": 0.61,
-        "holdout_accuracy_standard_error": 0.01, "noise_matrix_label_margin": np.nan}, min_z=0.5)
+    _job(
+        tmp_path,
+        1,
+        "t",
+        "recommended",
+        {
+            "test_accuracy": 0.8,
+            "cleaning_used": True,
+            "holdout_accuracy_kept": 0.60,
+            "holdout_accuracy_cleaned": 0.61,
+            "holdout_accuracy_standard_error": 0.01,
+            "noise_matrix_label_margin": np.nan,
+        },
+        min_z=0.5,
+    )
     rows = decision_audit.audit(decision_audit.load([tmp_path]))
     assert rows.loc[0, "decision"] == "used (both passed)" and rows.loc[0, "replay_agrees"]
 
@@ -128,8 +164,15 @@ def test_replayed_rules_pool_the_removal_gain_of_the_jobs_each_rule_cleans(sweep
     removal = tmp_path_factory.mktemp("removal")
     # removal gains: gate_veto +6, z_veto -2, used +2, both_veto -4, no_check +1, misread +3 (noise cost 20 each)
     for number, (dataset, accuracy) in enumerate(
-            [("gate_veto", 0.76), ("z_veto", 0.68), ("used", 0.72), ("both_veto", 0.66), ("no_check", 0.71),
-             ("misread", 0.73)]):
+        [
+            ("gate_veto", 0.76),
+            ("z_veto", 0.68),
+            ("used", 0.72),
+            ("both_veto", 0.66),
+            ("no_check", 0.71),
+            ("misread", 0.73),
+        ]
+    ):
         _job(removal, number, dataset, "reference", {"test_accuracy": accuracy}, extra=["+strategy.reweight=false"])
     rows = decision_audit.audit(decision_audit.load([sweep, removal]))
     table = decision_audit.rules(rows)

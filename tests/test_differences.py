@@ -22,7 +22,6 @@ from cleanlab import count as ref_count  # noqa: E402
 from cleanlab import filter as ref_filter  # noqa: E402
 from cleanlab import rank as ref_rank  # noqa: E402
 from cleanlab.benchmarking import noise_generation as ref_noise  # noqa: E402
-
 from cleanlab.classification import CleanLearning as ReferenceCleanLearning  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
@@ -123,9 +122,7 @@ def test_single_column_pred_probs():
 @pytest.mark.parametrize("filter_by", ["prune_by_noise_rate", "prune_by_class", "both"])
 def test_wrong_shaped_confident_joint(filter_by):
     identity = np.eye(4, dtype=int)  # for K = 3
-    wrong = reference(
-        ref_filter.find_label_issues, LABELS, PRED_PROBS, filter_by=filter_by, confident_joint=identity
-    )
+    wrong = reference(ref_filter.find_label_issues, LABELS, PRED_PROBS, filter_by=filter_by, confident_joint=identity)
     right = reference(ref_filter.find_label_issues, LABELS, PRED_PROBS, filter_by=filter_by)
     # cleanlab: used as is, silently. Its zero noise rates flag nothing; for prune_by_class its
     # diagonal of 1 flags all but one example per class, i.e. every example the model disagrees with.

@@ -85,9 +85,7 @@ def test_smaller_frac_noise_flags_a_subset_and_zero_flags_nothing(filter_by, see
 def test_min_examples_per_class_are_left_unflagged(filter_by, min_examples, seed):
     labels, pred_probs, _ = dataset(seed)
     counts = np.bincount(labels, minlength=4)
-    mask = find_label_issues(
-        labels, pred_probs, filter_by=filter_by, min_examples_per_class=min_examples
-    )
+    mask = find_label_issues(labels, pred_probs, filter_by=filter_by, min_examples_per_class=min_examples)
     assert (unflagged_per_class(labels, mask, 4) >= np.minimum(counts, min_examples)).all()
 
 
@@ -129,9 +127,7 @@ def test_class_with_at_most_min_examples_is_never_flagged_and_warns(filter_by, s
     # ... but not when the class has no more than min_examples_per_class examples.
     for min_examples in (8, 20):
         with pytest.warns(UserWarning, match=r"classes \[3\].*min_examples_per_class"):
-            mask = find_label_issues(
-                labels, pred_probs, filter_by=filter_by, min_examples_per_class=min_examples
-            )
+            mask = find_label_issues(labels, pred_probs, filter_by=filter_by, min_examples_per_class=min_examples)
         assert not mask[small].any()
 
 
@@ -144,9 +140,7 @@ def test_num_to_remove_per_class_is_exact_for_prune_by_class(seed):
     for k, r in enumerate(to_remove):
         lowest = np.sort(pred_probs[labels == k, k])[:r]
         assert (lowest < 1 / 4 - 1e-3).all()
-    mask = find_label_issues(
-        labels, pred_probs, filter_by="prune_by_class", num_to_remove_per_class=to_remove
-    )
+    mask = find_label_issues(labels, pred_probs, filter_by="prune_by_class", num_to_remove_per_class=to_remove)
     np.testing.assert_array_equal(np.bincount(labels[mask], minlength=4), to_remove)
 
 
@@ -167,9 +161,7 @@ def test_low_methods_flag_exactly_num_label_issues(filter_by, seed):
 def test_ranked_indices_are_the_flagged_ones_by_ascending_score(filter_by, rank_by, seed):
     labels, pred_probs, _ = dataset(seed)
     mask = find_label_issues(labels, pred_probs, filter_by=filter_by)
-    ranked = find_label_issues(
-        labels, pred_probs, filter_by=filter_by, return_indices_ranked_by=rank_by
-    )
+    ranked = find_label_issues(labels, pred_probs, filter_by=filter_by, return_indices_ranked_by=rank_by)
     assert ranked.dtype == np.int64
     np.testing.assert_array_equal(np.sort(ranked), np.flatnonzero(mask))
     scores = get_label_quality_scores(labels, pred_probs, method=rank_by)
@@ -180,9 +172,7 @@ def test_ranked_indices_are_the_flagged_ones_by_ascending_score(filter_by, rank_
 def test_ranking_with_adjusted_probabilities_uses_the_adjusted_scores(seed):
     labels, pred_probs, _ = dataset(seed)
     kwargs = {"adjust_pred_probs": True}
-    ranked = find_label_issues(
-        labels, pred_probs, return_indices_ranked_by="normalized_margin", rank_by_kwargs=kwargs
-    )
+    ranked = find_label_issues(labels, pred_probs, return_indices_ranked_by="normalized_margin", rank_by_kwargs=kwargs)
     scores = get_label_quality_scores(labels, pred_probs, method="normalized_margin", **kwargs)
     assert (np.diff(scores[ranked]) >= 0).all()
     np.testing.assert_array_equal(np.sort(ranked), np.flatnonzero(find_label_issues(labels, pred_probs)))
@@ -191,10 +181,7 @@ def test_ranking_with_adjusted_probabilities_uses_the_adjusted_scores(seed):
 @pytest.mark.parametrize("filter_by", FILTER_METHODS)
 def test_results_do_not_depend_on_n_jobs(filter_by):
     labels, pred_probs, _ = dataset(0)
-    masks = [
-        find_label_issues(labels, pred_probs, filter_by=filter_by, n_jobs=n_jobs)
-        for n_jobs in (None, 1, 2, 4)
-    ]
+    masks = [find_label_issues(labels, pred_probs, filter_by=filter_by, n_jobs=n_jobs) for n_jobs in (None, 1, 2, 4)]
     for mask in masks[1:]:
         np.testing.assert_array_equal(mask, masks[0])
 

@@ -16,8 +16,10 @@ from runner.filters import EditedNearestNeighbours, VoteFilter, keep_classes
 
 def separable_with_flips(seed, n_samples=300, n_classes=3, rate=0.1):
     """Well-separated blobs with ``rate`` of the labels moved to another class: (X, labels, is_error)."""
-    centers = 10 * np.stack([np.cos(2 * np.pi * np.arange(n_classes) / n_classes),
-                             np.sin(2 * np.pi * np.arange(n_classes) / n_classes)], axis=1)
+    centers = 10 * np.stack(
+        [np.cos(2 * np.pi * np.arange(n_classes) / n_classes), np.sin(2 * np.pi * np.arange(n_classes) / n_classes)],
+        axis=1,
+    )
     X, y = make_blobs(n_samples=n_samples, centers=centers, cluster_std=1.5, random_state=seed)
     rng = np.random.default_rng(seed)
     is_error = rng.random(n_samples) < rate
@@ -27,8 +29,11 @@ def separable_with_flips(seed, n_samples=300, n_classes=3, rate=0.1):
 
 
 def voters():
-    return {"logistic_regression": LogisticRegression(max_iter=1000), "knn": KNeighborsClassifier(5),
-            "tree": DecisionTreeClassifier(max_depth=4, random_state=0)}
+    return {
+        "logistic_regression": LogisticRegression(max_iter=1000),
+        "knn": KNeighborsClassifier(5),
+        "tree": DecisionTreeClassifier(max_depth=4, random_state=0),
+    }
 
 
 def uniform(n_samples, n_classes=3):
@@ -36,11 +41,15 @@ def uniform(n_samples, n_classes=3):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("detector", [
-    VoteFilter(voters(), rule="majority", folds=5, seed=0),
-    VoteFilter(voters(), rule="consensus", folds=5, seed=0),
-    EditedNearestNeighbours(n_neighbors=3),
-], ids=["majority", "consensus", "enn"])
+@pytest.mark.parametrize(
+    "detector",
+    [
+        VoteFilter(voters(), rule="majority", folds=5, seed=0),
+        VoteFilter(voters(), rule="consensus", folds=5, seed=0),
+        EditedNearestNeighbours(n_neighbors=3),
+    ],
+    ids=["majority", "consensus", "enn"],
+)
 def test_flags_the_wrong_labels(detector, seed):
     X, labels, is_error = separable_with_flips(seed, rate=0.05)
     detection = check_detection(detector.detect(labels, uniform(len(labels)), features=X), len(labels), 3, "filter")
@@ -67,7 +76,8 @@ def test_enn_votes_of_the_neighbours():
     labels = np.array([0] * 6 + [1] * 6)
     labels[2] = 1
     detection = EditedNearestNeighbours(n_neighbors=3, min_examples_per_class=0).detect(
-        labels, uniform(12, 2), features=X)
+        labels, uniform(12, 2), features=X
+    )
     assert np.flatnonzero(detection.label_issues).tolist() == [2]
     assert detection.label_quality[2] == 0
     np.testing.assert_allclose(detection.pred_probs.sum(axis=1), 1)

@@ -34,9 +34,15 @@ COMMON = ["cache_dir=null", "hydra.run.dir=outputs/run", "hydra.sweep.dir=output
 CASES = {
     "default": [],
     "own_data": [
-        "dataset=csv", f"dataset.path={INPUTS / 'own.csv'}", "dataset.label_column=species",
-        "dataset.id_column=id", "dataset.test_size=0", "noise=none", "cv=given",
-        f"cv.pred_probs_path={INPUTS / 'own_pred_probs.csv'}", "final_fit=skip",
+        "dataset=csv",
+        f"dataset.path={INPUTS / 'own.csv'}",
+        "dataset.label_column=species",
+        "dataset.id_column=id",
+        "dataset.test_size=0",
+        "noise=none",
+        "cv=given",
+        f"cv.pred_probs_path={INPUTS / 'own_pred_probs.csv'}",
+        "final_fit=skip",
     ],
     "sweep": ["dataset=iris", "cv.folds=3", "strategy=remove,weight,relabel,none"],
     "recommended": ["dataset=iris", "method=recommended"],
@@ -49,8 +55,12 @@ def run_case(name: str, cwd: Path) -> Path:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("CLEANRUN_CACHE_DIR", None)
     result = subprocess.run(
-        [sys.executable, "-m", "runner", *(["-m"] if name in SWEEPS else []), *COMMON, *CASES[name]], cwd=cwd, capture_output=True, text=True,
-        timeout=600, env=env,
+        [sys.executable, "-m", "runner", *(["-m"] if name in SWEEPS else []), *COMMON, *CASES[name]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return cwd / "outputs" / ("sweep" if name in SWEEPS else "run")
@@ -80,7 +90,11 @@ def artifacts_of(out: Path, cwd: Path) -> dict[str, str]:
     return {
         str(path.relative_to(out)): normalized(path, cwd)
         for path in sorted(out.rglob("*"))
-        if path.is_file() and ".hydra" not in path.parts and path.name not in HYDRA_RECORDS and path.suffix != ".log" and not path.name.startswith(".")
+        if path.is_file()
+        and ".hydra" not in path.parts
+        and path.name not in HYDRA_RECORDS
+        and path.suffix != ".log"
+        and not path.name.startswith(".")
     }
 
 
@@ -89,7 +103,8 @@ def test_artifacts_match_the_golden_run(name, tmp_path):
     produced = artifacts_of(run_case(name, tmp_path), tmp_path)
     recorded = {
         str(path.relative_to(GOLDEN / name)): path.read_text()
-        for path in sorted((GOLDEN / name).rglob("*")) if path.is_file()
+        for path in sorted((GOLDEN / name).rglob("*"))
+        if path.is_file()
     }
     assert sorted(produced) == sorted(recorded)
     for relative, content in recorded.items():

@@ -11,11 +11,11 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from runner import CleanLearning
-from runner.datasets.corrupt import Corruption, matrix_noise
 from runner.datasets import Dataset
+from runner.datasets.corrupt import Corruption, matrix_noise
 from runner.detection import Detection
-from runner.run.experiment import run_experiment
 from runner.learn.guard import check_cleaning, held_out_halves, label_margin
+from runner.run.experiment import run_experiment
 from runner.strategies import Remove
 
 
@@ -193,13 +193,27 @@ def test_the_choice_never_reads_the_test_split_or_the_true_training_labels():
         return Corruption(labels[:600].copy(), None)  # the same given labels whatever the truth
 
     def dataset(y_train, y_test):
-        return Dataset(X_train=X[:600], y_train=y_train, X_test=X[600:], y_test=y_test,
-                       classes=np.arange(10), feature_names=[f"f{i}" for i in range(64)], name="digits")
+        return Dataset(
+            X_train=X[:600],
+            y_train=y_train,
+            X_test=X[600:],
+            y_test=y_test,
+            classes=np.arange(10),
+            feature_names=[f"f{i}" for i in range(64)],
+            name="digits",
+        )
 
     runs = [
-        run_experiment(dataset(y_train, y_test), CleanLearning(LogisticRegression(max_iter=300), seed=0,
-                       validate_cleaning=True), noise=given_labels, compare_baseline=False)
-        for y_train, y_test in [(truth[:600], truth[600:]), (rng.permutation(truth[:600]), rng.permutation(truth[600:]))]
+        run_experiment(
+            dataset(y_train, y_test),
+            CleanLearning(LogisticRegression(max_iter=300), seed=0, validate_cleaning=True),
+            noise=given_labels,
+            compare_baseline=False,
+        )
+        for y_train, y_test in [
+            (truth[:600], truth[600:]),
+            (rng.permutation(truth[:600]), rng.permutation(truth[600:])),
+        ]
     ]
     for key in ("cleaning_used", "holdout_accuracy_kept", "holdout_accuracy_cleaned", "n_label_issues"):
         assert runs[0].metrics[key] == runs[1].metrics[key]

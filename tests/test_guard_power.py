@@ -127,8 +127,9 @@ def test_the_bootstrap_vetoes_a_confidently_swapped_class_not_an_uncertain_small
     large = rows_of(0, [900, 50, 50]) + rows_of(1, [100, 900, 0]) + rows_of(2, [0, 550, 450])
     given, truth = np.array(large).T
     assert bootstrap_label_margin(given, np.eye(3)[truth], estimate=crosstab_noise_matrix, random_state=seed) <= 0
-    lower = bootstrap_label_margin(given, np.eye(3)[truth], estimate=crosstab_noise_matrix, random_state=seed,
-                                   quantile=0.05)
+    lower = bootstrap_label_margin(
+        given, np.eye(3)[truth], estimate=crosstab_noise_matrix, random_state=seed, quantile=0.05
+    )
     assert lower < -0.05  # the 5% quantile of a margin of -0.1 at standard error ~0.03
 
 
@@ -204,7 +205,8 @@ def test_a_named_gate_reads_its_margin():
     assert np.isnan(gate_margin("bootstrap", labels, None))  # no noise matrix, no yardstick to doubt
     pred_probs = 0.7 * np.eye(3)[labels] + 0.1
     assert gate_margin("bootstrap", labels, noise_matrix, pred_probs, random_state=0) == bootstrap_label_margin(
-        labels, pred_probs, random_state=0)
+        labels, pred_probs, random_state=0
+    )
     with pytest.raises(ValueError, match="needs the out-of-fold probabilities"):
         gate_margin("bootstrap", labels, noise_matrix)
     with pytest.raises(ValueError, match="gate must be one of"):

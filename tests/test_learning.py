@@ -79,7 +79,9 @@ def assert_same_fit(ours, reference, X_test, given_weights=None):
     elif reference.sample_weight is None:
         assert ours.sample_weight is None
     else:
-        np.testing.assert_allclose(ours.sample_weight.to_numpy(), reference.sample_weight.to_numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            ours.sample_weight.to_numpy(), reference.sample_weight.to_numpy(), rtol=0, atol=1e-12
+        )
     np.testing.assert_array_equal(ours.predict(X_test), reference.predict(X_test))
     np.testing.assert_allclose(ours.predict_proba(X_test), reference.predict_proba(X_test), rtol=0, atol=1e-12)
 
@@ -92,7 +94,9 @@ def test_parity_with_reference(dataset, classifier):
     assert_same_fit(ours, reference, X_test)
     np.testing.assert_array_equal(ours.confident_joint, reference.confident_joint)
     for column in ("label_quality", "given_label", "predicted_label"):
-        np.testing.assert_array_equal(ours.label_issues_df[column].to_numpy(), reference.label_issues_df[column].to_numpy())
+        np.testing.assert_array_equal(
+            ours.label_issues_df[column].to_numpy(), reference.label_issues_df[column].to_numpy()
+        )
 
 
 def test_parity_with_given_pred_probs_noise_matrix_and_label_issues():
@@ -119,7 +123,9 @@ def test_parity_with_a_class_rarer_than_folds(n_rare, n_folds):
     assert_same_fit(ours, reference, X_test)
     np.testing.assert_array_equal(ours.confident_joint, reference.confident_joint)
     for column in ("label_quality", "predicted_label"):
-        np.testing.assert_array_equal(ours.label_issues_df[column].to_numpy(), reference.label_issues_df[column].to_numpy())
+        np.testing.assert_array_equal(
+            ours.label_issues_df[column].to_numpy(), reference.label_issues_df[column].to_numpy()
+        )
     rare = labels == 0
     assert not ours.label_issues_mask[rare].any()  # n_k <= min_examples_per_class: never pruned
     if n_rare == 1:  # lent to its own fold's training part: certain of its label
@@ -131,9 +137,13 @@ def test_a_class_rarer_than_folds_in_every_cross_validation_path(tmp_path):
     labels = with_rare_classes(labels, {0: 1})
     clf = LogisticRegression(max_iter=300)
     paths = (
-        {}, {"ensemble": [clf, KNeighborsClassifier()]}, {"detection_rounds": 2},
-        {"detection_rounds": 2, "round_mode": "relabel", "round_mean": True}, {"n_jobs": 2},
-        {"n_jobs": 2, "cv_backend": "threading"}, {"cv_cache_dir": tmp_path},
+        {},
+        {"ensemble": [clf, KNeighborsClassifier()]},
+        {"detection_rounds": 2},
+        {"detection_rounds": 2, "round_mode": "relabel", "round_mean": True},
+        {"n_jobs": 2},
+        {"n_jobs": 2, "cv_backend": "threading"},
+        {"cv_cache_dir": tmp_path},
     )
     for options in paths:
         with pytest.warns(UserWarning, match="too few examples for 5-fold cross-validation"):
@@ -147,8 +157,15 @@ def test_find_label_issues_with_a_class_no_label_holds():
     """A pred_probs column nobody is labelled with: every built-in detector passes the contract,
     and confident learning agrees with the reference for every filter_by."""
     labels, pred_probs = without_class(*make_pred_probs(600, 4, seed=3)[:2], 2)
-    for filter_by in ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
-                      "predicted_neq_given", "low_normalized_margin", "low_self_confidence"):
+    for filter_by in (
+        "prune_by_noise_rate",
+        "prune_by_class",
+        "both",
+        "confident_learning",
+        "predicted_neq_given",
+        "low_normalized_margin",
+        "low_self_confidence",
+    ):
         kwargs = {"find_label_issues_kwargs": {"filter_by": filter_by}}
         ours = CleanLearning(**kwargs)
         frame = ours.find_label_issues(labels=labels, pred_probs=pred_probs)
@@ -458,13 +475,34 @@ class NoWeightsClassifier(CountingClassifier):
         (lambda X, y: CleanLearning(NoWeightsClassifier(), strategy="weight").fit(X, y), "sample_weight"),
         (lambda X, y: CleanLearning(NoWeightsClassifier()).fit(X, y, sample_weight=np.ones(len(y))), "sample_weight"),
         (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=500).fit(X, y), "at least 500 examples"),
-        (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=2).fit(X, y, sample_weight=np.ones(3)), r"sample_weight passed to fit must have shape"),
-        (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=2).fit(X, y, sample_weight=np.full(len(y), np.nan)), "NaN"),
-        (lambda X, y: CleanLearning(CountingClassifier(), strategy="weight").fit(X, y, sample_weight=-np.ones(len(y))), r"sample_weight passed to fit has negative values; strategy 'weight'"),
+        (
+            lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=2).fit(X, y, sample_weight=np.ones(3)),
+            r"sample_weight passed to fit must have shape",
+        ),
+        (
+            lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=2).fit(
+                X, y, sample_weight=np.full(len(y), np.nan)
+            ),
+            "NaN",
+        ),
+        (
+            lambda X, y: CleanLearning(CountingClassifier(), strategy="weight").fit(
+                X, y, sample_weight=-np.ones(len(y))
+            ),
+            r"sample_weight passed to fit has negative values; strategy 'weight'",
+        ),
         (lambda X, y: CleanLearning(CountingClassifier()).fit(X[:-1], y), "different lengths"),
         (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.zeros(len(y), dtype=int)), "only one class"),
-        (lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.where(np.arange(len(y)) == 5, np.nan, y)), "missing"),
-        (lambda X, y: CleanLearning(CountingClassifier()).fit(X, pd.Series(y, dtype=object).where(np.arange(len(y)) != 2, None)), "missing"),
+        (
+            lambda X, y: CleanLearning(CountingClassifier()).fit(X, np.where(np.arange(len(y)) == 5, np.nan, y)),
+            "missing",
+        ),
+        (
+            lambda X, y: CleanLearning(CountingClassifier()).fit(
+                X, pd.Series(y, dtype=object).where(np.arange(len(y)) != 2, None)
+            ),
+            "missing",
+        ),
         (lambda X, y: CleanLearning(CountingClassifier(), strategy="unknown").fit(X, y), "unknown strategy"),
         (lambda X, y: CleanLearning(CountingClassifier(), cv_n_folds=1).fit(X, y), "at least 2 folds"),
     ],

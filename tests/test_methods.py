@@ -12,10 +12,10 @@ from sklearn.preprocessing import StandardScaler
 
 import runner.learn.detecting as detecting
 from runner import CleanLearning
-from runner.detection import ConfidentLearning, Detection, NoisePosterior
-from runner.posterior import label_posterior
 from runner.datasets.corrupt import matrix_noise
+from runner.detection import ConfidentLearning, Detection, NoisePosterior
 from runner.learn.cv import cross_val_pred_probs
+from runner.posterior import label_posterior
 
 
 def noisy_digits(seed, rate=0.3, n=900):
@@ -69,7 +69,8 @@ def test_a_second_round_refits_the_folds_without_learning_the_flagged_labels(mod
     second = CleanLearning(clf, seed=1, detection_rounds=2, round_mode=mode).fit(X, labels)
     flagged = first.label_issues_mask
     retrain = (
-        {"train_mask": ~flagged} if mode == "drop"
+        {"train_mask": ~flagged}
+        if mode == "drop"
         else {"train_labels": np.where(flagged, first.pred_probs.argmax(axis=1), labels)}
     )
     expected = cross_val_pred_probs(clf, X, labels, seed=1, **retrain)
@@ -107,8 +108,12 @@ def test_rounds_stop_when_the_flags_stop_changing(monkeypatch):
 
 @pytest.mark.parametrize(
     "options, message",
-    [({"detection_rounds": 0}, "detection_rounds"), ({"round_mode": "swap"}, "round_mode"),
-     ({"ensemble": [LogisticRegression(), object()]}, "predict_proba"), ({"round_mean": "yes"}, "round_mean")],
+    [
+        ({"detection_rounds": 0}, "detection_rounds"),
+        ({"round_mode": "swap"}, "round_mode"),
+        ({"ensemble": [LogisticRegression(), object()]}, "predict_proba"),
+        ({"round_mean": "yes"}, "round_mean"),
+    ],
 )
 def test_bad_method_options_are_refused_before_fitting(options, message):
     X, labels, _ = noisy_digits(seed=0)
@@ -173,9 +178,9 @@ def test_relabel_rounds_train_on_the_label_the_detection_suggests():
     clf = LogisticRegression(max_iter=500)
     first = cross_val_pred_probs(clf, X, labels, seed=1)
     detection = NoisePosterior().detect(labels, first)
-    second = CleanLearning(
-        clf, seed=1, detector=NoisePosterior(), detection_rounds=2, round_mode="relabel"
-    ).fit(X, labels)
+    second = CleanLearning(clf, seed=1, detector=NoisePosterior(), detection_rounds=2, round_mode="relabel").fit(
+        X, labels
+    )
     suggested = np.where(detection.label_issues, detection.pred_probs.argmax(axis=1), labels)
     expected = cross_val_pred_probs(clf, X, labels, seed=1, train_labels=suggested)
     np.testing.assert_allclose(second.pred_probs, expected, rtol=0, atol=1e-12)
@@ -235,11 +240,13 @@ def test_the_posterior_never_relabels_a_class_out_of_existence():
         ExtraTreesClassifier(n_estimators=100, random_state=2),
         KNeighborsClassifier(n_neighbors=15, weights="distance"),
     ]
-    options = dict(seed=2, ensemble=ensemble, detection_rounds=3, round_mode="relabel", round_mean=True, strategy="relabel")
+    options = dict(
+        seed=2, ensemble=ensemble, detection_rounds=3, round_mode="relabel", round_mean=True, strategy="relabel"
+    )
     with pytest.raises(ValueError, match=r"left classes \[2\] with no training examples"):
-        CleanLearning(LogisticRegression(max_iter=1000), detector=NoisePosterior(min_examples_per_class=0), **options).fit(
-            dataset.X_train, labels
-        )
+        CleanLearning(
+            LogisticRegression(max_iter=1000), detector=NoisePosterior(min_examples_per_class=0), **options
+        ).fit(dataset.X_train, labels)
     cl = CleanLearning(LogisticRegression(max_iter=1000), detector=NoisePosterior(), **options)
     cl.fit(dataset.X_train, labels)
     trained_on = np.where(cl.label_issues_mask, cl.label_issues_df["predicted_label"], labels)

@@ -129,9 +129,7 @@ def test_two_classes_with_a_noise_free_class_is_one_of_two_fixed_matrices(trace)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_two_classes_ignore_py_and_probability_bounds(seed):
     # K = 2 has its own branch: any trace > 1 is valid for every prior, and the bounds are not applied.
-    noise_matrix = generate_noise_matrix_from_trace(
-        2, 1.6, py=None, max_trace_prob=0.5, max_noise_rate=0.01, seed=seed
-    )
+    noise_matrix = generate_noise_matrix_from_trace(2, 1.6, py=None, max_trace_prob=0.5, max_noise_rate=0.01, seed=seed)
     (a, off_01), (off_10, b) = noise_matrix
     assert a + b == pytest.approx(1.6)
     assert off_01 == pytest.approx(1 - b) and off_10 == pytest.approx(1 - a)
@@ -442,11 +440,19 @@ def test_a_minimum_above_n_over_k_gives_the_most_even_split(N, K, low, high):
     """No split meets the minimum: the reference splits as evenly as possible; so do we, with a warning."""
     rng = np.random.default_rng(0)
     with pytest.warns(UserWarning, match="min_balls_per_bin"):
-        ours = np.array([randomly_distribute_N_balls_into_K_bins(N, K, max_balls_per_bin=high,
-                                                                 min_balls_per_bin=low, seed=rng) for _ in range(300)])
+        ours = np.array(
+            [
+                randomly_distribute_N_balls_into_K_bins(N, K, max_balls_per_bin=high, min_balls_per_bin=low, seed=rng)
+                for _ in range(300)
+            ]
+        )
     theirs = _reference(
-        lambda: np.array([reference.randomly_distribute_N_balls_into_K_bins(N, K, max_balls_per_bin=high,
-                                                                            min_balls_per_bin=low) for _ in range(300)]),
+        lambda: np.array(
+            [
+                reference.randomly_distribute_N_balls_into_K_bins(N, K, max_balls_per_bin=high, min_balls_per_bin=low)
+                for _ in range(300)
+            ]
+        ),
         global_seed=0,
     )
     for draws in (ours, theirs):

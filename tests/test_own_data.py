@@ -17,8 +17,8 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from runner import CleanLearning
 from runner.datasets import cleaned as cleaned_module
-from runner.run.app import run
 from runner.datasets.given import match_pred_probs, read_pred_probs
+from runner.run.app import run
 from tests.helpers import cleanrun, compose_config, run_dirs
 
 CLASSES = np.array(["ant", "bee", "cat"])
@@ -55,8 +55,9 @@ def flagged_rows(run_dir):
 @pytest.mark.slow
 def test_issues_name_the_wrong_rows_of_the_file_and_the_cleaned_table_drops_exactly_them(blobs, tmp_path):
     path, wrong, _ = blobs
-    result = cleanrun(tmp_path, "dataset=csv", f"dataset.path={path}", "dataset.test_size=0", "noise=none",
-                      "cv.folds=3")
+    result = cleanrun(
+        tmp_path, "dataset=csv", f"dataset.path={path}", "dataset.test_size=0", "noise=none", "cv.folds=3"
+    )
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
     issues, flagged = flagged_rows(run_dir)
@@ -78,15 +79,27 @@ def test_issues_name_the_wrong_rows_of_the_file_and_the_cleaned_table_drops_exac
     output = result.stdout + result.stderr
     assert "no test split (dataset.test_size=0)" in output and "10 most suspicious labels" in output
     worst = issues.iloc[0]
-    assert re.search(rf"^\s+1\s+{worst['row']}\s+{worst['given_label']}\s+{worst['predicted_label']}\s+0\.\d{{4}}"
-                     r"\s+yes$", output, re.MULTILINE), output  # rank 1: its row, given and suggested label
+    assert re.search(
+        rf"^\s+1\s+{worst['row']}\s+{worst['given_label']}\s+{worst['predicted_label']}\s+0\.\d{{4}}"
+        r"\s+yes$",
+        output,
+        re.MULTILINE,
+    ), output  # rank 1: its row, given and suggested label
 
 
 @pytest.mark.slow
 def test_relabel_changes_exactly_the_flagged_labels(blobs, tmp_path):
     path, wrong, truth = blobs
-    result = cleanrun(tmp_path, "dataset=csv", f"dataset.path={path}", "dataset.test_size=0", "noise=none",
-                      "cv.folds=3", "strategy=relabel", "final_fit=skip")
+    result = cleanrun(
+        tmp_path,
+        "dataset=csv",
+        f"dataset.path={path}",
+        "dataset.test_size=0",
+        "noise=none",
+        "cv.folds=3",
+        "strategy=relabel",
+        "final_fit=skip",
+    )
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
     issues, flagged = flagged_rows(run_dir)
@@ -128,8 +141,9 @@ def outside_pred_probs(path):
     table = pd.read_csv(path)
     codes = np.searchsorted(CLASSES, table["label"].to_numpy())
     folds = StratifiedKFold(4, shuffle=True, random_state=7)
-    probs = cross_val_predict(KNeighborsClassifier(15), table[FEATURES].to_numpy(), codes, cv=folds,
-                              method="predict_proba")
+    probs = cross_val_predict(
+        KNeighborsClassifier(15), table[FEATURES].to_numpy(), codes, cv=folds, method="predict_proba"
+    )
     return table, codes, probs
 
 
@@ -144,8 +158,15 @@ def test_given_pred_probs_give_the_issues_of_clean_learning_on_the_same_arrays(b
     else:  # a CSV whose header names the classes, in another order: taken by name
         probs_path = tmp_path / "probs.csv"
         pd.DataFrame(probs, columns=CLASSES)[["cat", "ant", "bee"]].to_csv(probs_path, index=False)
-    result = cleanrun(tmp_path, "dataset=csv", f"dataset.path={path}", "dataset.test_size=0", "noise=none",
-                      "cv=given", f"cv.pred_probs_path={probs_path}")
+    result = cleanrun(
+        tmp_path,
+        "dataset=csv",
+        f"dataset.path={path}",
+        "dataset.test_size=0",
+        "noise=none",
+        "cv=given",
+        f"cv.pred_probs_path={probs_path}",
+    )
     assert result.returncode == 0, result.stderr
     run_dir = only_run_dir(tmp_path)
     issues = pd.read_csv(run_dir / "label_issues.csv").sort_values("row")
@@ -154,8 +175,7 @@ def test_given_pred_probs_give_the_issues_of_clean_learning_on_the_same_arrays(b
     np.testing.assert_allclose(issues["label_quality"], ours.label_issues_df["label_quality"])
     from cleanlab.classification import CleanLearning as ReferenceCleanLearning
 
-    reference = ReferenceCleanLearning(LogisticRegression()).fit(table[FEATURES].to_numpy(), codes,
-                                                                  pred_probs=probs)
+    reference = ReferenceCleanLearning(LogisticRegression()).fit(table[FEATURES].to_numpy(), codes, pred_probs=probs)
     np.testing.assert_array_equal(issues["is_label_issue"], reference.label_issues_mask)
     np.testing.assert_array_equal(np.load(run_dir / "pred_probs.npy"), probs)
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -195,8 +215,15 @@ def test_bad_given_pred_probs_give_one_error_line_and_no_artifacts(blobs, tmp_pa
     for name, message in bad_probs_files(tmp_path, probs).items():
         cwd = tmp_path / name.replace(".", "_")
         cwd.mkdir()
-        result = cleanrun(cwd, "dataset=csv", f"dataset.path={path}", "dataset.test_size=0", "noise=none",
-                          "cv=given", f"cv.pred_probs_path={tmp_path / name}")
+        result = cleanrun(
+            cwd,
+            "dataset=csv",
+            f"dataset.path={path}",
+            "dataset.test_size=0",
+            "noise=none",
+            "cv=given",
+            f"cv.pred_probs_path={tmp_path / name}",
+        )
         assert result.returncode != 0, name
         output = result.stdout + result.stderr
         errors = [line for line in output.splitlines() if "ERROR" in line]
@@ -217,7 +244,8 @@ def test_read_pred_probs_checks_the_file_alone(tmp_path):
     # rows chosen by row number; every row in order: no copy
     assert match_pred_probs(given, n_rows=3, classes=np.array(["a", "b"]), rows=np.arange(3)) is given.values
     np.testing.assert_array_equal(
-        match_pred_probs(given, n_rows=3, classes=np.array(["a", "b"]), rows=np.array([2, 0])), probs[[2, 0]])
+        match_pred_probs(given, n_rows=3, classes=np.array(["a", "b"]), rows=np.array([2, 0])), probs[[2, 0]]
+    )
     # a header of other names than the classes: refused, listing both
     pd.DataFrame(probs, columns=["p1", "p0"]).to_csv(tmp_path / "p.csv", index=False)
     named = read_pred_probs(tmp_path / "p.csv")
@@ -257,8 +285,9 @@ def test_parquet_in_parquet_out_with_the_weights_of_the_final_fit(blobs, tmp_pat
     table = pd.read_csv(path)
     parquet = tmp_path / "blobs.parquet"
     table.to_parquet(parquet, index=False)
-    result = in_process(tmp_path, "dataset=csv", f"dataset.path={parquet}", "dataset.test_size=0",
-                        f"strategy={strategy}")
+    result = in_process(
+        tmp_path, "dataset=csv", f"dataset.path={parquet}", "dataset.test_size=0", f"strategy={strategy}"
+    )
     cleaned = pd.read_parquet(tmp_path / "cleaned.parquet")
     assert not (tmp_path / "cleaned.csv").exists()
     pd.testing.assert_frame_equal(cleaned.drop(columns="sample_weight"), table)
@@ -272,14 +301,19 @@ def test_id_column_names_the_rows_of_the_issue_table(blobs, tmp_path, monkeypatc
     path, wrong, _ = blobs
     table = pd.read_csv(path).assign(key=lambda t: [f"id-{i:03d}" for i in range(len(t))])
     table.to_csv(tmp_path / "keyed.csv", index=False)
-    result = in_process(tmp_path, "dataset=csv", f"dataset.path={tmp_path / 'keyed.csv'}",
-                        "dataset.id_column=key", "dataset.test_size=0", "strategy=remove")
+    result = in_process(
+        tmp_path,
+        "dataset=csv",
+        f"dataset.path={tmp_path / 'keyed.csv'}",
+        "dataset.id_column=key",
+        "dataset.test_size=0",
+        "strategy=remove",
+    )
     issues = pd.read_csv(tmp_path / "label_issues.csv")
     assert list(issues.columns[:3]) == ["rank", "key", "index"] and "row" not in issues.columns
     assert sorted(issues.loc[issues["is_label_issue"], "key"]) == [f"id-{i:03d}" for i in wrong]
     cleaned = pd.read_csv(tmp_path / "cleaned.csv")
-    pd.testing.assert_frame_equal(cleaned.drop(columns="sample_weight"),
-                                  table.drop(index=wrong).reset_index(drop=True))
+    pd.testing.assert_frame_equal(cleaned.drop(columns="sample_weight"), table.drop(index=wrong).reset_index(drop=True))
     assert result.metrics["n_train"] == N_ROWS
 
 
@@ -330,8 +364,14 @@ def test_given_pred_probs_refuse_settings_that_would_cross_validate_again(blobs,
     path, _, _ = blobs
     np.save(tmp_path / "p.npy", outside_pred_probs(path)[2])
     with pytest.raises(ValueError, match="cv.rounds must be 1"):
-        in_process(tmp_path, "dataset=csv", f"dataset.path={path}", "cv=given",
-                   f"cv.pred_probs_path={tmp_path / 'p.npy'}", "cv.rounds=2")
+        in_process(
+            tmp_path,
+            "dataset=csv",
+            f"dataset.path={path}",
+            "cv=given",
+            f"cv.pred_probs_path={tmp_path / 'p.npy'}",
+            "cv.rounds=2",
+        )
     assert not (tmp_path / "label_issues.csv").exists()
 
 

@@ -73,7 +73,10 @@ def test_confident_joint(case):
         )
         ref = reference(
             ref_count.compute_confident_joint,
-            labels, pred_probs, calibrate=calibrate, return_indices_of_off_diagonals=True,
+            labels,
+            pred_probs,
+            calibrate=calibrate,
+            return_indices_of_off_diagonals=True,
         )
         assert_same(ours[0], ref[0])
         assert_same(ours[1], ref[1])
@@ -205,15 +208,18 @@ def test_helper_filters(case):
         filter.find_predicted_neq_given(labels, pred_probs),
         ref_filter.find_predicted_neq_given(labels, pred_probs),
     )
-    if np.bincount(pred_probs.argmax(axis=1), minlength=pred_probs.shape[1]).all() and np.bincount(
-        labels, minlength=pred_probs.shape[1]
-    ).all():  # otherwise the reference crashes (see test_deliberate_differences)
+    if (
+        np.bincount(pred_probs.argmax(axis=1), minlength=pred_probs.shape[1]).all()
+        and np.bincount(labels, minlength=pred_probs.shape[1]).all()
+    ):  # otherwise the reference crashes (see test_deliberate_differences)
         for calibrate in (True, False):
             assert_same(
                 filter.find_label_issues_using_argmax_confusion_matrix(labels, pred_probs, calibrate=calibrate),
                 reference(
                     ref_filter.find_label_issues_using_argmax_confusion_matrix,
-                    labels, pred_probs, calibrate=calibrate,
+                    labels,
+                    pred_probs,
+                    calibrate=calibrate,
                 ),
             )
 
@@ -247,11 +253,17 @@ def test_one_count_for_every_class_in_num_to_remove_per_class(filter_by, to_remo
     labels, pred_probs, _ = make_pred_probs(1000, 4, seed=5)
     ours = filter.find_label_issues(labels, pred_probs, filter_by=filter_by, num_to_remove_per_class=to_remove)
     ref = reference(
-        ref_filter.find_label_issues, labels, pred_probs, filter_by=filter_by, num_to_remove_per_class=to_remove,
+        ref_filter.find_label_issues,
+        labels,
+        pred_probs,
+        filter_by=filter_by,
+        num_to_remove_per_class=to_remove,
         n_jobs=1,
     )
     assert_same(ours, ref)
-    per_class = filter.find_label_issues(labels, pred_probs, filter_by=filter_by, num_to_remove_per_class=[to_remove] * 4)
+    per_class = filter.find_label_issues(
+        labels, pred_probs, filter_by=filter_by, num_to_remove_per_class=[to_remove] * 4
+    )
     assert_same(ours, per_class)
 
 

@@ -89,19 +89,23 @@ def test_a_pipeline_gets_the_strategys_weights_without_metadata_routing(noisy, s
 def test_a_pipeline_gets_the_weights_through_metadata_routing_when_the_user_turned_it_on(noisy):
     X, labels = noisy
     with sklearn.config_context(enable_metadata_routing=True):
-        pipeline = make_pipeline(StandardScaler().set_fit_request(sample_weight=False),
-                                 RecordingClassifier().set_fit_request(sample_weight=True))
+        pipeline = make_pipeline(
+            StandardScaler().set_fit_request(sample_weight=False),
+            RecordingClassifier().set_fit_request(sample_weight=True),
+        )
         learner = CleanLearning(pipeline, strategy="weight", seed=0).fit(X, labels)
-    np.testing.assert_array_equal(last_step(learner).received_weight_,
-                                  np.where(learner.label_issues_mask, 0.0, 1.0))
+    np.testing.assert_array_equal(last_step(learner).received_weight_, np.where(learner.label_issues_mask, 0.0, 1.0))
 
 
 def test_under_metadata_routing_a_pipeline_that_requests_no_weights_is_refused_before_any_fit(noisy):
     X, labels = noisy
     with sklearn.config_context(enable_metadata_routing=True):
         pipeline = make_pipeline(StandardScaler(), RecordingClassifier())
-        with pytest.raises(ValueError, match=r"strategy 'weight' needs sample weights.*set_fit_request"
-                                             r"\(sample_weight=True\) on its last step \('recordingclassifier'\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"strategy 'weight' needs sample weights.*set_fit_request"
+            r"\(sample_weight=True\) on its last step \('recordingclassifier'\)",
+        ):
             CleanLearning(pipeline, strategy="weight", seed=0).fit(X, labels)
     assert RecordingClassifier.fits == []
 
@@ -132,8 +136,11 @@ def test_the_callers_own_weights_reach_a_pipeline(noisy):
 def test_weights_that_cannot_reach_the_model_refuse_weight_and_are_dropped_once_with_a_warning_by_remove(noisy):
     X, labels = noisy
     pipeline = make_pipeline(StandardScaler(), KNeighborsClassifier())
-    with pytest.raises(ValueError, match=r"strategy 'weight' needs sample weights.*KNeighborsClassifier\.fit has no "
-                                         r"sample_weight parameter"):
+    with pytest.raises(
+        ValueError,
+        match=r"strategy 'weight' needs sample weights.*KNeighborsClassifier\.fit has no "
+        r"sample_weight parameter",
+    ):
         CleanLearning(pipeline, strategy="weight", seed=0).fit(X, labels)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -182,8 +189,11 @@ class OutOfRangeScores:
 
 def test_out_of_range_scores_are_refused_saying_how_many_and_which(noisy):
     X, labels = noisy
-    with pytest.raises(ValueError, match=r"^detector OutOfRangeScores returned 3 of 300 label_quality scores outside "
-                                         r"\[0, 1\] \(or NaN\), e\.g\. -0\.5, 1\.5, nan"):
+    with pytest.raises(
+        ValueError,
+        match=r"^detector OutOfRangeScores returned 3 of 300 label_quality scores outside "
+        r"\[0, 1\] \(or NaN\), e\.g\. -0\.5, 1\.5, nan",
+    ):
         CleanLearning(LogisticRegression(), detector=OutOfRangeScores(), seed=0).fit(X, labels)
 
 
@@ -218,8 +228,13 @@ SCRIPT = textwrap.dedent("""
 def test_verbose_shows_progress_in_a_plain_script(tmp_path, verbose):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT.format(verbose=verbose))
-    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "ignore"})
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "PYTHONWARNINGS": "ignore"},
+    )
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
     if verbose:

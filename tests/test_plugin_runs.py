@@ -143,7 +143,11 @@ def cleanrun(folder: Path, *arguments) -> subprocess.CompletedProcess:
     overrides = [argument for argument in arguments if argument not in flags]
     return subprocess.run(
         [sys.executable, "-m", "runner", *flags, f"hydra.searchpath=[file://{folder / 'conf'}]", *overrides],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=300,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -190,8 +194,11 @@ def test_resume_reruns_the_jobs_whose_plugin_file_changed(folder):
     first = cleanrun(folder, "-m", "strategy=mine,none", *QUICK, *NO_REPORT)
     assert first.returncode == 0, first.stdout + first.stderr
     (sweep,) = (folder / "outputs" / "multirun").glob("*/*")
-    jobs = {yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())[0]: job for job in sweep.iterdir()
-            if (job / ".hydra").is_dir()}
+    jobs = {
+        yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())[0]: job
+        for job in sweep.iterdir()
+        if (job / ".hydra").is_dir()
+    }
     mine, none = jobs["strategy=mine"], jobs["strategy=none"]
     weights = pd.read_csv(mine / "label_issues.csv")["sample_weight"]
     assert set(weights) == {0.5, 1.0}
@@ -219,8 +226,9 @@ def test_the_digest_counts_no_source_of_cleanruns_own_options():
     for option in options:
         if option.startswith("dataset=") and option not in ("dataset=iris", "dataset=csv", "dataset=synthetic"):
             continue  # the packaged sets name the same loaders
-        config = OmegaConf.to_container(compose_config([option, "dataset.path=x.csv"] if option == "dataset=csv"
-                                                       else [option]), resolve=False)
+        config = OmegaConf.to_container(
+            compose_config([option, "dataset.path=x.csv"] if option == "dataset=csv" else [option]), resolve=False
+        )
         assert target_sources(config) == {}, option
 
 
@@ -229,8 +237,9 @@ def test_the_digest_counts_no_source_of_cleanruns_own_options():
 
 
 def test_a_broken_strategy_is_named_by_its_option(folder):
-    assert_one_line_error(cleanrun(folder, "strategy=broken", *QUICK),
-                          "strategy=broken returned labels outside the classes 0..2")
+    assert_one_line_error(
+        cleanrun(folder, "strategy=broken", *QUICK), "strategy=broken returned labels outside the classes 0..2"
+    )
 
 
 def test_out_of_range_scores_name_the_detector_option_how_many_and_which(folder):
@@ -241,15 +250,18 @@ def test_out_of_range_scores_name_the_detector_option_how_many_and_which(folder)
 
 
 def test_an_invalid_dataset_is_blamed_on_the_loader_option(folder):
-    assert_one_line_error(cleanrun(folder, "dataset=bad_labels", "cv.folds=3", "cache_dir=null"),
-                          "dataset=bad_labels (my_loaders.bad_labels) returned an invalid Dataset",
-                          "y_train must lie in 0..1")
+    assert_one_line_error(
+        cleanrun(folder, "dataset=bad_labels", "cv.folds=3", "cache_dir=null"),
+        "dataset=bad_labels (my_loaders.bad_labels) returned an invalid Dataset",
+        "y_train must lie in 0..1",
+    )
 
 
 def test_nan_features_are_refused_before_any_fit_naming_the_loader_option_and_the_column(folder):
     result = cleanrun(folder, "dataset=holes", "cv.folds=3", "cache_dir=null")
-    line = assert_one_line_error(result, "dataset=holes (my_loaders.holes) returned an invalid Dataset",
-                                 "'x1'", "2 NaN value(s)")
+    line = assert_one_line_error(
+        result, "dataset=holes (my_loaders.holes) returned an invalid Dataset", "'x1'", "2 NaN value(s)"
+    )
     assert "fold" not in result.stdout and "Instantiating classifier" not in result.stdout, line
 
 
@@ -258,8 +270,9 @@ def test_nan_features_are_refused_before_any_fit_naming_the_loader_option_and_th
 
 
 def report(directory: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.report", str(directory)], capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "runner.report", str(directory)], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_the_report_refuses_a_directory_that_is_no_sweep_in_one_line_and_writes_nothing(tmp_path):
@@ -282,9 +295,15 @@ def fake_sweep(directory: Path, overrides: list[list[str]]) -> Path:
         (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(job_overrides))
         values = dict(override.split("=") for override in job_overrides)
         metrics = {
-            "dataset": "iris", "classifier": "logistic_regression", "strategy": values.get("strategy", "remove"),
-            "strategy_option": values.get("strategy", "remove"), "seed": int(values.get("seed", 0)), "n_train": 112,
-            "n_label_issues": 150, "test_accuracy": 0.9 + 0.01 * number, "baseline_test_accuracy": 0.88,
+            "dataset": "iris",
+            "classifier": "logistic_regression",
+            "strategy": values.get("strategy", "remove"),
+            "strategy_option": values.get("strategy", "remove"),
+            "seed": int(values.get("seed", 0)),
+            "n_train": 112,
+            "n_label_issues": 150,
+            "test_accuracy": 0.9 + 0.01 * number,
+            "baseline_test_accuracy": 0.88,
         }
         (job / "metrics.json").write_text(json.dumps(metrics))
     return directory
@@ -300,7 +319,7 @@ def test_summary_has_one_metric_schema_whatever_was_swept_and_counts_print_as_in
         header = (sweep / "summary.csv").read_text().splitlines()[0].split(",")
         assert len(header) == len(set(header)), header  # overrides and metrics never share a name
         status = header.index("status")
-        columns[sweep.name] = (header[1:status], header[status + 2:])
+        columns[sweep.name] = (header[1:status], header[status + 2 :])
     assert columns["strategies"][0] == ["strategy"] and columns["seeds"][0] == ["seed"]
     assert columns["strategies"][1] == columns["seeds"][1]  # the same metric columns
     assert {"dataset_metric", "classifier_metric", "strategy_metric", "seed_metric"} <= set(columns["seeds"][1])

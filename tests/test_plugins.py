@@ -37,8 +37,6 @@ from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
 from runner import CleanLearning
-from runner.run.app import run
-from runner.run.config import SOURCE_CONF
 from runner.contracts import (
     DatasetLoader,
     Detection,
@@ -50,8 +48,10 @@ from runner.contracts import (
     check_training_set,
 )
 from runner.detection import ConfidentLearning
-from runner.sweep.collect import collect
+from runner.run.app import run
+from runner.run.config import SOURCE_CONF
 from runner.strategies import BUILT_IN, get_strategy
+from runner.sweep.collect import collect
 from tests.helpers import FILTER_METHODS, compose_config
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cleanrun-example-plugin"
@@ -86,8 +86,10 @@ def example_importable():
 def example():
     """The example's Python modules, imported without leaving its ``hydra_plugins`` on sys.path."""
     with example_importable():
-        return {name: importlib.import_module(f"cleanrun_example.{name}") for name in ("strategies", "detectors",
-                                                                                     "datasets")}
+        return {
+            name: importlib.import_module(f"cleanrun_example.{name}")
+            for name in ("strategies", "detectors", "datasets")
+        }
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +152,9 @@ def test_the_example_plugins_do_what_they_say(example, wine_case):
     result = check_training_set(DownWeight(fraction=0.4).select(detection, labels), labels, 3, "down_weight")
     np.testing.assert_array_equal(result.sample_weight, np.where(detection.label_issues, 0.4, 1.0))
     caller = np.linspace(0.5, 1.5, len(labels))
-    np.testing.assert_allclose(DownWeight(fraction=0.4).select(detection, labels, caller).sample_weight,
-                               caller * result.sample_weight)
+    np.testing.assert_allclose(
+        DownWeight(fraction=0.4).select(detection, labels, caller).sample_weight, caller * result.sample_weight
+    )
     with pytest.raises(ValueError, match="fraction must lie in"):
         DownWeight(fraction=1.5)
 
@@ -199,8 +202,9 @@ def test_the_callers_negative_weights_pass_the_strategy_referee_only_when_allowe
     result = check_training_set(TrainingSet(ALL, GIVEN, weights), GIVEN, 3, "remove", allow_negative_weights=True)
     np.testing.assert_array_equal(result.sample_weight, weights)
     with pytest.raises(ValueError, match=r"left classes \[2\]"):  # a class of zero weights stays refused
-        check_training_set(TrainingSet(ALL, GIVEN, np.where(GIVEN == 2, 0.0, -1.0)), GIVEN, 3, "remove",
-                           allow_negative_weights=True)
+        check_training_set(
+            TrainingSet(ALL, GIVEN, np.where(GIVEN == 2, 0.0, -1.0)), GIVEN, 3, "remove", allow_negative_weights=True
+        )
 
 
 def test_a_valid_result_passes_the_strategy_referee():
@@ -257,10 +261,14 @@ BROKEN_DETECTIONS = {
     "pred_probs of another K": (Detection(MASK, SCORES, PROBS[:, :2]), ValueError, r"pred_probs of shape \(6, 2\)"),
     "noise matrix of another K": (Detection(MASK, noise_matrix=np.eye(2)), ValueError, r"noise_matrix of shape \(2, 2"),
     "noise matrix not a distribution": (
-        Detection(MASK, noise_matrix=NOISE * 2), ValueError, r"noise_matrix whose columns do not sum to 1"
+        Detection(MASK, noise_matrix=NOISE * 2),
+        ValueError,
+        r"noise_matrix whose columns do not sum to 1",
     ),
     "negative inverse noise matrix": (
-        Detection(MASK, inverse_noise_matrix=np.eye(K) * 2 - NOISE), ValueError, r"inverse_noise_matrix with negative"
+        Detection(MASK, inverse_noise_matrix=np.eye(K) * 2 - NOISE),
+        ValueError,
+        r"inverse_noise_matrix with negative",
     ),
     "NaN confident joint": (Detection(MASK, confident_joint=np.full((K, K), np.nan)), ValueError, r"confident_joint"),
     "py of another K": (Detection(MASK, py=np.ones(2) / 2), ValueError, r"py of shape \(2,\), not \(3,\)"),
@@ -328,8 +336,9 @@ def cleanrun(cwd, *arguments, python=sys.executable, pythonpath=None, timeout=30
     env["PYTHONWARNINGS"] = "ignore"
     if pythonpath:
         env["PYTHONPATH"] = str(pythonpath)
-    result = subprocess.run([str(python), "-m", "runner", *arguments], cwd=cwd, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [str(python), "-m", "runner", *arguments], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -373,8 +382,17 @@ def test_a_plugin_package_joins_glob_sweeps(tmp_path):
 
     The example's dataset and detector run under every strategy, cleanrun's and the example's.
     """
-    cleanrun(tmp_path, "-m", "dataset=moons", "dataset.n_samples=300", "detection=below_threshold",
-             "strategy=glob(*)", *TINY_SWEEP, f"cache_dir={tmp_path / 'cache'}", pythonpath=EXAMPLE_SRC)
+    cleanrun(
+        tmp_path,
+        "-m",
+        "dataset=moons",
+        "dataset.n_samples=300",
+        "detection=below_threshold",
+        "strategy=glob(*)",
+        *TINY_SWEEP,
+        f"cache_dir={tmp_path / 'cache'}",
+        pythonpath=EXAMPLE_SRC,
+    )
     sweep = jobs(tmp_path)
     assert sorted(sweep["strategy"]) == sorted([*yaml_options(SOURCE_CONF, "strategy"), "down_weight"])
     assert set(sweep["status"]) == {"done"}, sweep[["strategy", "status", "error"]]
@@ -394,8 +412,15 @@ def test_a_plugin_in_a_plain_folder_through_hydra_searchpath(tmp_path):
     (folder / "conf" / "strategy").mkdir(parents=True)
     shutil.copy(EXAMPLE_SRC / "cleanrun_example" / "strategies.py", folder / "my_strategy.py")
     (folder / "conf" / "strategy" / "mine.yaml").write_text("_target_: my_strategy.DownWeight\nfraction: 0.5\n")
-    cleanrun(folder, "-m", f"hydra.searchpath=[file://{folder / 'conf'}]", "strategy=mine,none", "dataset=iris",
-             *TINY_SWEEP, "cache_dir=null")
+    cleanrun(
+        folder,
+        "-m",
+        f"hydra.searchpath=[file://{folder / 'conf'}]",
+        "strategy=mine,none",
+        "dataset=iris",
+        *TINY_SWEEP,
+        "cache_dir=null",
+    )
     sweep = jobs(folder).set_index("strategy")
     assert set(sweep["status"]) == {"done"}, sweep[["status", "error"]]
     mine = job_dir(folder, sweep.loc["mine", "job"])
@@ -411,8 +436,12 @@ def test_the_example_installs_into_a_fresh_venv_and_joins_a_glob_sweep(tmp_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     # The fresh venv sees this one's packages (cleanrun, hydra, ...; addsitedir also runs their
     # .pth files, which the editable install of cleanrun needs); nothing comes from the network.
     Path(purelib, "zz_cleanrun_test.pth").write_text(f"import site; site.addsitedir({site.getsitepackages()[0]!r})\n")
@@ -420,7 +449,9 @@ def test_the_example_installs_into_a_fresh_venv_and_joins_a_glob_sweep(tmp_path)
     env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PIP_NO_INDEX": "1"}
     installed = subprocess.run(
         [str(python), "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-e", str(package)],
-        env=env, capture_output=True, text=True,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert installed.returncode == 0, (
         installed.stdout + installed.stderr + "\n(pip install -e needs setuptools>=64 and wheel, or setuptools>=70.1)"
@@ -430,8 +461,16 @@ def test_the_example_installs_into_a_fresh_venv_and_joins_a_glob_sweep(tmp_path)
     work.mkdir()
     assert "down_weight" in listed_options(cleanrun(work, "--help", python=python))["strategy"]
     # The joblib launcher: the jobs run in worker processes of the fresh venv's interpreter.
-    cleanrun(work, "-m", "strategy=glob(*)", "dataset=iris", *TINY_SWEEP, f"cache_dir={tmp_path / 'cache'}",
-             "hydra/launcher=joblib", python=python)
+    cleanrun(
+        work,
+        "-m",
+        "strategy=glob(*)",
+        "dataset=iris",
+        *TINY_SWEEP,
+        f"cache_dir={tmp_path / 'cache'}",
+        "hydra/launcher=joblib",
+        python=python,
+    )
     sweep = jobs(work)
     assert sorted(sweep["strategy"]) == sorted([*yaml_options(SOURCE_CONF, "strategy"), "down_weight"])
     assert set(sweep["status"]) == {"done"}, sweep[["strategy", "status", "error"]]

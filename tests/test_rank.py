@@ -192,9 +192,7 @@ def test_order_label_issues_sorts_the_flagged_examples_by_score(rank_by, seed):
     np.testing.assert_array_equal(np.sort(ordered), np.flatnonzero(mask))
     scores = scores_of(labels, pred_probs, rank_by)
     assert (np.diff(scores[ordered]) >= 0).all()
-    np.testing.assert_array_equal(
-        ordered, find_label_issues(labels, pred_probs, return_indices_ranked_by=rank_by)
-    )
+    np.testing.assert_array_equal(ordered, find_label_issues(labels, pred_probs, return_indices_ranked_by=rank_by))
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,9 +213,7 @@ def test_uniform_ensemble_is_the_mean_of_member_scores(method, seed):
     labels, pred_probs, _ = dataset(seed)
     members = ensemble_members(labels, pred_probs, seed)
     expected = np.mean([scores_of(labels, p, method) for p in members], axis=0)
-    ensemble = get_label_quality_ensemble_scores(
-        labels, members, method=method, weight_ensemble_members_by="uniform"
-    )
+    ensemble = get_label_quality_ensemble_scores(labels, members, method=method, weight_ensemble_members_by="uniform")
     np.testing.assert_allclose(ensemble, expected, rtol=0, atol=1e-12)
 
 
@@ -228,9 +224,7 @@ def test_custom_and_accuracy_weighted_ensembles(seed):
     member_scores = np.array([scores_of(labels, p, "self_confidence") for p in members])
     weights = np.array([0.5, 0.2, 0.3])
     np.testing.assert_allclose(
-        get_label_quality_ensemble_scores(
-            labels, members, weight_ensemble_members_by="custom", custom_weights=weights
-        ),
+        get_label_quality_ensemble_scores(labels, members, weight_ensemble_members_by="custom", custom_weights=weights),
         weights @ member_scores,
         atol=1e-12,
     )

@@ -46,8 +46,9 @@ def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchm
     loaded = {name: _load(name) for name in everything}
     counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in loaded.items()}
     assert min(c.sum() for c in counts.values()) < 600 and max(len(c) for c in counts.values()) >= 20
-    categorical = [name for name, d in loaded.items() if any("_" in f and f.split("_")[-1].isalpha() for f in
-                                                            d.feature_names)]
+    categorical = [
+        name for name, d in loaded.items() if any("_" in f and f.split("_")[-1].isalpha() for f in d.feature_names)
+    ]
     for names in halves.values():
         assert min(len(counts[name]) for name in names) == 2
         assert max(len(counts[name]) for name in names) >= 8
@@ -84,8 +85,14 @@ def test_subsample_is_the_same_rows_for_every_seed_and_only_the_split_moves():
 def test_subsample_is_stratified_and_rare_classes_are_dropped():
     table = read_rdataset("dplyr", "storms")
     full = table["status"].value_counts(normalize=True)
-    dataset = load_rdataset(package="dplyr", item="storms", label_column="status", drop_columns=["name", "category"],
-                            max_rows=3000, min_class_rows=20)
+    dataset = load_rdataset(
+        package="dplyr",
+        item="storms",
+        label_column="status",
+        drop_columns=["name", "category"],
+        max_rows=3000,
+        min_class_rows=20,
+    )
     kept = dict(zip(dataset.classes, np.bincount(np.r_[dataset.y_train, dataset.y_test]) / 3000))
     for name, share in kept.items():
         assert share == pytest.approx(full[name], abs=0.01)

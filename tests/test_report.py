@@ -72,9 +72,17 @@ def write_matrix(path: Path, matrix: list[list[float]]) -> None:
     pd.DataFrame(matrix, index=CLASSES, columns=CLASSES).to_csv(path)
 
 
-def write_job(sweep: Path, num: int, overrides: list[str], *, metrics: dict | None = None,
-              failure: str | None = None, truncated: bool = False, matrices: bool = False,
-              config: str = "seed: 0\n") -> Path:
+def write_job(
+    sweep: Path,
+    num: int,
+    overrides: list[str],
+    *,
+    metrics: dict | None = None,
+    failure: str | None = None,
+    truncated: bool = False,
+    matrices: bool = False,
+    config: str = "seed: 0\n",
+) -> Path:
     """One job directory: Hydra's .hydra/ files plus whichever results the job left."""
     job = sweep / str(num)
     (job / ".hydra").mkdir(parents=True)
@@ -96,9 +104,7 @@ def build_sweep(sweep: Path) -> Path:
     sweep.mkdir(parents=True)
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
     (sweep / ".submitit").mkdir()  # not a job: no .hydra/overrides.yaml
-    for num, (dataset, rate, strategy, seed) in enumerate(
-        itertools.product(DATASETS, RATES, STRATEGIES, SEEDS)
-    ):
+    for num, (dataset, rate, strategy, seed) in enumerate(itertools.product(DATASETS, RATES, STRATEGIES, SEEDS)):
         overrides = [f"dataset={dataset}", f"noise.rate={rate}", f"strategy={strategy}", f"seed={seed}"]
         if num == FAILED_JOB:
             write_job(sweep, num, [*overrides, "+debug=true"], failure=ERROR)
@@ -106,8 +112,7 @@ def build_sweep(sweep: Path) -> Path:
             write_job(sweep, num, overrides)
         else:
             metrics = fake_metrics(dataset, rate, strategy, seed)
-            write_job(sweep, num, overrides, metrics=metrics, truncated=num == TRUNCATED_JOB,
-                      matrices=True)
+            write_job(sweep, num, overrides, metrics=metrics, truncated=num == TRUNCATED_JOB, matrices=True)
     return sweep
 
 
@@ -165,8 +170,15 @@ def test_collect_one_row_per_job_in_numeric_order(sweep):
     columns = list(df.columns)
     assert columns[:8] == ["job", "dataset", "noise.rate", "strategy", "seed", "debug", "status", "error"]
     # Metrics that collide with override names are kept under another name, not dropped.
-    assert {"dataset_metric", "strategy_metric", "seed_metric", "filter_by", "test_accuracy",
-            "cv_cache_hit", "git_commit"} <= set(columns)
+    assert {
+        "dataset_metric",
+        "strategy_metric",
+        "seed_metric",
+        "filter_by",
+        "test_accuracy",
+        "cv_cache_hit",
+        "git_commit",
+    } <= set(columns)
     assert "versions" not in columns
 
 
@@ -174,8 +186,7 @@ def test_collect_status_and_error(sweep, caplog):
     with caplog.at_level(logging.WARNING, logger="runner.sweep"):
         df = collect(sweep).set_index("job")
     expected = {str(i): "done" for i in range(16)}
-    expected.update({str(FAILED_JOB): "failed", str(KILLED_JOB): "incomplete",
-                     str(TRUNCATED_JOB): "incomplete"})
+    expected.update({str(FAILED_JOB): "failed", str(KILLED_JOB): "incomplete", str(TRUNCATED_JOB): "incomplete"})
     assert df["status"].to_dict() == expected
     assert df.loc[str(FAILED_JOB), "error"] == ERROR
     assert (df.drop(index=str(FAILED_JOB))["error"] == "").all()
@@ -198,8 +209,7 @@ def test_collect_parses_override_values(sweep):
 
 
 def test_collect_parses_overrides_as_hydra_does(tmp_path):
-    write_job(tmp_path, 0, ["+lr=1e-3", "++flag=false", "name='a b'", "layers=[1,2]", "db@backup=mysql",
-                            "~debug"])
+    write_job(tmp_path, 0, ["+lr=1e-3", "++flag=false", "name='a b'", "layers=[1,2]", "db@backup=mysql", "~debug"])
     row = collect(tmp_path).iloc[0]
     assert row["lr"] == 0.001 and isinstance(row["lr"], float)
     assert isinstance(row["flag"], (bool, np.bool_)) and not row["flag"]
@@ -222,9 +232,16 @@ def test_a_job_with_a_failure_counts_as_failed_whatever_else_it_holds(tmp_path):
 
 def test_run_settings_are_no_columns_and_shared_settings_head_the_report(tmp_path):
     for num, (strategy, seed) in enumerate(itertools.product(STRATEGIES, SEEDS)):
-        overrides = [f"strategy={strategy}", f"seed={seed}", "dataset=wine", "cv.folds=3",
-                     f"cache_dir=/tmp/cache{num}", f"save_pred_probs={num % 2 == 0}".lower(),
-                     "resume=/somewhere", f"+tracking.uri=file:/tmp/mlruns{num}"]
+        overrides = [
+            f"strategy={strategy}",
+            f"seed={seed}",
+            "dataset=wine",
+            "cv.folds=3",
+            f"cache_dir=/tmp/cache{num}",
+            f"save_pred_probs={num % 2 == 0}".lower(),
+            "resume=/somewhere",
+            f"+tracking.uri=file:/tmp/mlruns{num}",
+        ]
         write_job(tmp_path, num, overrides, metrics=fake_metrics("wine", 0.1, strategy, seed))
     summary = collect(tmp_path)
     assert collect_module.override_columns(summary) == ["strategy", "seed", "dataset", "cv.folds"]
@@ -283,8 +300,7 @@ def test_report_mean_std_per_group(reported):
     row = next(r for r in rows if (r["dataset"], r["noise.rate"], r["strategy"]) == ("digits", "0.1", "remove"))
     metrics = [fake_metrics("digits", 0.1, "remove", seed) for seed in SEEDS]
     assert row["n"] == "2"
-    for name in ["test_accuracy", "baseline_test_accuracy", "detection_precision", "detection_recall",
-                 "detection_f1"]:
+    for name in ["test_accuracy", "baseline_test_accuracy", "detection_precision", "detection_recall", "detection_f1"]:
         assert row[name] == mean_std([m[name] for m in metrics]), name
     assert row["n_label_issues"] == mean_std([m["n_label_issues"] for m in metrics], digits=1)
     assert row["gain"] == mean_std([m["test_accuracy"] - m["baseline_test_accuracy"] for m in metrics])
@@ -337,8 +353,7 @@ def test_noise_matrix_plots_are_capped(tmp_path, monkeypatch):
     # A cap of 2 on 3 configurations tests the cap without drawing 12 figures.
     monkeypatch.setattr(plots, "MAX_NOISE_MATRIX_PLOTS", 2)
     for num in range(3):
-        write_job(tmp_path, num, [f"noise.rate={num / 10}"], metrics={"test_accuracy": 0.9},
-                  matrices=True)
+        write_job(tmp_path, num, [f"noise.rate={num / 10}"], metrics={"test_accuracy": 0.9}, matrices=True)
     write_report(tmp_path)
     assert sorted(p.name for p in (tmp_path / "plots" / "noise_matrices").iterdir()) == ["0.png", "1.png"]
 
@@ -346,8 +361,7 @@ def test_noise_matrix_plots_are_capped(tmp_path, monkeypatch):
 def test_noise_matrix_plot_uses_the_first_seed(tmp_path):
     # Job numbers need not follow seeds (the sweep order is the user's): job 1 holds seed 0.
     for num, seed in enumerate([1, 0]):
-        write_job(tmp_path, num, ["strategy=remove", f"seed={seed}"], metrics={"test_accuracy": 0.9},
-                  matrices=True)
+        write_job(tmp_path, num, ["strategy=remove", f"seed={seed}"], metrics={"test_accuracy": 0.9}, matrices=True)
     write_report(tmp_path)
     assert [p.name for p in (tmp_path / "plots" / "noise_matrices").iterdir()] == ["1.png"]
 
@@ -406,8 +420,9 @@ def test_callback_logs_instead_of_raising(tmp_path, caplog):
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner.report", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "runner.report", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_writes_the_report(tmp_path):
@@ -448,8 +463,14 @@ STUDY_SECTIONS = """report:
 def write_scored_jobs(sweep, jobs, overrides):
     """One job per ``key -> (test, baseline, clean, cost seconds)``, with ``overrides(*key)`` as its overrides."""
     for num, (key, (test, baseline, clean, cost)) in enumerate(jobs.items()):
-        metrics = {"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean,
-                   "time_cv_compute_s": cost, "time_detect_s": 0.0, "time_final_fit_s": 0.0}
+        metrics = {
+            "test_accuracy": test,
+            "baseline_test_accuracy": baseline,
+            "clean_labels_test_accuracy": clean,
+            "time_cv_compute_s": cost,
+            "time_detect_s": 0.0,
+            "time_final_fit_s": 0.0,
+        }
         write_job(sweep, num, overrides(*key), metrics=metrics, config=STUDY_SECTIONS)
 
 
@@ -469,10 +490,17 @@ def test_recovered_fraction_is_a_ratio_of_sums_per_seed_then_mean_and_std(tmp_pa
         ("digits", "ensemble", 1): (0.90, 0.80, 1.00, 6.0),
         ("wine", "ensemble", 1): (0.70, 0.60, 0.70, 6.0),
     }
-    write_scored_jobs(sweep, jobs, lambda dataset, cv, seed: [
-        f"dataset={dataset}", "noise.rate=0.2", f"{column}={reference if cv == 'stratified' else cv}",
-        f"seed={seed}", "experiment=recovery",  # a shared override names no method
-    ])
+    write_scored_jobs(
+        sweep,
+        jobs,
+        lambda dataset, cv, seed: [
+            f"dataset={dataset}",
+            "noise.rate=0.2",
+            f"{column}={reference if cv == 'stratified' else cv}",
+            f"seed={seed}",
+            "experiment=recovery",  # a shared override names no method
+        ],
+    )
     text = write_report(sweep).read_text()
     section = text.split("## Recovered accuracy")[1].split("##")[0]
     rows = {line.split("|")[1].strip(): line for line in section.splitlines() if line.startswith("| ")}
@@ -504,12 +532,23 @@ def test_no_harm_checks_every_cell_against_its_noisy_baseline_and_costs_per_matc
         ("wine", "recommended", 0): (0.60, 0.60, 0.70, 1.5),
         ("wine", "recommended", 1): (0.61, 0.62, 0.70, 1.5),
     }
-    write_scored_jobs(sweep, jobs, lambda dataset, method, seed: [
-        f"dataset={dataset}", "noise=instance", "noise.rate=0.4", f"method={method}", f"seed={seed}",
-    ])
+    write_scored_jobs(
+        sweep,
+        jobs,
+        lambda dataset, method, seed: [
+            f"dataset={dataset}",
+            "noise=instance",
+            "noise.rate=0.4",
+            f"method={method}",
+            f"seed={seed}",
+        ],
+    )
     section = write_report(sweep).read_text().split("## Do no harm")[1].split("\n## ")[0]
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
-            for line in section.splitlines() if line.startswith("| ")}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+        for line in section.splitlines()
+        if line.startswith("| ")
+    }
     # reference on wine: mean 0.575 vs baseline 0.61 -> -3.5 points, one harmed cell of two
     assert rows["reference"][1:5] == ["2", "1", f"{((0.05 - 0.035) / 2) * 100:+.2f}", "-3.50 (wine, instance, 0.4)"]
     # recommended: digits 0.90 vs 0.80 (+10), wine 0.605 vs 0.61 (-0.5): no harm beyond 1 point
@@ -532,15 +571,21 @@ def build_method_sweep(sweep: Path, swept: str = "method", values=METHODS) -> Pa
     for num, (value, rate, seed) in enumerate(itertools.product(values, RATES, SEEDS)):
         position = values.index(value)
         metrics = {
-            "filter_by": "prune_by_noise_rate" if position < 2 else None, "seed": seed,
+            "filter_by": "prune_by_noise_rate" if position < 2 else None,
+            "seed": seed,
             "test_accuracy": 0.9 - rate * (0.1 + 0.1 * position) + 0.01 * seed,
             # the baseline depends on the classifier only, not on the cleaning method
             "baseline_test_accuracy": 0.9 - 0.5 * rate - (0.05 * position if swept == "classifier" else 0),
             "clean_labels_test_accuracy": 0.95,
-            "detection_precision": 0.5 + 0.1 * position, "detection_recall": 0.6 + 0.1 * position,
+            "detection_precision": 0.5 + 0.1 * position,
+            "detection_recall": 0.6 + 0.1 * position,
         }
-        write_job(sweep, num, [f"{swept}={value}", f"noise.rate={rate}", "dataset=digits", f"seed={seed}"],
-                  metrics={k: v for k, v in metrics.items() if v is not None})
+        write_job(
+            sweep,
+            num,
+            [f"{swept}={value}", f"noise.rate={rate}", "dataset=digits", f"seed={seed}"],
+            metrics={k: v for k, v in metrics.items() if v is not None},
+        )
     return sweep
 
 
@@ -555,7 +600,8 @@ def test_plots_follow_a_method_sweep(tmp_path):
     lines = plots.accuracy_lines(done, "method")
     assert [(label, style, value) for label, _, style, value in lines] == [
         *((m, "-", m) for m in METHODS),
-        ("baseline (noisy labels)", "--", None), ("clean labels (oracle)", ":", None),
+        ("baseline (noisy labels)", "--", None),
+        ("clean labels (oracle)", ":", None),
     ]
     ensemble = lines[1][1]
     assert list(ensemble.index) == list(RATES)
@@ -573,8 +619,12 @@ def test_a_classifier_sweep_draws_each_classifier_s_baseline(tmp_path):
 
 def test_report_of_check_every_row_jobs_has_no_accuracy_plot(tmp_path, caplog):
     for num, strategy in enumerate(["remove", "relabel"]):
-        write_job(tmp_path, num, [f"strategy={strategy}", "dataset.test_size=0"],
-                  metrics={"n_label_issues": 10 + num, "n_test": 0, "strategy": strategy})
+        write_job(
+            tmp_path,
+            num,
+            [f"strategy={strategy}", "dataset.test_size=0"],
+            metrics={"n_label_issues": 10 + num, "n_test": 0, "strategy": strategy},
+        )
     with caplog.at_level(logging.INFO, logger="runner.sweep"):
         text = write_report(tmp_path).read_text()
     rows = {row["strategy"]: row for row in markdown_table(text, "strategy")}
@@ -583,14 +633,25 @@ def test_report_of_check_every_row_jobs_has_no_accuracy_plot(tmp_path, caplog):
 
 
 def test_study_sections_appear_only_when_the_jobs_turn_them_on(tmp_path):
-    jobs = {("digits", method, seed): (0.9, 0.8, 1.0, 1.0) for method in ("reference", "recommended") for seed in (0, 1)}
-    overrides = lambda dataset, method, seed: [f"dataset={dataset}", "noise.rate=0.2", f"method={method}", f"seed={seed}"]
+    jobs = {
+        ("digits", method, seed): (0.9, 0.8, 1.0, 1.0) for method in ("reference", "recommended") for seed in (0, 1)
+    }
+    overrides = lambda dataset, method, seed: [
+        f"dataset={dataset}",
+        "noise.rate=0.2",
+        f"method={method}",
+        f"seed={seed}",
+    ]
     write_scored_jobs(tmp_path / "on", jobs, overrides)
     text = write_report(tmp_path / "on").read_text()
     assert "## Recovered accuracy" in text and "## Do no harm" in text
     for num, (key, (test, baseline, clean, cost)) in enumerate(jobs.items()):
-        write_job(tmp_path / "off", num, overrides(*key), metrics={
-            "test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean})
+        write_job(
+            tmp_path / "off",
+            num,
+            overrides(*key),
+            metrics={"test_accuracy": test, "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": clean},
+        )
     text = write_report(tmp_path / "off").read_text()
     assert "## Results" in text and "## Recovered accuracy" not in text and "## Do no harm" not in text
 
@@ -606,10 +667,18 @@ def build_ranked_sweep(sweep: Path, n_datasets: int = 8) -> Path:
     jobs = itertools.product(range(n_datasets), RATES, SEEDS, gains)
     for num, (dataset, rate, seed, method) in enumerate(jobs):
         baseline = 0.6 + 0.03 * dataset - rate * 0.2 + 0.004 * seed
-        metrics = {"seed": seed, "test_accuracy": baseline + gains[method] + 0.002 * ((num * 7) % 3),
-                   "baseline_test_accuracy": baseline, "clean_labels_test_accuracy": baseline + 0.1}
-        write_job(sweep, num, [f"method={method}", f"dataset=d{dataset}", f"noise.rate={rate}", f"seed={seed}"],
-                  metrics=metrics)
+        metrics = {
+            "seed": seed,
+            "test_accuracy": baseline + gains[method] + 0.002 * ((num * 7) % 3),
+            "baseline_test_accuracy": baseline,
+            "clean_labels_test_accuracy": baseline + 0.1,
+        }
+        write_job(
+            sweep,
+            num,
+            [f"method={method}", f"dataset=d{dataset}", f"noise.rate={rate}", f"seed={seed}"],
+            metrics=metrics,
+        )
     return sweep
 
 
@@ -642,8 +711,12 @@ def test_the_report_of_a_sweep_with_too_few_cells_says_so_and_counts_the_failed_
 def test_a_two_value_sweep_over_one_dataset_reports_why_there_are_no_ranks(tmp_path):
     sweep = tmp_path / "sweep"
     for num, (strategy, seed) in enumerate(itertools.product(STRATEGIES, SEEDS)):
-        write_job(sweep, num, ["dataset=digits", f"strategy={strategy}", f"seed={seed}"],
-                  metrics=fake_metrics("digits", 0.1, strategy, seed))
+        write_job(
+            sweep,
+            num,
+            ["dataset=digits", f"strategy={strategy}", f"seed={seed}"],
+            metrics=fake_metrics("digits", 0.1, strategy, seed),
+        )
     text = write_report(sweep).read_text()
     assert "No rank section: 1 cell" in text
     assert len(pd.read_csv(sweep / "cells.csv")) == 2

@@ -24,12 +24,12 @@ from xgboost import XGBClassifier
 from runner import CleanLearning
 from runner.common import atomic
 from runner.common.atomic import write_table
-from runner.run import artifacts
+from runner.datasets import make_synthetic
 from runner.datasets.corrupt import matrix_noise
 from runner.learn.cv import cross_val_pred_probs
-from runner.datasets import make_synthetic
-from runner.run.experiment import run_experiment, save_result
 from runner.learn.parallel import check_cores, fold_backend
+from runner.run import artifacts
+from runner.run.experiment import run_experiment, save_result
 
 CLASSIFIERS = {
     # OpenMP inside: bit-identical only because every fit runs under the thread cap
@@ -40,9 +40,7 @@ CLASSIFIERS = {
 
 @functools.cache
 def small_problem():
-    X, y = make_classification(
-        n_samples=1200, n_features=8, n_informative=5, n_classes=3, random_state=0
-    )
+    X, y = make_classification(n_samples=1200, n_features=8, n_informative=5, n_classes=3, random_state=0)
     return X.astype(np.float32), matrix_noise(y, 3, rate=0.2, seed=0).labels
 
 
@@ -61,10 +59,18 @@ def pred_probs_on(backend, clf, n_jobs=2, **options):
 def dask_cluster():
     """A two-worker Dask cluster on the loopback interface, for the tests of this module only."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=0,
-        dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-    ) as cluster, distributed.Client(cluster, set_as_default=False) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            scheduler_port=0,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
         yield cluster, client
 
 
@@ -91,9 +97,11 @@ def test_a_run_with_folds_on_a_local_dask_cluster_is_the_same_run(caplog):
     """No scheduler address: the run starts a local cluster on 127.0.0.1 and stops it after CV."""
     pytest.importorskip("distributed")
     dataset = make_synthetic(n_samples=1500, n_features=8, n_informative=5, n_classes=3, seed=0)
+
     def run(cv_backend):
-        learner = CleanLearning(CLASSIFIERS["hist_gradient_boosting"], seed=0, n_jobs=2, cv_backend=cv_backend,
-                                pred_probs_dtype="float32")
+        learner = CleanLearning(
+            CLASSIFIERS["hist_gradient_boosting"], seed=0, n_jobs=2, cv_backend=cv_backend, pred_probs_dtype="float32"
+        )
         return run_experiment(dataset, learner, noise=functools.partial(matrix_noise, rate=0.2), compare_baseline=False)
 
     children = set(multiprocessing.active_children())  # e.g. loky workers of earlier tests
@@ -145,8 +153,16 @@ def test_no_backend_leaves_an_enclosing_joblib_config_in_charge():
 
 @pytest.mark.parametrize(
     "jobs, folds, threads, fits",
-    [(1, 1, 1, True), (2, 1, 1, True), (1, 2, 1, True), (2, 2, 1, False), (1, 1, 4, False), (1, -1, 1, True),
-     (1, 1, None, True), (2, 1, None, False)],
+    [
+        (1, 1, 1, True),
+        (2, 1, 1, True),
+        (1, 2, 1, True),
+        (2, 2, 1, False),
+        (1, 1, 4, False),
+        (1, -1, 1, True),
+        (1, 1, None, True),
+        (2, 1, None, False),
+    ],
 )
 def test_check_cores_counts_jobs_times_folds_times_threads(jobs, folds, threads, fits, caplog):
     with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
@@ -155,9 +171,8 @@ def test_check_cores_counts_jobs_times_folds_times_threads(jobs, folds, threads,
 
 
 def test_a_run_warns_when_its_folds_oversubscribe_the_cores(caplog):
-    from tests.helpers import compose_config
-
     from runner.run.app import _check_cores
+    from tests.helpers import compose_config
 
     cores = os.cpu_count() or 1
     with caplog.at_level(logging.WARNING, logger="runner.learn.parallel"):
@@ -167,8 +182,9 @@ def test_a_run_warns_when_its_folds_oversubscribe_the_cores(caplog):
         assert "oversubscribed" in caplog.text
         caplog.clear()
         # the folds of a remote Dask cluster do not run here
-        _check_cores(compose_config([f"cv.n_jobs={cores + 1}", "cv.backend=dask",
-                                     "cv.scheduler_address=tcp://scheduler:8786"]))
+        _check_cores(
+            compose_config([f"cv.n_jobs={cores + 1}", "cv.backend=dask", "cv.scheduler_address=tcp://scheduler:8786"])
+        )
         assert "oversubscribed" not in caplog.text
 
 
@@ -212,8 +228,10 @@ def test_a_float32_run_keeps_float32_features_and_pred_probs(tmp_path):
     dataset = make_synthetic(n_samples=2000, n_features=8, n_informative=5, n_classes=4, seed=0)
     assert dataset.X_train.dtype == np.float32
     result = run_experiment(
-        dataset, CleanLearning(CLASSIFIERS["xgboost"], seed=0, pred_probs_dtype="float32"),
-        noise=functools.partial(matrix_noise, rate=0.2), compare_baseline=False,
+        dataset,
+        CleanLearning(CLASSIFIERS["xgboost"], seed=0, pred_probs_dtype="float32"),
+        noise=functools.partial(matrix_noise, rate=0.2),
+        compare_baseline=False,
     )
     assert result.pred_probs.dtype == np.float32
     save_result(tmp_path, result)
@@ -235,8 +253,12 @@ def test_label_issues_are_written_in_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(pd.DataFrame, "to_csv", recording_to_csv)
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(
-        {"index": np.arange(50), "given_label": rng.integers(0, 3, 50), "label_quality": rng.random(50),
-         "is_label_issue": rng.random(50) < 0.3}
+        {
+            "index": np.arange(50),
+            "given_label": rng.integers(0, 3, 50),
+            "label_quality": rng.random(50),
+            "is_label_issue": rng.random(50) < 0.3,
+        }
     )
     write_table(tmp_path / "label_issues.csv", frame)
     assert max(written) <= 7 and sum(written) == 50

@@ -36,7 +36,13 @@ N_CLASSES = 5
 def noisy_problem(seed):
     """``(X_train, true, noisy, X_test, y_test)``: a 5-class toy problem, 30% flipped training labels."""
     X, y = make_classification(
-        1200, 10, n_informative=5, n_redundant=0, n_classes=N_CLASSES, n_clusters_per_class=1, class_sep=2.0,
+        1200,
+        10,
+        n_informative=5,
+        n_redundant=0,
+        n_classes=N_CLASSES,
+        n_clusters_per_class=1,
+        class_sep=2.0,
         random_state=seed,
     )
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.5, stratify=y, random_state=seed)
@@ -52,8 +58,15 @@ def case(request):
     learner = CleanLearning(LogisticRegression(), seed=seed, cv_n_folds=3, strategy="none").fit(X_train, noisy)
     detection = ConfidentLearning().detect(noisy, learner.pred_probs)
     return dict(
-        seed=seed, X_train=X_train, true=true, noisy=noisy, X_test=X_test, y_test=y_test,
-        pred_probs=learner.pred_probs, detection=detection, errors=true != noisy,
+        seed=seed,
+        X_train=X_train,
+        true=true,
+        noisy=noisy,
+        X_test=X_test,
+        y_test=y_test,
+        pred_probs=learner.pred_probs,
+        detection=detection,
+        errors=true != noisy,
     )
 
 

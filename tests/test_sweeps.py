@@ -102,8 +102,9 @@ def test_resuming_with_another_cache_skips_the_finished_jobs(tmp_path):
     assert sweep(tmp_path, *overrides, f"cache_dir={tmp_path / 'one'}").returncode == 0
     directory = sweep_dir(tmp_path)
     before = pd.read_csv(directory / "summary.csv")
-    resumed = sweep(tmp_path, *overrides, f"cache_dir={tmp_path / 'two'}", "save_pred_probs=false",
-                    f"resume={directory}")
+    resumed = sweep(
+        tmp_path, *overrides, f"cache_dir={tmp_path / 'two'}", "save_pred_probs=false", f"resume={directory}"
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert (resumed.stdout + resumed.stderr).count("skipped (resume)") == 4
     assert not (tmp_path / "two").exists(), "a finished job ran again"
@@ -135,8 +136,14 @@ def atomic_path_slowly(path):
 atomic.atomic_path = atomic_path_slowly
 main()
 """
-ARTIFACTS = ("label_issues.csv", "confident_joint.csv", "noise_matrix.csv", "inverse_noise_matrix.csv",
-             "true_noise_matrix.csv", "pred_probs.npy")
+ARTIFACTS = (
+    "label_issues.csv",
+    "confident_joint.csv",
+    "noise_matrix.csv",
+    "inverse_noise_matrix.csv",
+    "true_noise_matrix.csv",
+    "pred_probs.npy",
+)
 
 
 def comparable_metrics(job_dir: Path) -> dict:
@@ -181,8 +188,16 @@ def test_a_sweep_killed_while_writing_artifacts_resumes_to_identical_results(tmp
 def test_an_optuna_sweep_optimises_the_objective_not_the_test_accuracy(tmp_path):
     """The tuning sweep of docs/tuning.md: the sweeper's best value is a job's objective, never its test score."""
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    result = sweep(tmp_path, "hydra/sweeper=optuna", "hydra.sweeper.direction=maximize", "hydra.sweeper.n_trials=3",
-                   "dataset=iris", "cv.folds=3", "cache_dir=null", "detection.frac_noise=interval(0.2, 1.0)")
+    result = sweep(
+        tmp_path,
+        "hydra/sweeper=optuna",
+        "hydra.sweeper.direction=maximize",
+        "hydra.sweeper.n_trials=3",
+        "dataset=iris",
+        "cv.folds=3",
+        "cache_dir=null",
+        "detection.frac_noise=interval(0.2, 1.0)",
+    )
     assert result.returncode == 0, result.stderr
     directory = sweep_dir(tmp_path)
     best = float(yaml.safe_load((directory / "optimization_results.yaml").read_text())["best_value"])

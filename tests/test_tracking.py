@@ -10,19 +10,26 @@ import time
 
 import pytest
 import yaml
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
 from runner.common.atomic import write_json
 from runner.run import artifacts
-from runner.sweep import callbacks, tracking
 from runner.run.config import config_hash
+from runner.sweep import callbacks, tracking
 from tests.helpers import cleanrun, compose_config, run_dirs, sweep, sweep_dir
 
 mlflow = pytest.importorskip("mlflow", reason="tracking needs the `tracking` extra")
 
 FAILING_SWEEP = ["dataset=wine", "cv.folds=3", "classifier=knn", "strategy=remove,relabel,none,weight"]
-RUN_FILES = ("label_issues.csv", "confident_joint.csv", "noise_matrix.csv", "inverse_noise_matrix.csv",
-             "true_noise_matrix.csv", "pred_probs.npy", "metrics.json")
+RUN_FILES = (
+    "label_issues.csv",
+    "confident_joint.csv",
+    "noise_matrix.csv",
+    "inverse_noise_matrix.csv",
+    "true_noise_matrix.csv",
+    "pred_probs.npy",
+    "metrics.json",
+)
 
 
 def job_config(run_dir, overrides, *, cwd, num=0, mode="RUN"):
@@ -64,11 +71,19 @@ def closed_port() -> int:
 
 
 def test_flatten_gives_dotted_keys_and_command_line_values():
-    nested = {"dataset": {"path": "a.csv", "columns": [1, 2]}, "cv": {"folds": 3, "backend": None},
-              "standardize": True, "final_fit": {"params": {}}}
+    nested = {
+        "dataset": {"path": "a.csv", "columns": [1, 2]},
+        "cv": {"folds": 3, "backend": None},
+        "standardize": True,
+        "final_fit": {"params": {}},
+    }
     assert tracking.flatten(nested) == {
-        "dataset.path": "a.csv", "dataset.columns": "[1, 2]", "cv.folds": "3", "cv.backend": "null",
-        "standardize": "true", "final_fit.params": "{}",
+        "dataset.path": "a.csv",
+        "dataset.columns": "[1, 2]",
+        "cv.folds": "3",
+        "cv.backend": "null",
+        "standardize": "true",
+        "final_fit.params": "{}",
     }
 
 
@@ -103,8 +118,17 @@ def test_where_to_log_is_not_part_of_the_config_digest():
 
 def test_a_job_record_holds_the_run_directory_config_and_overrides(tmp_path):
     run_dir = tmp_path / "run"
-    metrics = {"dataset": "iris", "seed": 2, "test_accuracy": 0.9, "time_total_s": 1.5, "cv_cache_hit": False,
-               "config_hash": "abc", "git_commit": "deadbeef", "versions": {"numpy": "2.0"}, "filter_by": None}
+    metrics = {
+        "dataset": "iris",
+        "seed": 2,
+        "test_accuracy": 0.9,
+        "time_total_s": 1.5,
+        "cv_cache_hit": False,
+        "config_hash": "abc",
+        "git_commit": "deadbeef",
+        "versions": {"numpy": "2.0"},
+        "filter_by": None,
+    }
     write_json(run_dir / artifacts.METRICS, metrics)
     record = tracking.job_record(job_config(run_dir, ["dataset=iris", "cv.folds=3", "seed=2"], cwd=tmp_path))
     assert record.status == "FINISHED" and record.run_dir == run_dir
@@ -112,9 +136,16 @@ def test_a_job_record_holds_the_run_directory_config_and_overrides(tmp_path):
     assert {"dataset": "iris", "cv.folds": "3", "seed": "2", "strategy": "remove"}.items() <= record.params.items()
     assert record.params["dataset.name"] == "iris" and record.params["classifier.max_iter"] == "1000"
     assert not any(key.startswith(("tracking", "resume")) for key in record.params)
-    assert {"config_hash": "abc", "git_commit": "deadbeef", "mlflow.source.git.commit": "deadbeef",
-            "versions.numpy": "2.0", "cv_cache_hit": "false", "status": "done", "hydra.job.num": "0",
-            "overrides": "tracking=mlflow dataset=iris cv.folds=3 seed=2"}.items() <= record.tags.items()
+    assert {
+        "config_hash": "abc",
+        "git_commit": "deadbeef",
+        "mlflow.source.git.commit": "deadbeef",
+        "versions.numpy": "2.0",
+        "cv_cache_hit": "false",
+        "status": "done",
+        "hydra.job.num": "0",
+        "overrides": "tracking=mlflow dataset=iris cv.folds=3 seed=2",
+    }.items() <= record.tags.items()
     assert "error" not in record.tags and "filter_by" not in record.tags
 
 
@@ -132,8 +163,11 @@ def test_a_failed_job_record_carries_its_error(tmp_path):
 
 def test_tracking_without_mlflow_installed_stops_before_any_work(tmp_path, monkeypatch, caplog):
     real_find_spec = tracking.importlib.util.find_spec
-    monkeypatch.setattr(tracking.importlib.util, "find_spec",
-                        lambda name, *args: None if name == "mlflow" else real_find_spec(name, *args))
+    monkeypatch.setattr(
+        tracking.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == "mlflow" else real_find_spec(name, *args),
+    )
     config = job_config(tmp_path / "run", ["dataset=iris"], cwd=tmp_path, mode="MULTIRUN")
     with pytest.raises(SystemExit), caplog.at_level(logging.ERROR):
         callbacks.MlflowTracking().on_multirun_start(config)

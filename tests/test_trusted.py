@@ -67,16 +67,20 @@ def test_the_trusted_check_compares_the_noisy_and_the_cleaned_model_on_the_verif
     kept_rows = rows[plain.training_set_.rows]
     with threadpool_limits(limits=1):
         kept = clone(clf).fit(X[rows], labels[rows]).predict(X[trusted])
-        cleaned = clone(clf).fit(X[kept_rows], labels[kept_rows],
-                                 sample_weight=plain.training_set_.sample_weight).predict(X[trusted])
+        cleaned = (
+            clone(clf)
+            .fit(X[kept_rows], labels[kept_rows], sample_weight=plain.training_set_.sample_weight)
+            .predict(X[trusted])
+        )
     check = learner.trusted_check_
     assert check.n_rows == 200 and check is learner.cleaning_check_
     assert check.kept_accuracy == np.mean(kept == truth[trusted])
     assert check.cleaned_accuracy == np.mean(cleaned == truth[trusted])
     # 30% noise on digits: cleaning wins on the verified labels, and the final fit is the cleaned rows plus them
     assert check.use_cleaning
-    np.testing.assert_array_equal(np.sort(learner.training_set_.rows),
-                                  np.sort(np.concatenate([kept_rows, np.flatnonzero(trusted)])))
+    np.testing.assert_array_equal(
+        np.sort(learner.training_set_.rows), np.sort(np.concatenate([kept_rows, np.flatnonzero(trusted)]))
+    )
     np.testing.assert_array_equal(learner.label_issues_mask[rows], plain.label_issues_mask)
 
 
@@ -86,8 +90,9 @@ def test_trusted_rows_refuse_a_harmful_cleaning():
     trusted = np.zeros(900, dtype=bool)
     trusted[np.random.default_rng(0).choice(900, 150, replace=False)] = True
     clf = LogisticRegression(max_iter=500)
-    learner = CleanLearning(clf, seed=0, detector=ZerosAreOnes(), strategy="relabel",
-                            validate_cleaning=True).fit(X, y, trusted=trusted)
+    learner = CleanLearning(clf, seed=0, detector=ZerosAreOnes(), strategy="relabel", validate_cleaning=True).fit(
+        X, y, trusted=trusted
+    )
     assert not learner.cleaning_check_.use_cleaning
     assert learner.cleaning_check_.cleaned_accuracy < learner.cleaning_check_.kept_accuracy
     assert sorted(learner.training_set_.rows) == list(range(900))
@@ -132,8 +137,14 @@ def test_k_held_out_folds_are_each_predicted_by_models_of_the_other_folds():
 @pytest.mark.parametrize("gate", ["dominance", "min_count", "bootstrap", "none"])
 def test_the_gate_reads_the_margin_it_names(gate):
     X, labels, _ = noisy_digits(n=600)
-    learner = CleanLearning(LogisticRegression(max_iter=300), seed=0, validate_cleaning=True,
-                            validation_criterion="given", validation_gate=gate, validation_min_count=62).fit(X, labels)
+    learner = CleanLearning(
+        LogisticRegression(max_iter=300),
+        seed=0,
+        validate_cleaning=True,
+        validation_criterion="given",
+        validation_gate=gate,
+        validation_min_count=62,
+    ).fit(X, labels)
     margin = learner.cleaning_check_.label_margin
     expected = {
         "dominance": label_margin(learner.noise_matrix),
@@ -145,8 +156,15 @@ def test_the_gate_reads_the_margin_it_names(gate):
 
 
 def digits_dataset(y_train, y_test, X):
-    return Dataset(X_train=X[:600], y_train=y_train, X_test=X[600:], y_test=y_test, classes=np.arange(10),
-                   feature_names=[f"f{i}" for i in range(64)], name="digits")
+    return Dataset(
+        X_train=X[:600],
+        y_train=y_train,
+        X_test=X[600:],
+        y_test=y_test,
+        classes=np.arange(10),
+        feature_names=[f"f{i}" for i in range(64)],
+        name="digits",
+    )
 
 
 def test_the_choice_reads_no_true_training_label_but_the_simulated_trusted_rows():
@@ -160,13 +178,24 @@ def test_the_choice_reads_no_true_training_label_but_the_simulated_trusted_rows(
     other = truth[:600].copy()
     other[~trusted] = rng.permutation(other[~trusted])  # other true labels, but where they were verified
     runs = [
-        run_experiment(digits_dataset(y_train, y_test, X),
-                       CleanLearning(LogisticRegression(max_iter=300), seed=0, validate_cleaning=True),
-                       noise=given_labels, compare_baseline=False, trusted_rows=150)
+        run_experiment(
+            digits_dataset(y_train, y_test, X),
+            CleanLearning(LogisticRegression(max_iter=300), seed=0, validate_cleaning=True),
+            noise=given_labels,
+            compare_baseline=False,
+            trusted_rows=150,
+        )
         for y_train, y_test in [(truth[:600], truth[600:]), (other, rng.permutation(truth[600:]))]
     ]
-    for key in ("cleaning_used", "holdout_accuracy_kept", "holdout_accuracy_cleaned", "n_label_issues",
-                "n_trusted", "trusted_accuracy_noisy", "trusted_accuracy_cleaned"):
+    for key in (
+        "cleaning_used",
+        "holdout_accuracy_kept",
+        "holdout_accuracy_cleaned",
+        "n_label_issues",
+        "n_trusted",
+        "trusted_accuracy_noisy",
+        "trusted_accuracy_cleaned",
+    ):
         assert runs[0].metrics[key] == runs[1].metrics[key]
     assert runs[0].metrics["test_accuracy"] != runs[1].metrics["test_accuracy"]  # the test labels did differ
     assert runs[0].label_issues["trusted"].sum() == 150
@@ -202,16 +231,36 @@ def test_a_run_on_a_table_with_trusted_rows_reports_their_accuracy(tmp_path):
     X, y = make_blobs(n_samples=300, centers=3, n_features=3, cluster_std=2.0, random_state=0)
     frame = pd.DataFrame(X, columns=["a", "b", "c"]).assign(label=y, verified=np.arange(300) % 5 == 0)
     frame.to_csv(tmp_path / "t.csv", index=False)
-    cfg = compose_config(["dataset=csv", f"dataset.path={tmp_path / 't.csv'}", "dataset.trusted_column=verified",
-                          "method=recommended", "noise.rate=0.2", "cv.folds=3"])
+    cfg = compose_config(
+        [
+            "dataset=csv",
+            f"dataset.path={tmp_path / 't.csv'}",
+            "dataset.trusted_column=verified",
+            "method=recommended",
+            "noise.rate=0.2",
+            "cv.folds=3",
+        ]
+    )
     metrics = run(cfg, tmp_path / "run").metrics
     expected = load_table(path=tmp_path / "t.csv", label_column="label", trusted_column="verified", seed=0).trusted
     assert metrics["n_trusted"] == expected.sum() > 0
     assert 0 <= metrics["trusted_accuracy_noisy"] <= 1 and 0 <= metrics["trusted_accuracy_cleaned"] <= 1
     assert "cleaning_used" in metrics
     with pytest.raises(ValueError, match="use one or the other"):
-        run(compose_config(["dataset=csv", f"dataset.path={tmp_path / 't.csv'}", "dataset.trusted_column=verified",
-                            "trusted_rows=10", "cv.folds=3"]), tmp_path / "both")
+        run(
+            compose_config(
+                [
+                    "dataset=csv",
+                    f"dataset.path={tmp_path / 't.csv'}",
+                    "dataset.trusted_column=verified",
+                    "trusted_rows=10",
+                    "cv.folds=3",
+                ]
+            ),
+            tmp_path / "both",
+        )
     with pytest.raises(ValueError, match="cv.validation_gate"):
-        run(compose_config(["dataset=csv", f"dataset.path={tmp_path / 't.csv'}", "cv.validation_gate=strict"]),
-            tmp_path / "bad")
+        run(
+            compose_config(["dataset=csv", f"dataset.path={tmp_path / 't.csv'}", "cv.validation_gate=strict"]),
+            tmp_path / "bad",
+        )

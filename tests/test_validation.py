@@ -168,9 +168,7 @@ def test_unknown_filter_by_lists_the_valid_names():
 
 
 def test_unknown_ranking_lists_the_valid_names():
-    assert_lists(
-        RANK_METHODS, find_label_issues, labels=LABELS, pred_probs=PRED_PROBS, return_indices_ranked_by="nope"
-    )
+    assert_lists(RANK_METHODS, find_label_issues, labels=LABELS, pred_probs=PRED_PROBS, return_indices_ranked_by="nope")
     assert_lists(RANK_METHODS, get_label_quality_scores, labels=LABELS, pred_probs=PRED_PROBS, method="nope")
     assert_lists(
         RANK_METHODS,
@@ -194,9 +192,7 @@ def test_unknown_py_method_lists_the_valid_names():
 
 
 def test_unknown_estimation_method_lists_the_valid_names():
-    assert_lists(
-        ESTIMATION_METHODS, num_label_issues, labels=LABELS, pred_probs=PRED_PROBS, estimation_method="nope"
-    )
+    assert_lists(ESTIMATION_METHODS, num_label_issues, labels=LABELS, pred_probs=PRED_PROBS, estimation_method="nope")
 
 
 # --------------------------------------------------------------------------------------------
@@ -286,9 +282,7 @@ def test_multi_label_is_refused():
         find_label_issues(LABELS, PRED_PROBS, multi_label=True)
 
 
-@pytest.mark.parametrize(
-    "labels", [list(LABELS), tuple(LABELS), LABELS[:, None], LABELS.astype(np.uint8), LABELS == 1]
-)
+@pytest.mark.parametrize("labels", [list(LABELS), tuple(LABELS), LABELS[:, None], LABELS.astype(np.uint8), LABELS == 1])
 def test_array_like_labels_are_accepted(labels):
     expected = find_label_issues(np.asarray(labels).reshape(-1).astype(int), PRED_PROBS)
     np.testing.assert_array_equal(find_label_issues(labels, PRED_PROBS), expected)
@@ -359,9 +353,7 @@ def is_valid(labels, pred_probs):
     )
 
 
-PROPERTY_SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+PROPERTY_SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY_SETTINGS

@@ -12,9 +12,9 @@ import errno
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -51,8 +51,11 @@ def atomic_path(path: Path):
     except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
         # numpy reports a short write without an errno ("10000 requested and 496 written")
-        if isinstance(error, OSError) and not isinstance(error, WriteError) and (
-                error.errno in _WRITE_ERRNOS or (type(error) is OSError and error.errno is None)):
+        if (
+            isinstance(error, OSError)
+            and not isinstance(error, WriteError)
+            and (error.errno in _WRITE_ERRNOS or (type(error) is OSError and error.errno is None))
+        ):
             raise write_error(path, error) from None
         raise
 

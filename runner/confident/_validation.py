@@ -93,16 +93,13 @@ def check_labels_and_pred_probs(labels, pred_probs, *, allow_one_class: bool = F
     labels = as_label_array(labels)
     pred_probs = as_pred_probs(pred_probs)
     if len(labels) != len(pred_probs):
-        raise ValueError(
-            f"labels and pred_probs have different lengths: {len(labels)} vs {len(pred_probs)}"
-        )
+        raise ValueError(f"labels and pred_probs have different lengths: {len(labels)} vs {len(pred_probs)}")
     check_pred_probs(pred_probs)
     k = pred_probs.shape[1]
     lo, hi = labels.min(), labels.max()
     if lo < 0 or hi >= k:
         raise ValueError(
-            f"labels must lie in 0..K-1 = 0..{k - 1} (K = pred_probs.shape[1]), "
-            f"got values in [{lo}, {hi}]"
+            f"labels must lie in 0..K-1 = 0..{k - 1} (K = pred_probs.shape[1]), got values in [{lo}, {hi}]"
         )
     if not allow_one_class and lo == hi and hi != 0:
         raise ValueError(f"labels contain a single class ({hi}); at least 2 classes are needed")

@@ -78,8 +78,7 @@ def _thresholds(labels, pred_probs, groups) -> np.ndarray:
     order, starts, counts = groups
     sc_by_class = self_confidence(labels, pred_probs)[order]
     means = [
-        sc_by_class[start : start + count].mean() if count else ABSENT_THRESHOLD
-        for start, count in zip(starts, counts)
+        sc_by_class[start : start + count].mean() if count else ABSENT_THRESHOLD for start, count in zip(starts, counts)
     ]
     # A missing class's integer 2 promotes the thresholds to float64, as in the reference.
     dtype = pred_probs.dtype if counts.all() else np.float64
@@ -220,9 +219,7 @@ def compute_confident_joint(
         if thresholds.dtype.kind not in "iuf" or np.isnan(thresholds).any():
             raise ValueError(f"thresholds must be numbers without NaN, got {thresholds!r}")
     groups = group_by_label(labels, n_classes)
-    joint, off_diagonals = _confident_joint_and_off_diagonals(
-        labels, pred_probs, thresholds, groups, calibrate
-    )
+    joint, off_diagonals = _confident_joint_and_off_diagonals(labels, pred_probs, thresholds, groups, calibrate)
     return (joint, off_diagonals) if return_indices_of_off_diagonals else joint
 
 
@@ -254,9 +251,7 @@ def round_preserving_sum(x: np.ndarray) -> np.ndarray:
 
 def round_preserving_row_totals(matrix: np.ndarray) -> np.ndarray:
     """:func:`round_preserving_sum` applied to every row."""
-    return np.array([round_preserving_sum(row) for row in matrix], dtype=np.int64).reshape(
-        matrix.shape
-    )
+    return np.array([round_preserving_sum(row) for row in matrix], dtype=np.int64).reshape(matrix.shape)
 
 
 def _calibrate(joint: np.ndarray, label_counts: np.ndarray) -> np.ndarray:
@@ -409,15 +404,11 @@ def estimate_latent(
     true_totals = joint.sum(axis=0)
     noise_matrix = joint / np.maximum(true_totals, TINY)[None, :]
     inverse_noise_matrix = joint.T / np.maximum(given_totals, TINY)[None, :]
-    py = compute_py(
-        ps, noise_matrix, inverse_noise_matrix, py_method=py_method, true_label_counts=true_totals
-    )
+    py = compute_py(ps, noise_matrix, inverse_noise_matrix, py_method=py_method, true_label_counts=true_totals)
     noise_matrix = clip_noise_rates(noise_matrix)
     inverse_noise_matrix = clip_noise_rates(inverse_noise_matrix)
     if converge_latent_estimates:
-        py, noise_matrix, inverse_noise_matrix = _converge_estimates(
-            ps, py, noise_matrix, inverse_noise_matrix
-        )
+        py, noise_matrix, inverse_noise_matrix = _converge_estimates(ps, py, noise_matrix, inverse_noise_matrix)
         py = clip_and_renormalize(py, low=1e-5)
         noise_matrix = clip_noise_rates(noise_matrix)
         inverse_noise_matrix = clip_noise_rates(inverse_noise_matrix)
@@ -500,9 +491,7 @@ def num_label_issues(
         )
     groups = group_by_label(labels, pred_probs.shape[1])
     if estimation_method == "off_diagonal":
-        _, off_diagonals = _confident_joint_and_off_diagonals(
-            labels, pred_probs, None, groups, calibrate=False
-        )
+        _, off_diagonals = _confident_joint_and_off_diagonals(labels, pred_probs, None, groups, calibrate=False)
         return np.int64(len(unflag_near_given(labels, pred_probs, off_diagonals)))
     if estimation_method == "off_diagonal_calibrated":
         joint, _ = _confident_joint_and_off_diagonals(labels, pred_probs, None, groups, True)
@@ -525,8 +514,7 @@ def _check_square(matrix, name: str, n_classes: int | None = None) -> np.ndarray
         raise ValueError(f"{name} must be a square (K, K) matrix, got shape {matrix.shape}")
     if n_classes is not None and matrix.shape != (n_classes, n_classes):
         raise ValueError(
-            f"{name} must have shape (K, K) = ({n_classes}, {n_classes}) (K = pred_probs.shape[1]), "
-            f"got {matrix.shape}"
+            f"{name} must have shape (K, K) = ({n_classes}, {n_classes}) (K = pred_probs.shape[1]), got {matrix.shape}"
         )
     if matrix.dtype.kind not in "iufb":
         raise ValueError(f"{name} must hold numbers (counts), got dtype {matrix.dtype}")

@@ -35,7 +35,6 @@ from runner.confident.count import (
     calibrate_confident_joint,
     group_by_label,
     round_preserving_row_totals,
-    self_confidence,
     unflag_near_given,
 )
 from runner.confident.rank import RANK_METHODS, compute_label_quality_scores, rank_flagged
@@ -206,13 +205,10 @@ def _warn_about_unused_options(filter_by, frac_noise, num_to_remove_per_class, c
             stacklevel=3,
         )
     if num_to_remove_per_class is not None:
-        raise ValueError(
-            f"num_to_remove_per_class needs filter_by in {PRUNE_METHODS}, got {filter_by!r}"
-        )
+        raise ValueError(f"num_to_remove_per_class needs filter_by in {PRUNE_METHODS}, got {filter_by!r}")
     if confident_joint is not None and filter_by == "confident_learning":
         warnings.warn(
-            "filter_by='confident_learning' computes its own confident joint; the supplied "
-            "confident_joint is ignored",
+            "filter_by='confident_learning' computes its own confident joint; the supplied confident_joint is ignored",
             UserWarning,
             stacklevel=3,
         )
@@ -328,9 +324,7 @@ def find_label_issues(
                 frac_noise=frac_noise,
                 num_to_remove_per_class=num_to_remove_per_class,
             )
-            flagged = _flag_pruned(
-                labels, pred_probs, groups, prune_matrix, min_examples_per_class, filter_by
-            )
+            flagged = _flag_pruned(labels, pred_probs, groups, prune_matrix, min_examples_per_class, filter_by)
     if filter_by not in SCORE_METHODS and not flag_predicted_given:
         flagged = unflag_near_given(labels, pred_probs, flagged)
     if verbose:
@@ -340,9 +334,7 @@ def find_label_issues(
     mask[flagged] = True
     if return_indices_ranked_by is None:
         return mask
-    scores = compute_label_quality_scores(
-        labels, pred_probs, return_indices_ranked_by, **(rank_by_kwargs or {})
-    )
+    scores = compute_label_quality_scores(labels, pred_probs, return_indices_ranked_by, **(rank_by_kwargs or {}))
     return rank_flagged(mask, scores)
 
 
@@ -359,9 +351,7 @@ def _flag_pruned(labels, pred_probs, groups, prune_matrix, min_examples_per_clas
 
 def _flag_lowest_scores(labels, pred_probs, groups, method):
     """As many lowest-scoring examples as ``num_label_issues`` estimates."""
-    _, off_diagonals = _confident_joint_and_off_diagonals(
-        labels, pred_probs, None, groups, calibrate=False
-    )
+    _, off_diagonals = _confident_joint_and_off_diagonals(labels, pred_probs, None, groups, calibrate=False)
     n_issues = len(unflag_near_given(labels, pred_probs, off_diagonals))
     scores = compute_label_quality_scores(labels, pred_probs, method)
     return np.sort(smallest(scores, n_issues))

@@ -540,8 +540,10 @@ def _check_labels(true_labels, K):
     if labels.dtype == bool:
         labels = labels.astype(np.int64)
     elif not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.isfinite(labels)) or np.any(
-            labels != np.round(labels)
+        if (
+            not np.issubdtype(labels.dtype, np.floating)
+            or not np.all(np.isfinite(labels))
+            or np.any(labels != np.round(labels))
         ):
             raise ValueError(
                 f"true_labels must be integers in 0..K-1 (encode other label types first); got dtype {labels.dtype}."

@@ -135,10 +135,7 @@ def compute_label_quality_scores(labels, pred_probs, method, adjust_pred_probs=F
     if method == "confidence_weighted_entropy":
         raise ValueError("adjust_pred_probs=True is not supported with confidence_weighted_entropy")
     thresholds = _thresholds(labels, pred_probs, group_by_label(labels, pred_probs.shape[1]))
-    blocks = [
-        scorer(labels[rows], _adjusted_rows(pred_probs[rows], thresholds))
-        for rows in row_blocks(len(labels))
-    ]
+    blocks = [scorer(labels[rows], _adjusted_rows(pred_probs[rows], thresholds)) for rows in row_blocks(len(labels))]
     return np.concatenate(blocks)
 
 
@@ -296,14 +293,11 @@ def get_label_quality_ensemble_scores(
     check_choice("method", method, RANK_METHODS)
     if custom_weights is not None and weight_ensemble_members_by != "custom":
         raise ValueError(
-            f"custom_weights are only used with weight_ensemble_members_by='custom', "
-            f"got {weight_ensemble_members_by!r}"
+            f"custom_weights are only used with weight_ensemble_members_by='custom', got {weight_ensemble_members_by!r}"
         )
     if not isinstance(pred_probs_list, (list, tuple)) or not pred_probs_list:
         raise ValueError("pred_probs_list must be a non-empty list of (N, K) arrays")
-    checked = [
-        check_labels_and_pred_probs(labels, p, allow_one_class=True) for p in pred_probs_list
-    ]
+    checked = [check_labels_and_pred_probs(labels, p, allow_one_class=True) for p in pred_probs_list]
     labels = checked[0][0]
     members = [p for _, p in checked]
     if len({p.shape for p in members}) > 1:
@@ -311,8 +305,6 @@ def get_label_quality_ensemble_scores(
     scores = [compute_label_quality_scores(labels, p, method, adjust_pred_probs) for p in members]
     if weight_ensemble_members_by == "uniform":
         return np.mean(scores, axis=0)
-    weights = _ensemble_weights(
-        labels, members, weight_ensemble_members_by, custom_weights, log_loss_search_T_values
-    )
+    weights = _ensemble_weights(labels, members, weight_ensemble_members_by, custom_weights, log_loss_search_T_values)
     log.debug("ensemble weights: %s", weights)
     return sum(w * s for w, s in zip(weights, scores))

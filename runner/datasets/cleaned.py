@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from runner.common.atomic import atomic_path
-from runner.datasets.tables import TableSource
 from runner.datasets.records import ENCODING, format_record, line_ending, open_text, records
+from runner.datasets.tables import TableSource
 
 __all__ = ["Cleaning", "cleaning_of", "write_cleaned_table", "cleaned_name"]
 
@@ -96,8 +96,13 @@ def write_cleaned_table(run_dir, cleaning: Cleaning) -> Path:
     # The output: the final training rows and the unchecked rows, each at its place in the file.
     positions = np.concatenate([cleaning.rows, np.flatnonzero(~checked)])
     order = np.argsort(positions, kind="stable")
-    plan = _Plan(positions=positions, order=order, positions_in_order=positions[order],
-                 n_trained=len(cleaning.rows), cleaning=cleaning)
+    plan = _Plan(
+        positions=positions,
+        order=order,
+        positions_in_order=positions[order],
+        n_trained=len(cleaning.rows),
+        cleaning=cleaning,
+    )
     path = Path(run_dir) / cleaned_name(source)
     with atomic_path(path) as temporary:
         if source.is_parquet:
@@ -140,17 +145,19 @@ def _write_csv(path: Path, plan: _Plan) -> None:
     weighted = cleaning.sample_weight is not None
     weight_at = None  # the weight's position when the file has a column of that name already (else appended)
     pending = ""  # the last piece written is held back: a last line without an ending gets one if more follow
-    with open_text(source.path) as handles, open(path, "w", encoding=ENCODING, errors="surrogateescape",
-                                                   newline="") as out:
+    with (
+        open_text(source.path) as handles,
+        open(path, "w", encoding=ENCODING, errors="surrogateescape", newline="") as out,
+    ):
         rows = records(handles.handle, delimiter)
         header_text, header = next(rows, ("", []))
         ending = line_ending(header_text) or "\n"
         if weighted and WEIGHT_COLUMN in header:
             weight_at = header.index(WEIGHT_COLUMN)
-            log.warning("cleaned table: the input's own %r column is replaced by the final fit's weights",
-                        WEIGHT_COLUMN)
-        pending = _with_weight(header_text, WEIGHT_COLUMN, delimiter) if weighted and weight_at is None \
-            else header_text
+            log.warning(
+                "cleaned table: the input's own %r column is replaced by the final fit's weights", WEIGHT_COLUMN
+            )
+        pending = _with_weight(header_text, WEIGHT_COLUMN, delimiter) if weighted and weight_at is None else header_text
         row = -1
         wanted, entries, next_at = plan.positions_in_order.tolist(), plan.order.tolist(), 0
         for row, (text, cells) in enumerate(rows):
@@ -210,8 +217,9 @@ def _write_parquet(path: Path, plan: _Plan) -> None:
         schema = parquet.schema_arrow
         weight_at = schema.get_field_index(WEIGHT_COLUMN) if weighted else -1
         if weighted and weight_at >= 0:
-            log.warning("cleaned table: the input's own %r column is replaced by the final fit's weights",
-                        WEIGHT_COLUMN)
+            log.warning(
+                "cleaned table: the input's own %r column is replaced by the final fit's weights", WEIGHT_COLUMN
+            )
             schema = schema.set(weight_at, pa.field(WEIGHT_COLUMN, pa.float64()))
         elif weighted:
             schema = schema.append(pa.field(WEIGHT_COLUMN, pa.float64()))

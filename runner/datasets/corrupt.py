@@ -105,7 +105,10 @@ def clean_label_probabilities(features, labels, n_classes: int, *, seed: int = 0
     model = LogisticRegression(max_iter=1000)
     with threadpool_limits(limits=1):
         probs = cross_val_predict(
-            model, features, labels, method="predict_proba",
+            model,
+            features,
+            labels,
+            method="predict_proba",
             cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
         )
     full = np.zeros((len(labels), n_classes))
@@ -120,8 +123,12 @@ def _noise_matrix(labels, n_classes, rate, frac_zero_noise_rates, rng) -> np.nda
         return np.eye(n_classes)
     py = np.bincount(labels, minlength=n_classes) / len(labels)
     noise_matrix = generate_noise_matrix_from_trace(
-        n_classes, n_classes * (1 - rate), py=py, valid_noise_matrix=True,
-        frac_zero_noise_rates=frac_zero_noise_rates, seed=rng,
+        n_classes,
+        n_classes * (1 - rate),
+        py=py,
+        valid_noise_matrix=True,
+        frac_zero_noise_rates=frac_zero_noise_rates,
+        seed=rng,
     )
     if noise_matrix is None:
         raise ValueError(f"no valid noise matrix with noise.rate={rate} for these class proportions")

@@ -45,11 +45,13 @@ def _encode_features(
         train_blocks.append(train_numeric)
         test_blocks.append(test_numeric)
     if categorical:
-        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=max_categories,
-                                sparse_output=False, dtype=dtype)
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist", max_categories=max_categories, sparse_output=False, dtype=dtype
+        )
         train_blocks.append(encoder.fit_transform(_as_levels(train[categorical])))
         test_blocks.append(_transform(encoder, _as_levels(test[categorical]), train_blocks[-1].shape[1]))
         names += [str(n) for n in encoder.get_feature_names_out([str(c) for c in categorical])]
+
     def joined(blocks):
         return (blocks[0] if len(blocks) == 1 else np.hstack(blocks)).astype(dtype, copy=False)
 

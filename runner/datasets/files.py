@@ -16,8 +16,15 @@ import pandas as pd
 
 from runner.datasets.records import DELIMITERS, sniff_delimiter
 
-__all__ = ["PARQUET_SUFFIXES", "RESERVED_COLUMNS", "check_id_column_name", "delimiter_hint", "read_labels",
-           "read_table", "sniff_delimiter"]
+__all__ = [
+    "PARQUET_SUFFIXES",
+    "RESERVED_COLUMNS",
+    "check_id_column_name",
+    "delimiter_hint",
+    "read_labels",
+    "read_table",
+    "sniff_delimiter",
+]
 
 #: How a missing optional dependency tells the user what to install.
 EXTRA_HINT = "pip install -e '.[datasets]' (or pip install 'cleanrun[datasets]')"
@@ -27,7 +34,11 @@ PARQUET_SUFFIXES = {".parquet", ".pq"}
 
 
 def read_table(
-    path: str | Path, *, sep: str | None = None, label_column: str | None = None, missing_labels: Sequence[str] = (),
+    path: str | Path,
+    *,
+    sep: str | None = None,
+    label_column: str | None = None,
+    missing_labels: Sequence[str] = (),
     id_column: str | None = None,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, by extension (compressed CSV allowed); the label and id columns as written."""
@@ -60,13 +71,15 @@ def read_table(
     for column, markers in ((label_column, missing_labels), (id_column, ())):
         if column is not None and column in frame.columns:
             position = list(frame.columns).index(column)
-            frame[column] = read_labels(path, position, sep=sep, missing_labels=markers,
-                                         parquet=suffix in PARQUET_SUFFIXES)
+            frame[column] = read_labels(
+                path, position, sep=sep, missing_labels=markers, parquet=suffix in PARQUET_SUFFIXES
+            )
     return frame
 
 
-def read_labels(path: Path, position: int, *, sep: str | None, missing_labels: Sequence[str],
-                 parquet: bool) -> np.ndarray:
+def read_labels(
+    path: Path, position: int, *, sep: str | None, missing_labels: Sequence[str], parquet: bool
+) -> np.ndarray:
     """The label column (or the id column) read as written, an object array with None for "no value".
 
     CSV: every cell as its text (``NA``, ``null``, ``007`` and ``7`` are four classes); an empty cell or one of
@@ -83,11 +96,13 @@ def read_labels(path: Path, position: int, *, sep: str | None, missing_labels: S
             values = values.cast(values.type.value_type)
         labels = np.array(values.to_pylist(), dtype=object)
     else:
-        labels = pd.read_csv(path, sep=sep, usecols=[position], dtype=str, keep_default_na=False,
-                             na_filter=False).iloc[:, 0].to_numpy(dtype=object)
+        labels = (
+            pd.read_csv(path, sep=sep, usecols=[position], dtype=str, keep_default_na=False, na_filter=False)
+            .iloc[:, 0]
+            .to_numpy(dtype=object)
+        )
     markers = {"", *missing_labels}
-    missing = np.fromiter((value is None or str(value) in markers for value in labels), dtype=bool,
-                          count=len(labels))
+    missing = np.fromiter((value is None or str(value) in markers for value in labels), dtype=bool, count=len(labels))
     labels[missing] = None
     return labels
 
@@ -98,14 +113,26 @@ def delimiter_hint(columns) -> str:
         header = str(columns[0])
         for delimiter in DELIMITERS:
             if delimiter in header:
-                return (f" The header was read as one column; if the file is separated by {delimiter!r}, set "
-                        f"dataset.sep='{delimiter}'.")
+                return (
+                    f" The header was read as one column; if the file is separated by {delimiter!r}, set "
+                    f"dataset.sep='{delimiter}'."
+                )
     return ""
 
 
 #: Columns of ``label_issues.csv`` (and ``cleaned.csv``'s added weight): an id column may not be named like one.
-RESERVED_COLUMNS = ("rank", "index", "given_label", "predicted_label", "label_quality", "is_label_issue",
-                    "true_label", "is_true_error", "trusted", "sample_weight")
+RESERVED_COLUMNS = (
+    "rank",
+    "index",
+    "given_label",
+    "predicted_label",
+    "label_quality",
+    "is_label_issue",
+    "true_label",
+    "is_true_error",
+    "trusted",
+    "sample_weight",
+)
 
 
 def check_id_column_name(id_column) -> None:

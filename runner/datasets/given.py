@@ -173,8 +173,9 @@ def _read_csv(path: Path) -> tuple[np.ndarray, list[str] | None, list[str] | Non
     """The numbers of a CSV, its header names as written (None without a header) and, when the first row is
     numbers that may yet be class names, that row's text."""
     try:
-        first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False,
-                            na_filter=False).iloc[0].tolist()
+        first = (
+            pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False, na_filter=False).iloc[0].tolist()
+        )
     except (pd.errors.EmptyDataError, IndexError):
         raise ValueError(f"cv.pred_probs_path '{path}' is empty.") from None
     numbers = all(_is_number(value) for value in first)

@@ -77,8 +77,15 @@ def load_rdataset(
     frame = _drop_rare_classes(frame, label_column, min_class_rows, f"{package}/{item}")
     positions = frame.index.to_numpy()
     dataset = _dataset_from_frames(
-        frame.reset_index(drop=True), None, label_column=label_column, feature_columns=None, name=name or item,
-        test_size=test_size, seed=seed, max_categories=max_categories, dtype=dtype,
+        frame.reset_index(drop=True),
+        None,
+        label_column=label_column,
+        feature_columns=None,
+        name=name or item,
+        test_size=test_size,
+        seed=seed,
+        max_categories=max_categories,
+        dtype=dtype,
     )
     # _dataset_from_frames numbers the rows of the table it was given: back to the packaged table's rows.
     return dataclasses.replace(

@@ -87,7 +87,7 @@ def records(stream, delimiter: str) -> Iterator[tuple[str, list[str]]]:
         if not text.strip():  # a blank or whitespace-only line, which pandas skips too
             continue
         if first and cells[0].startswith(BOM):
-            cells[0] = cells[0][len(BOM):]
+            cells[0] = cells[0][len(BOM) :]
         first = False
         yield text, cells
 

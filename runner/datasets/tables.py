@@ -40,7 +40,6 @@ __all__ = ["Dataset", "InvalidDataset", "TableSource", "load_table", "standardiz
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True, eq=False, repr=False)
 class TableSource:
     """The file a dataset's training rows come from: what traces them back and rebuilds the cleaned table.
@@ -190,8 +189,10 @@ class Dataset:
         if self.trusted is not None:
             trusted = np.asarray(self.trusted)
             if trusted.dtype != bool or trusted.shape != (self.X_train.shape[0],):
-                raise ValueError(f"trusted must be a boolean mask of the {self.X_train.shape[0]} training rows, got "
-                                 f"dtype {trusted.dtype} and shape {trusted.shape}.")
+                raise ValueError(
+                    f"trusted must be a boolean mask of the {self.X_train.shape[0]} training rows, got "
+                    f"dtype {trusted.dtype} and shape {trusted.shape}."
+                )
             object.__setattr__(self, "trusted", trusted)
         missing = np.flatnonzero(np.bincount(self.y_train, minlength=n_classes) == 0)
         if missing.size:
@@ -323,10 +324,14 @@ def load_table(
     delimiter = None  # a CSV's: sniffed once, used to read the file and to write cleaned.csv
     if Path(path).expanduser().is_file() and Path(path).expanduser().suffix.lower() not in PARQUET_SUFFIXES:
         delimiter = sep or sniff_delimiter(Path(path).expanduser())
-    train = read_table(path, sep=delimiter, label_column=label_column, missing_labels=missing_labels,
-                        id_column=id_column)
-    test = None if test_path is None else read_table(test_path, sep=sep, label_column=label_column,
-                                                       missing_labels=missing_labels)
+    train = read_table(
+        path, sep=delimiter, label_column=label_column, missing_labels=missing_labels, id_column=id_column
+    )
+    test = (
+        None
+        if test_path is None
+        else read_table(test_path, sep=sep, label_column=label_column, missing_labels=missing_labels)
+    )
     if test is not None and set(test.columns) != set(train.columns):
         missing = [c for c in train.columns if c not in test.columns]
         extra = [c for c in test.columns if c not in train.columns]
@@ -336,8 +341,17 @@ def load_table(
     if name is None:
         name = Path(path).name.split(".")[0]
     dataset = _dataset_from_frames(
-        train, test, label_column=label_column, feature_columns=feature_columns, name=name, test_size=test_size,
-        seed=seed, max_categories=max_categories, dtype=dtype, id_column=id_column, path=Path(path).expanduser(),
+        train,
+        test,
+        label_column=label_column,
+        feature_columns=feature_columns,
+        name=name,
+        test_size=test_size,
+        seed=seed,
+        max_categories=max_categories,
+        dtype=dtype,
+        id_column=id_column,
+        path=Path(path).expanduser(),
         delimiter=delimiter or ",",
         trusted_column=trusted_column,
     )
@@ -359,8 +373,15 @@ def _release_arrow_memory() -> None:
 
 
 def _dataset_from_arrays(
-    X: np.ndarray, labels: np.ndarray, *, name: str, feature_names: list[str], test_size: float, seed: int,
-    dtype: str, classes: np.ndarray | None = None,
+    X: np.ndarray,
+    labels: np.ndarray,
+    *,
+    name: str,
+    feature_names: list[str],
+    test_size: float,
+    seed: int,
+    dtype: str,
+    classes: np.ndarray | None = None,
 ) -> Dataset:
     """Encode labels (unless ``classes`` says they are codes already), split stratified, cast into a Dataset."""
     X = np.asarray(X).astype(_float_dtype(dtype), copy=False)
@@ -370,18 +391,35 @@ def _dataset_from_arrays(
         codes = np.asarray(labels, dtype=np.int64)
     train_idx, test_idx = _split_indices(codes, classes, test_size=test_size, seed=seed)
     # take() copies each split once; X itself is not copied again
-    dataset = Dataset(X_train=X.take(train_idx, axis=0), y_train=codes[train_idx],
-                      X_test=X.take(test_idx, axis=0), y_test=codes[test_idx],
-                      classes=classes, feature_names=feature_names, name=name,
-                      train_rows=train_idx, test_rows=test_idx)
+    dataset = Dataset(
+        X_train=X.take(train_idx, axis=0),
+        y_train=codes[train_idx],
+        X_test=X.take(test_idx, axis=0),
+        y_test=codes[test_idx],
+        classes=classes,
+        feature_names=feature_names,
+        name=name,
+        train_rows=train_idx,
+        test_rows=test_idx,
+    )
     log.info("Loaded %r", dataset)
     return dataset
 
 
 def _dataset_from_frames(
-    train: pd.DataFrame, test: pd.DataFrame | None, *, label_column: str, feature_columns: Sequence[str] | None,
-    name: str, test_size: float, seed: int, max_categories: int | None, dtype: str,
-    id_column: str | None = None, path: Path | None = None, delimiter: str = ",",
+    train: pd.DataFrame,
+    test: pd.DataFrame | None,
+    *,
+    label_column: str,
+    feature_columns: Sequence[str] | None,
+    name: str,
+    test_size: float,
+    seed: int,
+    max_categories: int | None,
+    dtype: str,
+    id_column: str | None = None,
+    path: Path | None = None,
+    delimiter: str = ",",
     trusted_column: str | None = None,
 ) -> Dataset:
     """Split (unless ``test`` is given), encode labels and features of raw tables into a :class:`Dataset`.
@@ -431,15 +469,33 @@ def _dataset_from_frames(
     X_train, X_test, feature_names = _encode_features(
         train[feature_columns], test[feature_columns], max_categories=max_categories, dtype=_float_dtype(dtype)
     )
-    source = None if path is None else TableSource(
-        path=Path(path), label_column=label_column, n_rows=n_rows, id_column=id_column, ids=ids,
-        delimiter=delimiter, label_index=list(train.columns).index(label_column),
+    source = (
+        None
+        if path is None
+        else TableSource(
+            path=Path(path),
+            label_column=label_column,
+            n_rows=n_rows,
+            id_column=id_column,
+            ids=ids,
+            delimiter=delimiter,
+            label_index=list(train.columns).index(label_column),
+        )
     )
     train_rows = train.index.to_numpy()
-    dataset = Dataset(X_train=X_train, y_train=y_train, X_test=X_test, y_test=y_test, classes=classes,
-                      feature_names=feature_names, name=name, train_rows=train_rows,
-                      test_rows=test.index.to_numpy(), source=source,
-                      trusted=None if trusted is None else trusted[train_rows])
+    dataset = Dataset(
+        X_train=X_train,
+        y_train=y_train,
+        X_test=X_test,
+        y_test=y_test,
+        classes=classes,
+        feature_names=feature_names,
+        name=name,
+        train_rows=train_rows,
+        test_rows=test.index.to_numpy(),
+        source=source,
+        trusted=None if trusted is None else trusted[train_rows],
+    )
     log.info("Loaded %r", dataset)
     return dataset
 
@@ -447,9 +503,7 @@ def _dataset_from_frames(
 def _row_ids(table: pd.DataFrame, id_column: str, label_column: str) -> np.ndarray:
     """The values of the id column, one per row: they must exist, be present and be unique to trace a row."""
     if id_column not in table.columns:
-        raise ValueError(
-            f"Id column {id_column!r} not found; available columns: {[str(c) for c in table.columns]}."
-        )
+        raise ValueError(f"Id column {id_column!r} not found; available columns: {[str(c) for c in table.columns]}.")
     if id_column == label_column:
         raise ValueError(f"Id column {id_column!r} must not be the label column.")
     ids = table[id_column]
@@ -483,8 +537,9 @@ def _trusted_mask(table: pd.DataFrame, trusted_column: str, label_column: str) -
     unknown = ~words.isin(list(known))
     if values.isna().any() or unknown.any():
         example = values[values.isna() | unknown].iloc[0]
-        raise ValueError(f"Trusted column {trusted_column!r} must hold true/false (or 1/0) in every row, "
-                         f"got {example!r}.")
+        raise ValueError(
+            f"Trusted column {trusted_column!r} must hold true/false (or 1/0) in every row, got {example!r}."
+        )
     return words.map(known).to_numpy(dtype=bool)
 
 
@@ -510,8 +565,12 @@ def _drop_unlabelled(frame: pd.DataFrame, label_column: str, what: str) -> pd.Da
     """Drop rows whose label is missing: they cannot be trained or scored on."""
     missing = frame[label_column].isna()
     if missing.any():
-        log.warning("Dropping %d %s rows without a label (empty, or a dataset.missing_labels marker) in column %r",
-                    int(missing.sum()), what, label_column)
+        log.warning(
+            "Dropping %d %s rows without a label (empty, or a dataset.missing_labels marker) in column %r",
+            int(missing.sum()),
+            what,
+            label_column,
+        )
         frame = frame.loc[~missing]
     return frame
 

@@ -20,8 +20,8 @@ import json
 import logging
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -129,8 +129,11 @@ def load(
             raise ValueError(f"unexpected content: shape {array.shape}, dtype {array.dtype}")
         recorded = _record(cache_dir, key).get("digest")
         if recorded != content_digest(array):
-            raise ValueError("its content does not match the digest recorded when it was stored"
-                             if recorded else "no content digest was recorded with it")
+            raise ValueError(
+                "its content does not match the digest recorded when it was stored"
+                if recorded
+                else "no content digest was recorded with it"
+            )
         if check is not None:
             check(array)
     except (OSError, ValueError, EOFError) as error:
@@ -194,5 +197,7 @@ def _cannot_write(cache_dir: Path, error: OSError) -> None:
         log.warning(
             "cache directory %s cannot be written (%s: %s); going on without storing to it — "
             "set cache_dir to a writable directory, or cache_dir=null to turn the cache off",
-            cache_dir, type(error).__name__, error.strerror or error,
+            cache_dir,
+            type(error).__name__,
+            error.strerror or error,
         )

@@ -29,10 +29,10 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from runner.confident._validation import check_pred_probs
+from runner.confident.count import compute_confident_joint, estimate_latent
 from runner.learn import cache
 from runner.learn.parallel import fold_backend
-from runner.confident.count import compute_confident_joint, estimate_latent
-from runner.confident._validation import check_pred_probs
 
 log = logging.getLogger(__name__)
 
@@ -139,9 +139,7 @@ def align_columns(model, probs, n_classes: int) -> np.ndarray:
     classes = getattr(model, "classes_", None)
     if classes is None or (len(classes) == n_classes and np.array_equal(classes, np.arange(n_classes))):
         if probs.shape[1] != n_classes:
-            raise ValueError(
-                f"predict_proba returned {probs.shape[1]} columns for {n_classes} classes"
-            )
+            raise ValueError(f"predict_proba returned {probs.shape[1]} columns for {n_classes} classes")
         return probs
     aligned = np.zeros((len(probs), n_classes), dtype=probs.dtype)
     aligned[:, np.asarray(classes, dtype=np.int64)] = probs
@@ -291,9 +289,16 @@ def cached_cross_val_pred_probs(clf, X, labels, *, cache_dir=None, **options) ->
     labels = np.asarray(labels)
     dtype = options.get("dtype", np.float64)
     key = cache.cache_key(
-        clf, X, labels, purpose="out-of-fold pred_probs", n_folds=options.get("n_folds", 5),
-        seed=options.get("seed"), fit_kwargs=options.get("fit_kwargs") or {}, dtype=np.dtype(dtype).str,
-        train_mask=options.get("train_mask"), train_labels=options.get("train_labels"),
+        clf,
+        X,
+        labels,
+        purpose="out-of-fold pred_probs",
+        n_folds=options.get("n_folds", 5),
+        seed=options.get("seed"),
+        fit_kwargs=options.get("fit_kwargs") or {},
+        dtype=np.dtype(dtype).str,
+        train_mask=options.get("train_mask"),
+        train_labels=options.get("train_labels"),
         # only when given: the keys of every unweighted cross-validation stay as they were
         **({"train_weights": options["train_weights"]} if options.get("train_weights") is not None else {}),
     )
@@ -364,8 +369,14 @@ def estimate_confident_joint_and_cv_pred_proba(
     """
     labels = _labels_for_cv(labels)
     pred_probs = estimate_cv_predicted_probabilities(
-        X, labels, clf, cv_n_folds=cv_n_folds, seed=seed, clf_kwargs=clf_kwargs,
-        validation_func=validation_func, n_jobs=n_jobs,
+        X,
+        labels,
+        clf,
+        cv_n_folds=cv_n_folds,
+        seed=seed,
+        clf_kwargs=clf_kwargs,
+        validation_func=validation_func,
+        n_jobs=n_jobs,
     )
     joint = compute_confident_joint(labels, pred_probs, thresholds=thresholds, calibrate=calibrate)
     return joint, pred_probs
@@ -393,8 +404,15 @@ def estimate_py_noise_matrices_and_cv_pred_proba(
     """
     labels = _labels_for_cv(labels)
     joint, pred_probs = estimate_confident_joint_and_cv_pred_proba(
-        X, labels, clf, cv_n_folds=cv_n_folds, thresholds=thresholds, seed=seed,
-        clf_kwargs=clf_kwargs, validation_func=validation_func, n_jobs=n_jobs,
+        X,
+        labels,
+        clf,
+        cv_n_folds=cv_n_folds,
+        thresholds=thresholds,
+        seed=seed,
+        clf_kwargs=clf_kwargs,
+        validation_func=validation_func,
+        n_jobs=n_jobs,
     )
     py, noise_matrix, inverse_noise_matrix = estimate_latent(
         joint, labels, py_method=py_method, converge_latent_estimates=converge_latent_estimates
@@ -417,8 +435,15 @@ def estimate_noise_matrices(
 ):
     """``(noise_matrix, inverse_noise_matrix)`` estimated by cross-validation."""
     _, noise_matrix, inverse_noise_matrix, _, _ = estimate_py_noise_matrices_and_cv_pred_proba(
-        X, labels, clf, cv_n_folds=cv_n_folds, thresholds=thresholds,
-        converge_latent_estimates=converge_latent_estimates, seed=seed, clf_kwargs=clf_kwargs,
-        validation_func=validation_func, n_jobs=n_jobs,
+        X,
+        labels,
+        clf,
+        cv_n_folds=cv_n_folds,
+        thresholds=thresholds,
+        converge_latent_estimates=converge_latent_estimates,
+        seed=seed,
+        clf_kwargs=clf_kwargs,
+        validation_func=validation_func,
+        n_jobs=n_jobs,
     )
     return noise_matrix, inverse_noise_matrix

@@ -22,16 +22,25 @@ FORBIDDEN_DETECTION_KWARGS = ("return_indices_ranked_by", "multi_label")
 IGNORED_DETECTION_KWARGS = ("n_jobs", "verbose")  # accepted for compatibility; detection needs no pool
 
 
-
 class _NotGiven(dict):
     """The empty ``find_label_issues_kwargs`` of an instance created without them (``get_params`` says None)."""
+
 
 class DetectionSteps:
     """Cross-validation and detection of :class:`~runner.learn.estimator.CleanLearning`."""
 
     def _detect(
-        self, X, labels, clf, *, pred_probs, thresholds, noise_matrix, inverse_noise_matrix,
-        clf_kwargs, validation_func,
+        self,
+        X,
+        labels,
+        clf,
+        *,
+        pred_probs,
+        thresholds,
+        noise_matrix,
+        inverse_noise_matrix,
+        clf_kwargs,
+        validation_func,
     ) -> Detection:
         """Cross-validate (unless pred_probs are given), detect; stores the detection state."""
         n_classes = self.num_classes
@@ -143,10 +152,20 @@ class DetectionSteps:
         total, hits = None, []
         for member in members:
             probs, hit, seconds = cached_cross_val_pred_probs(
-                member, X, labels, cache_dir=self.cv_cache_dir, n_folds=self.cv_n_folds, seed=self.seed,
-                n_jobs=self.n_jobs, backend=self.cv_backend, scheduler_address=self.cv_scheduler_address,
-                fit_kwargs=clf_kwargs, validation_func=validation_func, threads_per_fit=self.threads_per_fit,
-                dtype=np.dtype(self.pred_probs_dtype), **retrain,
+                member,
+                X,
+                labels,
+                cache_dir=self.cv_cache_dir,
+                n_folds=self.cv_n_folds,
+                seed=self.seed,
+                n_jobs=self.n_jobs,
+                backend=self.cv_backend,
+                scheduler_address=self.cv_scheduler_address,
+                fit_kwargs=clf_kwargs,
+                validation_func=validation_func,
+                threads_per_fit=self.threads_per_fit,
+                dtype=np.dtype(self.pred_probs_dtype),
+                **retrain,
             )
             total = probs if total is None else total + probs
             hits.append(hit)
@@ -160,7 +179,10 @@ class DetectionSteps:
     def _timed_detection(self, detector, labels, pred_probs, known):
         started = time.perf_counter()
         detection = check_detection(
-            detector.detect(labels, pred_probs, **known), len(labels), self.num_classes, plugin_name(detector),
+            detector.detect(labels, pred_probs, **known),
+            len(labels),
+            self.num_classes,
+            plugin_name(detector),
             labels=labels,
         )
         # The strategies that relabel need pred_probs, which the detector may leave out: they are these.
@@ -187,8 +209,10 @@ class DetectionSteps:
             scoring["rank_by"] = scoring.pop("method")
         try:
             return ConfidentLearning(
-                **options, **scoring,
-                converge_latent_estimates=self.converge_latent_estimates, pulearning=self.pulearning,
+                **options,
+                **scoring,
+                converge_latent_estimates=self.converge_latent_estimates,
+                pulearning=self.pulearning,
             )
         except TypeError as error:
             raise ValueError(

@@ -300,7 +300,9 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         dominant (:func:`runner.learn.guard.label_margin`); otherwise the final model trains on every row.
         """
         options = dict(
-            strategy=Remove(reweight=False), validate_cleaning=True, validation_min_z=3.0,
+            strategy=Remove(reweight=False),
+            validate_cleaning=True,
+            validation_min_z=3.0,
             validation_criterion="given",
         )
         return cls(clf, **{**options, **params})
@@ -389,15 +391,34 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
 
         if trusted is not None:
             training = self._judged_by_trusted(
-                X, encoded, trusted, clf, strategy, strategy_name, sample_weight, weight_key,
-                dict(pred_probs=pred_probs, thresholds=thresholds, noise_matrix=noise_matrix,
-                     inverse_noise_matrix=inverse_noise_matrix, clf_kwargs=clf_kwargs, validation_func=validation_func),
+                X,
+                encoded,
+                trusted,
+                clf,
+                strategy,
+                strategy_name,
+                sample_weight,
+                weight_key,
+                dict(
+                    pred_probs=pred_probs,
+                    thresholds=thresholds,
+                    noise_matrix=noise_matrix,
+                    inverse_noise_matrix=inverse_noise_matrix,
+                    clf_kwargs=clf_kwargs,
+                    validation_func=validation_func,
+                ),
             )
         elif label_issues is None:
             detection = self._detect(
-                X, encoded, clf, pred_probs=pred_probs, thresholds=thresholds,
-                noise_matrix=noise_matrix, inverse_noise_matrix=inverse_noise_matrix,
-                clf_kwargs=clf_kwargs, validation_func=validation_func,
+                X,
+                encoded,
+                clf,
+                pred_probs=pred_probs,
+                thresholds=thresholds,
+                noise_matrix=noise_matrix,
+                inverse_noise_matrix=inverse_noise_matrix,
+                clf_kwargs=clf_kwargs,
+                validation_func=validation_func,
             )
         else:
             self.timings_, self.cv_cache_hit_ = {}, None
@@ -407,7 +428,10 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         # (strategies that scale weights refused them above).
         if trusted is None:
             training = check_training_set(
-                strategy.select(detection, encoded, sample_weight), encoded, self.num_classes, strategy_name,
+                strategy.select(detection, encoded, sample_weight),
+                encoded,
+                self.num_classes,
+                strategy_name,
                 allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
             )
             self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
@@ -422,7 +446,8 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
             warnings.warn(
                 f"{label('strategy', strategy_name)} gave sample weights (e.g. remove's class re-weighting) that "
                 f"cannot reach the classifier: {unweighted_reason(clf)}; the final fit is unweighted",
-                UserWarning, stacklevel=3,  # the caller of fit, past reports_progress
+                UserWarning,
+                stacklevel=3,  # the caller of fit, past reports_progress
             )
         self.clf_kwargs, self.clf_final_kwargs = clf_kwargs, final_kwargs
         self.training_set_ = training
@@ -444,7 +469,10 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         self.timings_["total_s"] = time.perf_counter() - started
         self._log(
             "fit: %d of %d examples flagged, final fit on %d rows (%s)",
-            self.label_issues_mask.sum(), len(encoded), len(training.rows), strategy_name,
+            self.label_issues_mask.sum(),
+            len(encoded),
+            len(training.rows),
+            strategy_name,
         )
         return self
 
@@ -496,8 +524,15 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
                 warnings.warn("pred_probs were given, so X is not used for detection", UserWarning, stacklevel=2)
         kept = {name: getattr(self, name) for name in ("label_issues_df", "label_issues_mask", "pred_probs")}
         self._detect(
-            X, encoded, clf, pred_probs=pred_probs, thresholds=thresholds, noise_matrix=noise_matrix,
-            inverse_noise_matrix=inverse_noise_matrix, clf_kwargs=clf_kwargs, validation_func=validation_func,
+            X,
+            encoded,
+            clf,
+            pred_probs=pred_probs,
+            thresholds=thresholds,
+            noise_matrix=noise_matrix,
+            inverse_noise_matrix=inverse_noise_matrix,
+            clf_kwargs=clf_kwargs,
+            validation_func=validation_func,
         )
         frame = self.label_issues_df
         if save_space:
@@ -535,8 +570,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         n_features = _n_features(X)
         if None not in (n_features, self.n_features_in_) and n_features != self.n_features_in_:
             raise ValueError(
-                f"X has {n_features} features, but CleanLearning is expecting {self.n_features_in_} "
-                "features as input"
+                f"X has {n_features} features, but CleanLearning is expecting {self.n_features_in_} features as input"
             )
         return X
 
@@ -566,7 +600,13 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
 
 
 _DETECTION_STATE = (
-    "label_issues_df", "label_issues_mask", "sample_weight", "confident_joint", "py", "ps",
-    "noise_matrix", "inverse_noise_matrix", "pred_probs",
+    "label_issues_df",
+    "label_issues_mask",
+    "sample_weight",
+    "confident_joint",
+    "py",
+    "ps",
+    "noise_matrix",
+    "inverse_noise_matrix",
+    "pred_probs",
 )
-

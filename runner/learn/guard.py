@@ -127,7 +127,13 @@ class CleaningCheck:
 
 
 def check_cleaning(
-    labels, kept_probs, cleaned_probs, *, noise_matrix=None, criterion: str = "corrected", min_z: float = 0.0,
+    labels,
+    kept_probs,
+    cleaned_probs,
+    *,
+    noise_matrix=None,
+    criterion: str = "corrected",
+    min_z: float = 0.0,
     gate_margin: float | None = None,
 ) -> CleaningCheck:
     """Compare two sets of out-of-fold probabilities by their mean score on the held-out rows.
@@ -205,8 +211,9 @@ def check_on_trusted(
         raise ValueError(f"criterion on trusted rows must be 'given', 'log_likelihood' or 'brier', got {criterion!r}")
     if len(true_labels) == 0:
         raise ValueError("check_on_trusted needs at least one trusted row")
-    return check_cleaning(true_labels, kept_probs, cleaned_probs, criterion=criterion, min_z=min_z,
-                          gate_margin=float("nan"))
+    return check_cleaning(
+        true_labels, kept_probs, cleaned_probs, criterion=criterion, min_z=min_z, gate_margin=float("nan")
+    )
 
 
 def score_given_labels(labels, probs, score: str = "given") -> np.ndarray:
@@ -261,7 +268,12 @@ def label_margin(noise_matrix, counts=None, min_count: int = 0) -> float:
 
 
 def bootstrap_label_margin(
-    labels, pred_probs, *, n_resamples: int = 200, quantile: float = 0.95, random_state=None,
+    labels,
+    pred_probs,
+    *,
+    n_resamples: int = 200,
+    quantile: float = 0.95,
+    random_state=None,
     estimate: Callable | None = None,
 ) -> float:
     """The label margin with its sampling error: ``min_k`` of the ``quantile`` of class ``k``'s margin.
@@ -365,28 +377,49 @@ class CleaningCheckSteps:
         self.validation_pred_probs_ = None
         folds = held_out_folds(labels, self.validation_folds, self.seed)
         if folds is None:
-            self._log("validate_cleaning: a class has too few rows to split in %d folds and cross-validate each "
-                      "training part in %d; every row kept", self.validation_folds, VALIDATION_INNER_FOLDS)
+            self._log(
+                "validate_cleaning: a class has too few rows to split in %d folds and cross-validate each "
+                "training part in %d; every row kept",
+                self.validation_folds,
+                VALIDATION_INNER_FOLDS,
+            )
             self.cleaning_check_, self.cleaning_checks_ = None, {}
             return TrainingSet(np.arange(len(labels)), labels, sample_weight)
-        kept_probs, cleaned_probs = self._cross_fitted_probs(X, labels, clf, clf_kwargs, sample_weight,
-                                                             weight_key, folds)
+        kept_probs, cleaned_probs = self._cross_fitted_probs(
+            X, labels, clf, clf_kwargs, sample_weight, weight_key, folds
+        )
         self.validation_pred_probs_ = {"kept": kept_probs, "cleaned": cleaned_probs}
         criterion = self.validation_criterion
         if self.noise_matrix is None and (criterion == "corrected" or criterion.startswith("forward_")):
             criterion = "given" if criterion == "corrected" else criterion.removeprefix("forward_")
             self._log("validate_cleaning: the detector estimated no noise matrix; scoring by %s", criterion)
-        margin = gate_margin(self.validation_gate, labels, self.noise_matrix, self.pred_probs,
-                             min_count=self.validation_min_count, random_state=self.seed)
+        margin = gate_margin(
+            self.validation_gate,
+            labels,
+            self.noise_matrix,
+            self.pred_probs,
+            min_count=self.validation_min_count,
+            random_state=self.seed,
+        )
         self.cleaning_checks_ = {
-            name: check_cleaning(labels, kept_probs, cleaned_probs, noise_matrix=self.noise_matrix,
-                                 criterion=name, min_z=self.validation_min_z, gate_margin=margin)
+            name: check_cleaning(
+                labels,
+                kept_probs,
+                cleaned_probs,
+                noise_matrix=self.noise_matrix,
+                criterion=name,
+                min_z=self.validation_min_z,
+                gate_margin=margin,
+            )
             for name in dict.fromkeys([criterion, "given"])
         }
         self.cleaning_check_ = check = self.cleaning_checks_[criterion]
         self._log(
-            "validate_cleaning (%s): held-out score %.4f with every row, %.4f cleaned: %s", criterion,
-            check.kept_score, check.cleaned_score, "cleaning used" if check.use_cleaning else "every row kept",
+            "validate_cleaning (%s): held-out score %.4f with every row, %.4f cleaned: %s",
+            criterion,
+            check.kept_score,
+            check.cleaned_score,
+            "cleaning used" if check.use_cleaning else "every row kept",
         )
         if check.use_cleaning:
             return training
@@ -403,12 +436,16 @@ class CleaningCheckSteps:
         n_classes = self.num_classes
         kept_probs, cleaned_probs = np.zeros((len(labels), n_classes)), np.zeros((len(labels), n_classes))
         inner = self.get_params(deep=False) | dict(
-            validate_cleaning=False, skip_final_fit=True, verbose=False, cv_n_folds=VALIDATION_INNER_FOLDS,
+            validate_cleaning=False,
+            skip_final_fit=True,
+            verbose=False,
+            cv_n_folds=VALIDATION_INNER_FOLDS,
         )
         for train, held in folds:
             weights = None if sample_weight is None else sample_weight[train]
-            part = type(self)(**inner).fit(take_rows(X, train), labels[train], sample_weight=weights,
-                                           clf_kwargs=clf_kwargs)
+            part = type(self)(**inner).fit(
+                take_rows(X, train), labels[train], sample_weight=weights, clf_kwargs=clf_kwargs
+            )
             cleaned = part.training_set_
             # The check's cost counts as this learner's: its cross-validations and detections, and the fits below.
             for name in ("cv_s", "cv_compute_s", "detect_s"):
@@ -417,20 +454,24 @@ class CleaningCheckSteps:
             # the part's strategy gave them (encoded by the part's own classes_: the classes it has).
             cleaned_rows, cleaned_labels = train[cleaned.rows], labels.copy()
             cleaned_labels[cleaned_rows] = part.classes_[cleaned.labels]
-            fits = [(kept_probs, train, labels, weights), (cleaned_probs, cleaned_rows, cleaned_labels,
-                                                           cleaned.sample_weight)]
+            fits = [
+                (kept_probs, train, labels, weights),
+                (cleaned_probs, cleaned_rows, cleaned_labels, cleaned.sample_weight),
+            ]
             for probs, rows, fit_labels, fit_weights in fits:
                 fit_kwargs = dict(clf_kwargs or {})
                 if fit_weights is not None and weight_key is not None:
                     fit_kwargs[weight_key] = fit_weights
-                probs[held], seconds = _fit_fold(clf, X, fit_labels, rows, held, n_classes, fit_kwargs, None,
-                                                 self.threads_per_fit)
+                probs[held], seconds = _fit_fold(
+                    clf, X, fit_labels, rows, held, n_classes, fit_kwargs, None, self.threads_per_fit
+                )
                 self.timings_["cv_s"] += seconds
                 self.timings_["cv_compute_s"] += seconds
         return kept_probs, cleaned_probs
 
-    def _judged_by_trusted(self, X, labels, trusted, clf, strategy, strategy_name, sample_weight, weight_key,
-                           detect_kwargs) -> TrainingSet:
+    def _judged_by_trusted(
+        self, X, labels, trusted, clf, strategy, strategy_name, sample_weight, weight_key, detect_kwargs
+    ) -> TrainingSet:
         """Detect and clean the untrusted rows alone; ``clf`` fitted on all of them and on the cleaned ones
         predicts the trusted rows, whose verified labels judge the two (``trusted_check_``; with
         ``validate_cleaning`` the verdict). The trusted rows then join the chosen training set.
@@ -447,8 +488,13 @@ class CleaningCheckSteps:
         detection = self._detect(take_rows(X, rows), labels[rows], clf, pred_probs=given_probs, **detect_kwargs)
         weights = None if sample_weight is None else sample_weight[rows]
         negative = sample_weight is not None and bool(np.any(sample_weight < 0))
-        cleaned = check_training_set(strategy.select(detection, labels[rows], weights), labels[rows],
-                                     self.num_classes, strategy_name, allow_negative_weights=negative)
+        cleaned = check_training_set(
+            strategy.select(detection, labels[rows], weights),
+            labels[rows],
+            self.num_classes,
+            strategy_name,
+            allow_negative_weights=negative,
+        )
         cleaned_rows, cleaned_labels = rows[cleaned.rows], labels.copy()
         cleaned_labels[cleaned_rows] = cleaned.labels
         probs = {}
@@ -457,8 +503,9 @@ class CleaningCheckSteps:
             fit_kwargs = dict(detect_kwargs["clf_kwargs"] or {})
             if fit_weights is not None and weight_key is not None:
                 fit_kwargs[weight_key] = fit_weights
-            probs[name], seconds = _fit_fold(clf, X, fit_labels, fit_rows, judges, self.num_classes, fit_kwargs, None,
-                                             self.threads_per_fit)
+            probs[name], seconds = _fit_fold(
+                clf, X, fit_labels, fit_rows, judges, self.num_classes, fit_kwargs, None, self.threads_per_fit
+            )
             self.timings_["cv_s"] += seconds
             self.timings_["cv_compute_s"] += seconds
         truth = labels[judges]
@@ -469,13 +516,19 @@ class CleaningCheckSteps:
             criterion = "given" if criterion == "corrected" else criterion
             self.cleaning_checks_ = {"given": self.trusted_check_}
             if criterion != "given":
-                self.cleaning_checks_[criterion] = check_on_trusted(truth, probs["kept"], probs["cleaned"],
-                                                                    criterion=criterion, min_z=self.validation_min_z)
+                self.cleaning_checks_[criterion] = check_on_trusted(
+                    truth, probs["kept"], probs["cleaned"], criterion=criterion, min_z=self.validation_min_z
+                )
             self.cleaning_check_ = self.cleaning_checks_[criterion]
             use_cleaning = self.cleaning_check_.use_cleaning
-            self._log("validate_cleaning on %d trusted rows (%s): %.4f with every other row, %.4f cleaned: %s",
-                      len(judges), criterion, self.cleaning_check_.kept_score, self.cleaning_check_.cleaned_score,
-                      "cleaning used" if use_cleaning else "every row kept")
+            self._log(
+                "validate_cleaning on %d trusted rows (%s): %.4f with every other row, %.4f cleaned: %s",
+                len(judges),
+                criterion,
+                self.cleaning_check_.kept_score,
+                self.cleaning_check_.cleaned_score,
+                "cleaning used" if use_cleaning else "every row kept",
+            )
         self._spread_detection(detection, rows, judges, labels, probs["kept"])
         if use_cleaning:
             chosen = TrainingSet(cleaned_rows, cleaned.labels, cleaned.sample_weight)
@@ -484,14 +537,16 @@ class CleaningCheckSteps:
         trusted_weights = None if sample_weight is None else sample_weight[judges]
         joined_weights = None
         if chosen.sample_weight is not None or trusted_weights is not None:
-            joined_weights = np.concatenate([
-                np.ones(len(chosen.rows)) if chosen.sample_weight is None else chosen.sample_weight,
-                np.ones(len(judges)) if trusted_weights is None else trusted_weights,
-            ])
-        joined = TrainingSet(np.concatenate([chosen.rows, judges]), np.concatenate([chosen.labels, truth]),
-                             joined_weights)
-        return check_training_set(joined, labels, self.num_classes, strategy_name,
-                                  allow_negative_weights=negative)
+            joined_weights = np.concatenate(
+                [
+                    np.ones(len(chosen.rows)) if chosen.sample_weight is None else chosen.sample_weight,
+                    np.ones(len(judges)) if trusted_weights is None else trusted_weights,
+                ]
+            )
+        joined = TrainingSet(
+            np.concatenate([chosen.rows, judges]), np.concatenate([chosen.labels, truth]), joined_weights
+        )
+        return check_training_set(joined, labels, self.num_classes, strategy_name, allow_negative_weights=negative)
 
     def _spread_detection(self, detection, rows, judges, labels, judged_probs):
         """The detection state of the untrusted ``rows`` spread over every row: the trusted rows are never

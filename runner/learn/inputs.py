@@ -13,9 +13,9 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 
 from runner.learn.cv import default_classifier, n_samples_of
+from runner.learn.guard import CRITERIA, GATES
 from runner.learn.weights import unweighted_reason, weight_route
 from runner.plugin_names import label
-from runner.learn.guard import CRITERIA, GATES
 
 
 class InputChecks:
@@ -32,8 +32,9 @@ class InputChecks:
         if not isinstance(self.skip_final_fit, bool):
             raise ValueError(f"skip_final_fit must be true or false, got {self.skip_final_fit!r}")
         if self.validation_criterion not in CRITERIA:
-            raise ValueError(f"validation_criterion must be one of {', '.join(CRITERIA)}; "
-                             f"got {self.validation_criterion!r}")
+            raise ValueError(
+                f"validation_criterion must be one of {', '.join(CRITERIA)}; got {self.validation_criterion!r}"
+            )
         if not isinstance(self.validation_folds, int) or self.validation_folds < 2:
             raise ValueError(f"validation_folds must be an integer >= 2, got {self.validation_folds!r}")
         if self.validation_gate not in GATES:
@@ -112,9 +113,7 @@ def encode_labels(labels, width=None):
     codes = codes.astype(np.int64)
     if width is not None and width != len(classes):
         if width < len(classes) or values.dtype.kind not in "iu" or classes[0] < 0 or classes[-1] >= width:
-            raise ValueError(
-                f"labels have {len(classes)} classes but pred_probs / noise matrices have {width} columns"
-            )
+            raise ValueError(f"labels have {len(classes)} classes but pred_probs / noise matrices have {width} columns")
         classes, codes = np.arange(width), values.astype(np.int64)
     if len(classes) < 2:
         raise ValueError(f"labels contain only one class ({classes[0]!r}); at least 2 classes are needed")
@@ -191,8 +190,10 @@ def _checked_trusted(trusted, n_samples, label_issues):
         return None
     trusted = np.asarray(trusted)
     if trusted.dtype != bool or trusted.shape != (n_samples,):
-        raise ValueError(f"trusted must be a boolean mask of shape ({n_samples},), got dtype {trusted.dtype} "
-                         f"and shape {trusted.shape}")
+        raise ValueError(
+            f"trusted must be a boolean mask of shape ({n_samples},), got dtype {trusted.dtype} "
+            f"and shape {trusted.shape}"
+        )
     if not trusted.any():
         return None
     if trusted.all():

@@ -100,8 +100,10 @@ def _dask(n_jobs, scheduler_address):
     """A Dask client (and local cluster) for the block; closed after it, also on error."""
     if n_jobs == 1:
         # joblib runs n_jobs=1 in this process whatever the backend: a cluster would sit idle.
-        log.warning("cv.backend=dask with n_jobs=1 fits the folds one after another in this process; "
-                    "use n_jobs=-1 for every worker of the cluster")
+        log.warning(
+            "cv.backend=dask with n_jobs=1 fits the folds one after another in this process; "
+            "use n_jobs=-1 for every worker of the cluster"
+        )
         yield 1
         return
     try:
@@ -123,13 +125,18 @@ def _dask(n_jobs, scheduler_address):
             # threads. Loopback only and no dashboard: nothing is exposed beyond this machine.
             # The scheduler's HTTP routes (health, metrics) would take port 8787 even without a
             # dashboard; a free port lets the clusters of two runs coexist.
-            cluster = resources.enter_context(LocalCluster(
-                n_workers=n_workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                scheduler_port=0, dashboard_address=None,
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            ))
-            log.info("folds on a local Dask cluster at %s (%d worker processes)",
-                     cluster.scheduler_address, n_workers)
+            cluster = resources.enter_context(
+                LocalCluster(
+                    n_workers=n_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    host="127.0.0.1",
+                    scheduler_port=0,
+                    dashboard_address=None,
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                )
+            )
+            log.info("folds on a local Dask cluster at %s (%d worker processes)", cluster.scheduler_address, n_workers)
             client = resources.enter_context(Client(cluster, set_as_default=False))
         with parallel_config(backend="dask", client=client):
             # None or -1: as many folds at once as the cluster has worker threads.
@@ -197,7 +204,12 @@ def check_cores(*, folds=1, threads_per_fit=1, jobs=1, cores=None) -> bool:
         log.warning(
             "%s parallel jobs x %s parallel folds x %s threads per fit = %d threads on %d cores: "
             "oversubscribed, fits will slow each other down (lower hydra.launcher.n_jobs, cv.n_jobs "
-            "or threads_per_fit)", jobs, folds, threads_per_fit, used, cores,
+            "or threads_per_fit)",
+            jobs,
+            folds,
+            threads_per_fit,
+            used,
+            cores,
         )
         return False
     return True

@@ -42,8 +42,7 @@ OmegaConf.register_new_resolver("resume_or", lambda resume, default: resume or d
 warnings.filterwarnings("ignore", message=r"\s*'hydra/launcher/.*' is validated against ConfigStore schema")
 
 # Errors of the user's making (bad config, data, labels): one line, not a traceback.
-USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError, WriteError,
-               artifacts.RunDirectoryBusy)
+USER_ERRORS = (ValueError, TypeError, KeyError, FileNotFoundError, ImportError, WriteError, artifacts.RunDirectoryBusy)
 
 
 def below_warning():
@@ -151,8 +150,9 @@ def main(cfg: DictConfig):
     hydra_config = HydraConfig.get()
     output_dir = Path(hydra_config.runtime.output_dir)
     if isinstance(cfg.get("objective"), str) and reads_test_labels(cfg.objective):
-        log.warning("objective=%s reads the test labels: a sweeper that optimises it chooses on the test split",
-                    cfg.objective)
+        log.warning(
+            "objective=%s reads the test labels: a sweeper that optimises it chooses on the test split", cfg.objective
+        )
     if cfg.resume and hydra_config.mode == RunMode.MULTIRUN:
         done = artifacts.read_metrics(output_dir)
         if done is not None and done.get("config_hash") == config_hash(cfg):

@@ -90,8 +90,10 @@ def load_data(cfg: DictConfig, choices: dict | None = None) -> tuple[Dataset, np
     given = None
     if cfg.cv.pred_probs_path:
         if cfg.cv.rounds != 1 or cfg.cv.ensemble:
-            raise ValueError("cv.pred_probs_path: given probabilities are used as they are; cv.rounds must be 1 and "
-                             "cv.ensemble empty (both would cross-validate again)")
+            raise ValueError(
+                "cv.pred_probs_path: given probabilities are used as they are; cv.rounds must be 1 and "
+                "cv.ensemble empty (both would cross-validate again)"
+            )
         given = read_pred_probs(cfg.cv.pred_probs_path)
     option = (choices or {}).get("dataset")
     name = f"dataset={option} ({cfg.dataset._target_})" if option else cfg.dataset._target_
@@ -101,8 +103,7 @@ def load_data(cfg: DictConfig, choices: dict | None = None) -> tuple[Dataset, np
         raise InvalidDataset(f"{name} returned an invalid Dataset: {error}") from None
     pred_probs = None
     if given is not None:
-        pred_probs = match_pred_probs(given, n_rows=dataset.n_rows, classes=dataset.classes,
-                                      rows=dataset.train_rows)
+        pred_probs = match_pred_probs(given, n_rows=dataset.n_rows, classes=dataset.classes, rows=dataset.train_rows)
         del given  # only the training rows' probabilities stay in memory
     if cfg.standardize:
         dataset = standardized(dataset)

@@ -22,13 +22,13 @@ from threadpoolctl import threadpool_limits
 
 from runner.common.atomic import write_array, write_json, write_matrix, write_table
 from runner.common.provenance import git_commit, library_versions
-from runner.learn import cache
-from runner.run import artifacts
 from runner.datasets.cleaned import Cleaning, cleaning_of, write_cleaned_table
 from runner.datasets.corrupt import no_noise, trust_rows
+from runner.learn import cache
 from runner.learn.cv import check_fold_sizes, fresh_copy
 from runner.learn.estimator import CleanLearning
 from runner.learn.parallel import lone_fit_limits
+from runner.run import artifacts
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,10 @@ def run_experiment(
     given, trusted = np.asarray(corruption.labels), dataset.trusted
     if trusted_rows:
         if trusted is not None:
-            raise ValueError("noise.trusted_rows simulates trusted rows, but the dataset marks its own "
-                             "(dataset.trusted_column): use one or the other")
+            raise ValueError(
+                "noise.trusted_rows simulates trusted rows, but the dataset marks its own "
+                "(dataset.trusted_column): use one or the other"
+            )
         # The true labels of the simulated trusted rows are the only true training labels read before scoring.
         given, trusted = trust_rows(given, dataset.y_train, trusted_rows, seed=seed)
     if pred_probs is None:
@@ -165,8 +167,11 @@ def _check_metrics(learner) -> dict:
     metrics = {}
     trusted = learner.trusted_check_
     if trusted is not None:
-        metrics.update(n_trusted=trusted.n_rows, trusted_accuracy_noisy=trusted.kept_accuracy,
-                       trusted_accuracy_cleaned=trusted.cleaned_accuracy)
+        metrics.update(
+            n_trusted=trusted.n_rows,
+            trusted_accuracy_noisy=trusted.kept_accuracy,
+            trusted_accuracy_cleaned=trusted.cleaned_accuracy,
+        )
     check = learner.cleaning_check_
     if check is not None:
         return metrics | dict(
@@ -239,8 +244,10 @@ def _cleaning(dataset, learner, given) -> Cleaning | None:
     """What the cleaned table is made of; none when the labels were corrupted on purpose, since the
     table would then carry the injected errors of every row the detection missed."""
     if dataset.source is not None and not np.array_equal(given, dataset.y_train):
-        log.warning("No cleaned table: the training labels were corrupted on purpose (the noise group); "
-                    "use noise=none to clean the labels of the file as they are.")
+        log.warning(
+            "No cleaned table: the training labels were corrupted on purpose (the noise group); "
+            "use noise=none to clean the labels of the file as they are."
+        )
         return None
     return cleaning_of(dataset, learner.training_set_)
 

@@ -17,7 +17,8 @@ def summary(metrics: dict, output_dir, *, one_line: bool = False, issues=None) -
         accuracy = (
             f"test accuracy {metrics['test_accuracy']:.4f} "
             f"(baseline {metrics.get('baseline_test_accuracy', float('nan')):.4f})"
-            if "test_accuracy" in metrics else "no test accuracy"
+            if "test_accuracy" in metrics
+            else "no test accuracy"
         )
         return f"done {Path(output_dir).name}: {metrics['n_label_issues']} issues{detection}, {accuracy}"
     # The detector by its option (a plugin's has no filter_by), with confident learning's filter_by.
@@ -30,7 +31,8 @@ def summary(metrics: dict, output_dir, *, one_line: bool = False, issues=None) -
     options = [
         f"{key.removesuffix('_option')}={value}"
         + (f" <{metrics[target]}>" if (target := key.removesuffix("_option") + "_target") in metrics else "")
-        for key, value in metrics.items() if key.endswith("_option")
+        for key, value in metrics.items()
+        if key.endswith("_option")
     ]
     if options:
         lines.append(f"  options: {', '.join(options)}")
@@ -60,10 +62,15 @@ def _most_suspicious(issues, count: int = 10) -> list[str]:
     """The first rows of the ranked issue table, as indented text lines."""
     identity = issues.columns[1]  # `row`, or the id column (runner.run.experiment._issue_table)
     top = issues.head(count)
-    shown = pd.DataFrame({
-        "rank": top["rank"], identity: top[identity], "given label": top["given_label"],
-        "suggested label": top["predicted_label"], "quality": top["label_quality"].map("{:.4f}".format),
-        "flagged": top["is_label_issue"].map({True: "yes", False: "no"}),
-    })
+    shown = pd.DataFrame(
+        {
+            "rank": top["rank"],
+            identity: top[identity],
+            "given label": top["given_label"],
+            "suggested label": top["predicted_label"],
+            "quality": top["label_quality"].map("{:.4f}".format),
+            "flagged": top["is_label_issue"].map({True: "yes", False: "no"}),
+        }
+    )
     header = f"  the {len(top)} most suspicious labels (all {len(issues)} ranked in label_issues.csv):"
     return [header, *("    " + line for line in shown.to_string(index=False).splitlines())]

@@ -177,8 +177,12 @@ def _start_sweep(settings: Settings, config: DictConfig, sweep_dir: Path) -> dic
     run = mlflow_client.create_run(
         experiment,
         run_name=f"sweep {sweep_dir.parent.name}/{sweep_dir.name}: {overrides}"[:_MAX_NAME_CHARS],
-        tags={"overrides": overrides, "sweep_dir": str(sweep_dir.resolve()), "mlflow.source.name": "cleanrun",
-              "mlflow.user": _user()},
+        tags={
+            "overrides": overrides,
+            "sweep_dir": str(sweep_dir.resolve()),
+            "mlflow.source.name": "cleanrun",
+            "mlflow.user": _user(),
+        },
     )
     return {"uri": settings.uri, "experiment_id": experiment, "run_id": run.info.run_id}
 

@@ -29,11 +29,30 @@ STATUS_COLUMNS = ("status", "error")
 #: (``dataset``, ``classifier``, ``strategy``, ``seed``) is always the column ``<name>_metric``,
 #: swept or not, so an override column ``seed`` never meets a metric column ``seed`` and a
 #: summary has the same metric columns whatever was swept.
-CONFIG_KEYS = frozenset({
-    "dataset", "noise", "classifier", "cv", "detection", "strategy", "final_fit", "method", "experiment",
-    "tracking", "seed", "standardize", "compare_baseline", "compare_clean", "save_pred_probs",
-    "threads_per_fit", "pred_probs_dtype", "cache_dir", "resume", "hydra",
-})
+CONFIG_KEYS = frozenset(
+    {
+        "dataset",
+        "noise",
+        "classifier",
+        "cv",
+        "detection",
+        "strategy",
+        "final_fit",
+        "method",
+        "experiment",
+        "tracking",
+        "seed",
+        "standardize",
+        "compare_baseline",
+        "compare_clean",
+        "save_pred_probs",
+        "threads_per_fit",
+        "pred_probs_dtype",
+        "cache_dir",
+        "resume",
+        "hydra",
+    }
+)
 
 # Hydra's own grammar, not YAML's: it is what the app saw (``1e-3`` is a float, ``yes`` a string).
 _OVERRIDE_PARSER = OverridesParser.create()

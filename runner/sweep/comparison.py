@@ -117,7 +117,9 @@ def find_axis(jobs: pd.DataFrame, axis: str | None = None) -> tuple[str | None, 
     overrides = _override_columns(jobs)
     if axis is not None:
         if axis not in overrides:
-            raise UnknownAxisError(f"--compare {axis}: not an override of this sweep; its overrides: {', '.join(overrides)}")
+            raise UnknownAxisError(
+                f"--compare {axis}: not an override of this sweep; its overrides: {', '.join(overrides)}"
+            )
         return axis, ""
     # Swept among the done jobs: an override only a failed job has (a debug flag, say) compares nothing.
     done = jobs[jobs["status"].astype(str) == "done"]
@@ -125,10 +127,14 @@ def find_axis(jobs: pd.DataFrame, axis: str | None = None) -> tuple[str | None, 
     if len(candidates) == 1:
         return candidates[0], ""
     if not candidates:
-        return None, ("no override varies besides the cells (" + ", ".join(CELL_COLUMNS) + ") and the seed: "
-                      "nothing to compare; name an axis with --compare")
-    return None, (f"several overrides vary besides the cells and the seed ({', '.join(candidates)}): name the "
-                  "one to compare with --compare; the others then define the cells")
+        return None, (
+            "no override varies besides the cells (" + ", ".join(CELL_COLUMNS) + ") and the seed: "
+            "nothing to compare; name an axis with --compare"
+        )
+    return None, (
+        f"several overrides vary besides the cells and the seed ({', '.join(candidates)}): name the "
+        "one to compare with --compare; the others then define the cells"
+    )
 
 
 def compare(
@@ -182,8 +188,11 @@ def compare(
     score = pd.to_numeric(jobs[metric], errors="coerce") if metric in jobs.columns else pd.Series(np.nan, jobs.index)
     done = jobs[(status == "done") & score.notna()]
     tests = {
-        "axis": axis, "metric": metric, "alpha": alpha,
-        "jobs": int(len(jobs)), "jobs_used": int(len(done)),
+        "axis": axis,
+        "metric": metric,
+        "alpha": alpha,
+        "jobs": int(len(jobs)),
+        "jobs_used": int(len(done)),
         "jobs_excluded": {
             "failed": int((status == "failed").sum()),
             "incomplete": int((status == "incomplete").sum()),
@@ -194,13 +203,16 @@ def compare(
         tests["no_comparison"] = reason
         return Comparison(None, pd.DataFrame(), tests)
     cells = _cell_columns(done, axis)
-    frame = pd.DataFrame({
-        **{c: done[c] for c in cells}, axis: done[axis],
-        "seed": done["seed"] if "seed" in done.columns else done["job"],
-        "score": pd.to_numeric(done[metric], errors="coerce"),
-        "baseline": pd.to_numeric(done[BASELINE], errors="coerce") if BASELINE in done.columns else np.nan,
-        "clean": pd.to_numeric(done[CLEAN], errors="coerce") if CLEAN in done.columns else np.nan,
-    })
+    frame = pd.DataFrame(
+        {
+            **{c: done[c] for c in cells},
+            axis: done[axis],
+            "seed": done["seed"] if "seed" in done.columns else done["job"],
+            "score": pd.to_numeric(done[metric], errors="coerce"),
+            "baseline": pd.to_numeric(done[BASELINE], errors="coerce") if BASELINE in done.columns else np.nan,
+            "clean": pd.to_numeric(done[CLEAN], errors="coerce") if CLEAN in done.columns else np.nan,
+        }
+    )
     values = list(dict.fromkeys(frame[axis]))
     tests.update(values=[_plain(v) for v in values], cell_columns=cells)
     table = _cell_table(frame, cells, axis, alpha)
@@ -235,8 +247,11 @@ def _cell_columns(jobs: pd.DataFrame, axis: str) -> list[str]:
     """The cell keys: the sweep's dataset, noise, rate and classifier columns, and every other swept override."""
     overrides = _override_columns(jobs)
     swept = set(_swept(jobs, overrides))
-    return [c for c in overrides
-            if c not in (axis, "seed") and ((c in CELL_COLUMNS and jobs[c].notna().any()) or c in swept)]
+    return [
+        c
+        for c in overrides
+        if c not in (axis, "seed") and ((c in CELL_COLUMNS and jobs[c].notna().any()) or c in swept)
+    ]
 
 
 def _cell_table(frame: pd.DataFrame, cells: list[str], axis: str, alpha: float) -> pd.DataFrame:
@@ -244,8 +259,12 @@ def _cell_table(frame: pd.DataFrame, cells: list[str], axis: str, alpha: float) 
     jobs = frame.assign(delta=frame["score"] - frame["baseline"])
     grouped = jobs.groupby([*cells, axis], dropna=False, sort=False)
     table = grouped.agg(
-        n_seeds=("score", "size"), mean=("score", "mean"), _std=("score", "std"),
-        baseline=("baseline", "mean"), delta=("delta", "mean"), _delta_std=("delta", "std"),
+        n_seeds=("score", "size"),
+        mean=("score", "mean"),
+        _std=("score", "std"),
+        baseline=("baseline", "mean"),
+        delta=("delta", "mean"),
+        _delta_std=("delta", "std"),
         _delta_n=("delta", "count"),
     ).reset_index()
     table["ci_low"], table["ci_high"] = _t_interval(table["mean"], table["_std"], table["n_seeds"], alpha)
@@ -256,8 +275,20 @@ def _cell_table(frame: pd.DataFrame, cells: list[str], axis: str, alpha: float) 
     below = pd.array(table["delta_ci_high"] < 0, dtype="boolean")
     below[table["delta_ci_high"].isna().to_numpy()] = pd.NA
     table["significantly_below"] = below
-    columns = [*cells, axis, "n_seeds", "mean", "ci_low", "ci_high", "baseline", "delta", "delta_ci_low",
-               "delta_ci_high", "harm_1pt", "significantly_below"]
+    columns = [
+        *cells,
+        axis,
+        "n_seeds",
+        "mean",
+        "ci_low",
+        "ci_high",
+        "baseline",
+        "delta",
+        "delta_ci_low",
+        "delta_ci_high",
+        "harm_1pt",
+        "significantly_below",
+    ]
     return table[columns]
 
 
@@ -333,18 +364,31 @@ def _rank_tests(scores, ranks, tests, alpha, posthoc):
         if np.isnan(p_value):  # every cell ties every value: no difference at all
             statistic, p_value = 0.0, 1.0
         omnibus_rejects = p_value < alpha
-        tests["omnibus"] = {"test": "Friedman", "statistic": statistic, "df": n_values - 1,
-                            "p_value": p_value, "n_cells": n_cells, "rejects": omnibus_rejects}
+        tests["omnibus"] = {
+            "test": "Friedman",
+            "statistic": statistic,
+            "df": n_values - 1,
+            "p_value": p_value,
+            "n_cells": n_cells,
+            "rejects": omnibus_rejects,
+        }
     pvalues = _pairwise_pvalues(scores, posthoc)
     pairs = []
     columns = list(scores.columns)
     for i, a in enumerate(columns):
-        for b in columns[i + 1:]:
+        for b in columns[i + 1 :]:
             p = float(pvalues.loc[a, b])
             significant = bool(omnibus_rejects and p < alpha)
             better = a if mean_ranks[a] < mean_ranks[b] else b
-            pairs.append({"a": _plain(a), "b": _plain(b), "p_value": p, "significant": significant,
-                          "better": _plain(better) if significant else None})
+            pairs.append(
+                {
+                    "a": _plain(a),
+                    "b": _plain(b),
+                    "p_value": p,
+                    "significant": significant,
+                    "better": _plain(better) if significant else None,
+                }
+            )
     tests["pairwise"] = {
         "test": POSTHOC_TESTS[posthoc],
         "gated_by_omnibus": n_values >= 3,
@@ -365,8 +409,9 @@ def _pairwise_pvalues(scores: pd.DataFrame, posthoc: str) -> pd.DataFrame:
         else:
             long = scores.reset_index(drop=True).melt(var_name="value", value_name="score")
             # zsplit: a tie (zero difference) counts half for each side, as Demšar (2006) advises.
-            pvalues = scikit_posthocs.posthoc_wilcoxon(long, val_col="score", group_col="value",
-                                                       zero_method="zsplit", p_adjust="holm")
+            pvalues = scikit_posthocs.posthoc_wilcoxon(
+                long, val_col="score", group_col="value", zero_method="zsplit", p_adjust="holm"
+            )
     pvalues = pvalues.reindex(index=scores.columns, columns=scores.columns)
     return pvalues.fillna(1.0)  # a pair with no difference at all in any cell
 
@@ -401,21 +446,26 @@ def _recovered(frame, axis, values, alpha, random_state) -> list[dict]:
     rate = "noise.rate" if "noise.rate" in jobs.columns else None
     dataset = "dataset" if "dataset" in jobs.columns else None
     out = []
-    for (value, level), rows in jobs.groupby([axis, rate] if rate else [axis, np.zeros(len(jobs))],
-                                              dropna=False, sort=False):
+    for (value, level), rows in jobs.groupby(
+        [axis, rate] if rate else [axis, np.zeros(len(jobs))], dropna=False, sort=False
+    ):
         sums = rows.groupby("seed")[["gain", "lost"]].sum()
         per_seed = (sums["gain"] / sums["lost"]).replace([np.inf, -np.inf], np.nan).dropna()
         entry = {
-            "value": _plain(value), "noise_rate": _plain(level) if rate else None,
+            "value": _plain(value),
+            "noise_rate": _plain(level) if rate else None,
             "recovered": _ratio(rows["gain"].sum(), rows["lost"].sum()),
-            "seed_mean": _float(per_seed.mean()), "seed_std": _float(per_seed.std(ddof=1)),
+            "seed_mean": _float(per_seed.mean()),
+            "seed_std": _float(per_seed.std(ddof=1)),
             "n_seeds": int(len(per_seed)),
             "n_datasets": int(rows[dataset].nunique()) if dataset else 1,
-            "ci_low": None, "ci_high": None,
+            "ci_low": None,
+            "ci_high": None,
         }
         if dataset and entry["n_datasets"] >= 2:
-            entry["ci_low"], entry["ci_high"] = _bootstrap_ratio(rows.groupby(dataset)[["gain", "lost"]].sum(),
-                                                                 alpha, random_state)
+            entry["ci_low"], entry["ci_high"] = _bootstrap_ratio(
+                rows.groupby(dataset)[["gain", "lost"]].sum(), alpha, random_state
+            )
         out.append(entry)
     order = {v: i for i, v in enumerate(values)}
     return sorted(out, key=lambda e: (order.get(e["value"], len(order)), e["noise_rate"] or 0))
@@ -423,6 +473,7 @@ def _recovered(frame, axis, values, alpha, random_state) -> list[dict]:
 
 def _bootstrap_ratio(per_dataset: pd.DataFrame, alpha: float, random_state: int):
     """Percentile bootstrap interval of Σ gain / Σ lost, resampling datasets."""
+
     def ratio_of_sums(gain, lost, axis=-1):
         with np.errstate(invalid="ignore", divide="ignore"):
             return gain.sum(axis=axis) / lost.sum(axis=axis)
@@ -430,8 +481,13 @@ def _bootstrap_ratio(per_dataset: pd.DataFrame, alpha: float, random_state: int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a degenerate resample (all lost ≤ 0) gives a NaN, reported as such
         result = stats.bootstrap(
-            (per_dataset["gain"].to_numpy(), per_dataset["lost"].to_numpy()), ratio_of_sums, paired=True,
-            vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES, confidence_level=1 - alpha, method="percentile",
+            (per_dataset["gain"].to_numpy(), per_dataset["lost"].to_numpy()),
+            ratio_of_sums,
+            paired=True,
+            vectorized=True,
+            n_resamples=BOOTSTRAP_RESAMPLES,
+            confidence_level=1 - alpha,
+            method="percentile",
             rng=np.random.default_rng(random_state),
         )
     return _float(result.confidence_interval.low), _float(result.confidence_interval.high)

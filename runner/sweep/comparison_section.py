@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from runner.sweep.comparison import BASELINE, Comparison, HARM_THRESHOLD, _plain
+from runner.sweep.comparison import BASELINE, HARM_THRESHOLD, Comparison, _plain
+
 
 def critical_difference_figure(comparison: Comparison):
     """The critical-difference diagram of a comparison whose pairwise tests ran (a matplotlib Figure), else None.
@@ -34,8 +35,11 @@ def critical_difference_figure(comparison: Comparison):
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     scikit_posthocs.critical_difference_diagram(ranks, pvalues, alpha=tests["alpha"], ax=ax)
-    ax.set_title(f"{tests['axis']}: mean rank of {tests['metric']} over {tests['cells_ranked']} cells (1 = best)\n"
-                 "a bar joins values not significantly different", fontsize=9)
+    ax.set_title(
+        f"{tests['axis']}: mean rank of {tests['metric']} over {tests['cells_ranked']} cells (1 = best)\n"
+        "a bar joins values not significantly different",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 
@@ -64,8 +68,10 @@ def comparison_section(comparison: Comparison, diagram: str | None = None) -> st
     ]
     if tests.get("cell_seeds_unpaired"):
         n = tests["cell_seeds_unpaired"]
-        lines.append(f"{n} (cell, seed) pair{'s lack' if n > 1 else ' lacks'} a value of {axis} and "
-                     f"{'are' if n > 1 else 'is'} left out of the ranks.")
+        lines.append(
+            f"{n} (cell, seed) pair{'s lack' if n > 1 else ' lacks'} a value of {axis} and "
+            f"{'are' if n > 1 else 'is'} left out of the ranks."
+        )
     if tests.get("no_ranks"):
         lines.append(f"No rank section: {tests['no_ranks']}.")
     elif tests.get("no_tests"):
@@ -73,18 +79,25 @@ def comparison_section(comparison: Comparison, diagram: str | None = None) -> st
     omnibus = tests.get("omnibus")
     if omnibus:
         verdict = f"the {axis} values differ" if omnibus["rejects"] else f"no difference between the {axis} values"
-        lines.append(f"Friedman test: χ²({omnibus['df']}) = {omnibus['statistic']:.2f}, "
-                     f"p = {_p(omnibus['p_value'])} over {omnibus['n_cells']} cells: {verdict} at α = {alpha:g}.")
+        lines.append(
+            f"Friedman test: χ²({omnibus['df']}) = {omnibus['statistic']:.2f}, "
+            f"p = {_p(omnibus['p_value'])} over {omnibus['n_cells']} cells: {verdict} at α = {alpha:g}."
+        )
     pairwise = tests.get("pairwise")
     if pairwise:
         real = [p for p in pairwise["pairs"] if p["significant"]]
         if real:
-            listed = "; ".join(f"{p['better']} better than {p['b'] if p['better'] == p['a'] else p['a']} "
-                               f"(p = {_p(p['p_value'])})" for p in real)
+            listed = "; ".join(
+                f"{p['better']} better than {p['b'] if p['better'] == p['a'] else p['a']} (p = {_p(p['p_value'])})"
+                for p in real
+            )
             lines.append(f"Pairs that differ ({pairwise['test']}, α = {alpha:g}): {listed}. No other pair differs.")
         else:
-            after = (": the values differ as a whole, but no single pair does after the correction"
-                     if omnibus and omnibus["rejects"] else "")
+            after = (
+                ": the values differ as a whole, but no single pair does after the correction"
+                if omnibus and omnibus["rejects"]
+                else ""
+            )
             lines.append(f"No pair differs ({pairwise['test']}, α = {alpha:g}){after}.")
     text = title + "\n".join(lines) + "\n\n" + _summary_table(comparison)
     if diagram:
@@ -98,27 +111,39 @@ def _summary_table(comparison: Comparison) -> str:
     values = sorted(tests["values"], key=lambda v: ranks.get(v, np.inf))
     recovered = {(e["value"], e["noise_rate"]): e for e in tests["recovered"]}
     rates = list(dict.fromkeys(e["noise_rate"] for e in tests["recovered"]))
-    header = [tests["axis"], "mean rank", "mean Δ (pt)", f"cells > {HARM_THRESHOLD * 100:g} pt below",
-              "cells significantly below",
-              *(f"recovered{'' if rate is None else f' at {rate:g}'} [95% CI over datasets] (± std over seeds)"
-                for rate in rates)]
+    header = [
+        tests["axis"],
+        "mean rank",
+        "mean Δ (pt)",
+        f"cells > {HARM_THRESHOLD * 100:g} pt below",
+        "cells significantly below",
+        *(
+            f"recovered{'' if rate is None else f' at {rate:g}'} [95% CI over datasets] (± std over seeds)"
+            for rate in rates
+        ),
+    ]
     rows = []
     for value in values:
         harm = tests["harm"][str(value)]
-        row = [str(value), f"{ranks[value]:.2f}" if value in ranks else "—",
-               "—" if harm["mean_delta"] is None else f"{harm['mean_delta'] * 100:+.2f}",
-               f"{harm['cells_mean_below_threshold']} / {harm['cells']}",
-               f"{harm['cells_significantly_below']} / {harm['cells_with_interval']}"]
+        row = [
+            str(value),
+            f"{ranks[value]:.2f}" if value in ranks else "—",
+            "—" if harm["mean_delta"] is None else f"{harm['mean_delta'] * 100:+.2f}",
+            f"{harm['cells_mean_below_threshold']} / {harm['cells']}",
+            f"{harm['cells_significantly_below']} / {harm['cells_with_interval']}",
+        ]
         for rate in rates:
             entry = recovered.get((value, rate))
             row.append(_recovered_text(entry))
         rows.append(row)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
-    note = (f"Δ: {tests['metric']} − the same classifier's on the noisy labels (`{BASELINE}`), per cell; "
-            f"significantly below: the cell's {100 * (1 - tests['alpha']):g}% t-interval over seeds lies wholly "
-            "below 0 (per cell, uncorrected; cells with 2+ seeds). Every cell: `cells.csv`; every test: "
-            "`comparison.json`.")
+    note = (
+        f"Δ: {tests['metric']} − the same classifier's on the noisy labels (`{BASELINE}`), per cell; "
+        f"significantly below: the cell's {100 * (1 - tests['alpha']):g}% t-interval over seeds lies wholly "
+        "below 0 (per cell, uncorrected; cells with 2+ seeds). Every cell: `cells.csv`; every test: "
+        "`comparison.json`."
+    )
     return "\n".join(lines) + "\n\n" + note
 
 

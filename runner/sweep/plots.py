@@ -93,8 +93,7 @@ def swept_columns(done: pd.DataFrame, group_columns: list[str], exclude=()) -> l
     An override every job shares is a setting of the sweep, not something it compares; seeds and
     the noise rate (an axis) are never among them, nor the columns in ``exclude``.
     """
-    return [c for c in group_columns
-            if c not in (*_PLOT_AXES, *exclude) and done[c].nunique(dropna=False) > 1]
+    return [c for c in group_columns if c not in (*_PLOT_AXES, *exclude) and done[c].nunique(dropna=False) > 1]
 
 
 def accuracy_lines(rows: pd.DataFrame, column: str | None) -> list[tuple[str, pd.DataFrame, str, str | None]]:
@@ -124,8 +123,7 @@ def accuracy_lines(rows: pd.DataFrame, column: str | None) -> list[tuple[str, pd
         if not per_value:
             continue
         means = [stats["mean"] for _, stats in per_value]
-        if len(per_value) == 1 or all(m.index.equals(means[0].index) and np.allclose(m, means[0])
-                                      for m in means[1:]):
+        if len(per_value) == 1 or all(m.index.equals(means[0].index) and np.allclose(m, means[0]) for m in means[1:]):
             lines.append((name, per_value[0][1], style, None))  # one shared line, not identical copies
         else:
             lines += [(f"{value}: {name}", stats, style, value) for value, stats in per_value]
@@ -142,9 +140,7 @@ def _new_grid(n_rows: int, n_cols: int, width: float = 5.0, height: float = 4.0)
     return fig, fig.subplots(n_rows, n_cols, squeeze=False)
 
 
-def _plot_accuracy_vs_noise_rate(
-    done: pd.DataFrame, group_columns: list[str], sweep: Path
-) -> list[Path]:
+def _plot_accuracy_vs_noise_rate(done: pd.DataFrame, group_columns: list[str], sweep: Path) -> list[Path]:
     """Test accuracy against ``noise.rate``: a panel per swept override (a row of panels per
     dataset), a line per value of that override, with the baseline and clean-label accuracies."""
     name = "test_accuracy_vs_noise_rate.png"
@@ -161,9 +157,16 @@ def _plot_accuracy_vs_noise_rate(
         for ax, column in zip(axes_row, columns):
             colours = {}  # a value's reference lines take the colour of its own line; shared ones black
             for label, stats, style, value in accuracy_lines(dataset_rows, column):
-                drawn = ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], linestyle=style, capsize=3,
-                                    marker="o" if style == "-" else None, label=label,
-                                    color=colours.get(value, "black") if style != "-" else None)
+                drawn = ax.errorbar(
+                    stats.index,
+                    stats["mean"],
+                    yerr=stats["std"],
+                    linestyle=style,
+                    capsize=3,
+                    marker="o" if style == "-" else None,
+                    label=label,
+                    color=colours.get(value, "black") if style != "-" else None,
+                )
                 if style == "-":
                     colours[value] = drawn.lines[0].get_color()
             title = [f"dataset={_format_value(dataset_key[0])}"] if several_datasets else []
@@ -174,9 +177,7 @@ def _plot_accuracy_vs_noise_rate(
     return [_save_figure(fig, sweep / PLOTS_DIR / name)]
 
 
-def _plot_detection_precision_recall(
-    done: pd.DataFrame, group_columns: list[str], sweep: Path
-) -> list[Path]:
+def _plot_detection_precision_recall(done: pd.DataFrame, group_columns: list[str], sweep: Path) -> list[Path]:
     """Grouped bars of detection precision and recall, a panel per swept override, a pair of bars
     per value (mean ± std over the jobs with that value)."""
     name = "detection_precision_recall.png"
@@ -198,8 +199,9 @@ def _plot_detection_precision_recall(
             stats = _mean_std_by(panel, "category", metric)
             ax.bar(np.arange(len(stats)) + offset, stats["mean"], width, yerr=stats["std"], capsize=3, label=metric)
         crowded = len(stats) > 3  # long method names overlap unless tilted
-        ax.set_xticks(np.arange(len(stats)), stats.index, rotation=30 if crowded else 0,
-                      ha="right" if crowded else "center")
+        ax.set_xticks(
+            np.arange(len(stats)), stats.index, rotation=30 if crowded else 0, ha="right" if crowded else "center"
+        )
         ax.set(xlabel=column or "", ylabel="mean ± std over jobs", ylim=(0, 1.05))
         ax.legend(fontsize="small")
     return [_save_figure(fig, sweep / PLOTS_DIR / name)]
@@ -260,6 +262,7 @@ def _draw_heatmap(ax, matrix: pd.DataFrame):
     ax.set(xlabel="true label", ylabel="given label")
     if len(matrix) <= 10:  # beyond that the numbers no longer fit in the cells
         for (i, j), value in np.ndenumerate(matrix.to_numpy()):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="black" if value > 0.5 else "white")
+            ax.text(
+                j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="black" if value > 0.5 else "white"
+            )
     return image

@@ -176,8 +176,13 @@ def configured_sections(sweep: Path) -> list:
 
 
 def _render_report(
-    summary: pd.DataFrame, done: pd.DataFrame, sweep: Path, plots: list[Path], extra=(),
-    comparison: Comparison | None = None, diagram: Path | None = None,
+    summary: pd.DataFrame,
+    done: pd.DataFrame,
+    sweep: Path,
+    plots: list[Path],
+    extra=(),
+    comparison: Comparison | None = None,
+    diagram: Path | None = None,
 ) -> str:
     """The whole markdown text of ``report.md``."""
     shared = shared_columns(summary)
@@ -201,8 +206,7 @@ def shared_columns(summary: pd.DataFrame) -> list[str]:
     The report lists them once, in its header, rather than in every row of its tables.
     """
     return [
-        c for c in override_columns(summary)
-        if len(summary) and summary[c].notna().all() and summary[c].nunique() == 1
+        c for c in override_columns(summary) if len(summary) and summary[c].notna().all() and summary[c].nunique() == 1
     ]
 
 
@@ -223,8 +227,7 @@ def _header(summary: pd.DataFrame, sweep: Path, shared: list[str]) -> str:
     if incomplete:
         lines += [
             "",
-            "Incomplete jobs (killed, still running, or unreadable metrics.json): "
-            + ", ".join(map(str, incomplete)),
+            "Incomplete jobs (killed, still running, or unreadable metrics.json): " + ", ".join(map(str, incomplete)),
         ]
     return "\n".join(lines)
 
@@ -235,10 +238,7 @@ def _failed_section(summary: pd.DataFrame, shared: list[str]) -> str:
     if failed.empty:
         return ""
     columns = [c for c in override_columns(summary) if c not in shared]
-    rows = [
-        [row["job"], _overrides_text(row, columns), _shorten(row["error"])]
-        for _, row in failed.iterrows()
-    ]
+    rows = [[row["job"], _overrides_text(row, columns), _shorten(row["error"])] for _, row in failed.iterrows()]
     return "## Failed jobs\n\n" + _markdown_table(["job", "overrides", "error"], rows)
 
 
@@ -273,8 +273,10 @@ def _plots_section(plots: list[Path], sweep: Path) -> str:
     """Links to the written plots, relative to the sweep directory."""
     if not plots:
         return ""
-    links = [f"![{p.relative_to(sweep / PLOTS_DIR).with_suffix('').as_posix()}]"
-             f"({p.relative_to(sweep).as_posix()})" for p in plots]
+    links = [
+        f"![{p.relative_to(sweep / PLOTS_DIR).with_suffix('').as_posix()}]({p.relative_to(sweep).as_posix()})"
+        for p in plots
+    ]
     return "## Plots\n\n" + "\n\n".join(links)
 
 
@@ -312,11 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="cleanrun-report",
         description="Aggregate a cleanrun sweep directory into summary.csv, report.md and plots/.",
     )
+    parser.add_argument("sweep_dir", type=Path, help="the sweep directory (outputs/multirun/<date>/<time>)")
     parser.add_argument(
-        "sweep_dir", type=Path, help="the sweep directory (outputs/multirun/<date>/<time>)"
-    )
-    parser.add_argument(
-        "--compare", metavar="AXIS", default=None,
+        "--compare",
+        metavar="AXIS",
+        default=None,
         help="the override whose values the report compares across cells (e.g. method, strategy); "
         "default: the one swept override besides dataset, noise, noise.rate, classifier and seed",
     )

@@ -14,13 +14,15 @@ import pandas as pd
 from runner.sweep.collect import _group_columns, _groups, _numeric
 from runner.sweep.markdown import _MISSING, _format_mean_std, _format_value, _markdown_table
 
-
 # Overrides that describe the problem rather than the method: recovery is pooled over them.
 PROBLEM_COLUMNS = ("dataset", "classifier", "seed", "noise.rate")
 # The reference's configuration (cleanlab's CleanLearning), the baseline of the cost column:
 # swept either as its method bundle or as the groups it sets.
 REFERENCE_METHOD = {
-    "method": "reference", "cv": "stratified", "detection": "prune_by_noise_rate", "strategy": "remove",
+    "method": "reference",
+    "cv": "stratified",
+    "detection": "prune_by_noise_rate",
+    "strategy": "remove",
 }
 
 
@@ -54,14 +56,20 @@ def recovery_section(done: pd.DataFrame) -> str:
         )
         lost = rows_of_method[rows_of_method["_lost"] > 0]
         per_job = (lost["_gain"] / lost["_lost"]).groupby([lost["noise.rate"], lost["seed"]]).mean()
-        cells = [_format_mean_std(recovered.xs(rate, level="noise.rate"))
-                 if rate in recovered.index.get_level_values(0) else _MISSING
-                 for recovered in (pooled, per_job) for rate in rates]
+        cells = [
+            _format_mean_std(recovered.xs(rate, level="noise.rate"))
+            if rate in recovered.index.get_level_values(0)
+            else _MISSING
+            for recovered in (pooled, per_job)
+            for rate in rates
+        ]
         cost = rows_of_method["_cost"].mean() / reference_cost if reference_cost else np.nan
         rows.append([*(_format_value(v) for v in key), *cells, "" if np.isnan(cost) else f"{cost:.2f}×"])
     header = [
-        *methods, *(f"recovered at noise {rate:g}" for rate in rates),
-        *(f"per-job mean at noise {rate:g}" for rate in rates), "cost",
+        *methods,
+        *(f"recovered at noise {rate:g}" for rate in rates),
+        *(f"per-job mean at noise {rate:g}" for rate in rates),
+        "cost",
     ]
     note = (
         "Share of the test accuracy lost to label noise that cleaning recovered: per seed, "
@@ -98,7 +106,8 @@ def no_harm_section(done: pd.DataFrame) -> str:
         return ""
     cells = [c for c in CELL_COLUMNS if c in done.columns]
     jobs = done.assign(
-        _accuracy=_numeric(done["test_accuracy"]), _baseline=_numeric(done["baseline_test_accuracy"]),
+        _accuracy=_numeric(done["test_accuracy"]),
+        _baseline=_numeric(done["baseline_test_accuracy"]),
         _clean=_numeric(done["clean_labels_test_accuracy"]),
         _cost=sum(_numeric(done[c]).fillna(0) for c in COST_COLUMNS if c in done.columns),
     )
@@ -111,21 +120,39 @@ def no_harm_section(done: pd.DataFrame) -> str:
         harmed = int((rows["_delta"] < -HARM_THRESHOLD).sum())
         own = jobs[jobs["method"] == method].set_index([*cells, "seed"])["_cost"]
         ratio = (own / reference_cost.reindex(own.index)).median() if len(reference_cost) else np.nan
-        summary_rows.append([
-            method, str(len(rows)), str(harmed), f"{rows['_delta'].mean() * 100:+.2f}",
-            f"{rows['_delta'].min() * 100:+.2f} ({', '.join(_format_value(v) for v in worst[:-1])})",
-            _MISSING if np.isnan(ratio) else f"{ratio:.2f}×",
-        ])
+        summary_rows.append(
+            [
+                method,
+                str(len(rows)),
+                str(harmed),
+                f"{rows['_delta'].mean() * 100:+.2f}",
+                f"{rows['_delta'].min() * 100:+.2f} ({', '.join(_format_value(v) for v in worst[:-1])})",
+                _MISSING if np.isnan(ratio) else f"{ratio:.2f}×",
+            ]
+        )
     summary = _markdown_table(
-        ["method", "cells", f"cells > {HARM_THRESHOLD * 100:g} pt below baseline", "mean Δ (pt)",
-         "worst Δ (pt) and cell", "cost (median per job)"], summary_rows,
+        [
+            "method",
+            "cells",
+            f"cells > {HARM_THRESHOLD * 100:g} pt below baseline",
+            "mean Δ (pt)",
+            "worst Δ (pt) and cell",
+            "cost (median per job)",
+        ],
+        summary_rows,
     )
     methods = list(dict.fromkeys(jobs["method"]))
     table = by_cell.unstack("method")
     cell_rows = [
-        [*(_format_value(v) for v in key), f"{row[('_baseline', methods[0])]:.3f}", f"{row[('_clean', methods[0])]:.3f}",
-         *(f"{row[('_accuracy', m)]:.3f} ({(row[('_accuracy', m)] - row[('_baseline', m)]) * 100:+.1f})"
-           for m in methods)]
+        [
+            *(_format_value(v) for v in key),
+            f"{row[('_baseline', methods[0])]:.3f}",
+            f"{row[('_clean', methods[0])]:.3f}",
+            *(
+                f"{row[('_accuracy', m)]:.3f} ({(row[('_accuracy', m)] - row[('_baseline', m)]) * 100:+.1f})"
+                for m in methods
+            ),
+        ]
         for key, row in table.iterrows()
     ]
     note = (
@@ -135,7 +162,11 @@ def no_harm_section(done: pd.DataFrame) -> str:
         "the reference job of the same cell and seed; the median over jobs."
     )
     return (
-        "## Do no harm\n\n" + note + "\n\n" + summary + "\n\n"
+        "## Do no harm\n\n"
+        + note
+        + "\n\n"
+        + summary
+        + "\n\n"
         + _markdown_table([*cells, "noisy baseline", "clean labels", *(f"{m} (Δ pt)" for m in methods)], cell_rows)
     )
 

@@ -404,8 +404,12 @@ def _guarded(settings: Settings, what: str):
             yield
     except Exception as error:
         reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
-        log.warning("tracking: could not log %s to MLflow at %s (%s); its directory is complete as usual",
-                    what, settings.uri, reason)
+        log.warning(
+            "tracking: could not log %s to MLflow at %s (%s); its directory is complete as usual",
+            what,
+            settings.uri,
+            reason,
+        )
 
 
 @contextmanager
