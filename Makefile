@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-fast docs bench bench-accuracy clean
+.PHONY: install run lint test test-fast docs bench bench-accuracy clean
 
 # Reinstall whenever the project's dependencies change.
 $(INSTALLED): pyproject.toml
@@ -21,7 +21,12 @@ install: $(INSTALLED)
 run: $(INSTALLED)
 	$(BIN)/python -m runner $(ARGS)
 
-test: $(INSTALLED)
+# Lint and formatting first: a style error fails in seconds, before the suite's minutes.
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 test-fast: $(INSTALLED)

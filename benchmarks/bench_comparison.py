@@ -1,7 +1,8 @@
 """Time runner.sweep.comparison on synthetic sweep tables the size of the recorded sweeps.
 
 576 jobs: 8 datasets x 2 noise kinds x 2 rates x 3 classifiers x 3 seeds x 2 methods (experiment=robustness_fresh);
-800 jobs: 8 x 2 x 2 x 1 classifier x 5 seeds x 5 methods (experiment=baselines). The first call is timed with its imports; then each time is the best of 3:
+800 jobs: 8 x 2 x 2 x 1 classifier x 5 seeds x 5 methods (experiment=baselines). The first call is timed with
+its imports; then each time is the best of 3:
 compare() (cells, ranks, tests, bootstrap), the markdown section, and the critical-difference PNG.
     python benchmarks/bench_comparison.py
 """
@@ -73,10 +74,12 @@ def main():
         for name, jobs in sizes.items():
             assert len(jobs) == int(name.split()[0])
             result = compare(jobs)
-            t_compare = best_of(3, lambda: compare(jobs))
-            t_section = best_of(3, lambda: comparison_section(result))
+            # The lambdas run here, inside this iteration: the loop variables are the ones meant.
+            t_compare = best_of(3, lambda: compare(jobs))  # noqa: B023
+            t_section = best_of(3, lambda: comparison_section(result))  # noqa: B023
             t_plot = best_of(
-                3, lambda: critical_difference_figure(result).savefig(Path(folder) / "cd.png", format="png")
+                3,
+                lambda: critical_difference_figure(result).savefig(Path(folder) / "cd.png", format="png"),  # noqa: B023
             )
             print(
                 f"{name}: compare {t_compare:.2f} s, section {t_section:.3f} s, diagram {t_plot:.2f} s, "

@@ -61,7 +61,8 @@ def main():
         f"median of {args.repeats}; ours n_jobs={args.n_jobs}, 1 thread per fit"
     )
     print(
-        "| case | ours s | cleanlab s | ratio | ours CV s | ours final fit s | ours other s | other share | same issues |"
+        "| case | ours s | cleanlab s | ratio | ours CV s | ours final fit s | ours other s | other share"
+        " | same issues |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, clf, X, labels in cases():

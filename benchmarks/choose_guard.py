@@ -2,8 +2,8 @@
 
 A rule reads only what a user has (given labels, the two sets of held-out probabilities that
 ``validate_cleaning`` compares, the detection's noise matrix) and says whether the final fit uses
-the cleaned rows; the job's test accuracy is then that of the cleaned model or of the model trained on every row (the noisy
-baseline). Per rule this prints the do-no-harm count over cells (dataset, noise kind, rate,
+the cleaned rows; the job's test accuracy is then that of the cleaned model or of the model trained on every
+row (the noisy baseline). Per rule this prints the do-no-harm count over cells (dataset, noise kind, rate,
 classifier; mean over seeds; harm = more than 1 point below the baseline), the worst cell, the
 mean difference and the pooled recovered fraction per noise kind and rate. ``oracle`` rules read
 the true training labels or the test split and exist only to measure how much a perfect rule could

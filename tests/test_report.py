@@ -1,4 +1,5 @@
-"""Tests for runner.sweep (collect, report, plots, studies, callbacks): collecting a sweep, summary.csv, report.md, plots, callback and CLI.
+"""Tests for runner.sweep (collect, report, plots, studies, callbacks): collecting a sweep, summary.csv,
+report.md, plots, callback and CLI.
 
 Every sweep here is fake: job directories written by :func:`write_job` with the files the app
 and Hydra would leave, so the tests run in seconds and know every number they check.
@@ -636,16 +637,14 @@ def test_study_sections_appear_only_when_the_jobs_turn_them_on(tmp_path):
     jobs = {
         ("digits", method, seed): (0.9, 0.8, 1.0, 1.0) for method in ("reference", "recommended") for seed in (0, 1)
     }
-    overrides = lambda dataset, method, seed: [
-        f"dataset={dataset}",
-        "noise.rate=0.2",
-        f"method={method}",
-        f"seed={seed}",
-    ]
+
+    def overrides(dataset, method, seed):
+        return [f"dataset={dataset}", "noise.rate=0.2", f"method={method}", f"seed={seed}"]
+
     write_scored_jobs(tmp_path / "on", jobs, overrides)
     text = write_report(tmp_path / "on").read_text()
     assert "## Recovered accuracy" in text and "## Do no harm" in text
-    for num, (key, (test, baseline, clean, cost)) in enumerate(jobs.items()):
+    for num, (key, (test, baseline, clean, _cost)) in enumerate(jobs.items()):
         write_job(
             tmp_path / "off",
             num,

@@ -10,9 +10,9 @@ its other artifacts: the input rows in their original order and with their origi
 * rows that were not checked -- held-out test rows (unless ``dataset.test_size=0``) and rows without a label --
   pass through unchanged, with an empty ``sample_weight``.
 
-Everything the strategy did not decide to change is exactly as in the input: a CSV's kept records are copied as
-the text they occupy in the file (:mod:`runner.datasets.records`: cells, quoting, delimiter, duplicate header names, BOM and
-line endings), and only a relabelled row's label cell and the added ``sample_weight`` cell are written anew; a
+Everything the strategy did not decide to change is exactly as in the input: a CSV's kept records are copied as the
+text they occupy in the file (:mod:`runner.datasets.records`: cells, quoting, delimiter, duplicate header names, BOM
+and line endings), and only a relabelled row's label cell and the added ``sample_weight`` cell are written anew; a
 Parquet file's rows are taken with pyarrow and written with the input's schema (types, nullability, categoricals,
 metadata). The file is read again a record at a time (CSV) or a row group at a time (Parquet), so writing never
 holds a second copy of the table; it is written under a temporary name and renamed, like every artifact

@@ -1,7 +1,7 @@
 """Experiment tracking: every run, and every job of a sweep, as one MLflow run (``tracking=mlflow``).
 
-:class:`runner.sweep.callbacks.MlflowTracking` is a Hydra callback; ``conf/tracking/mlflow.yaml`` puts it in place of the
-sweep report callback, which it extends: the report is written first, then attached. It logs what a
+:class:`runner.sweep.callbacks.MlflowTracking` is a Hydra callback; ``conf/tracking/mlflow.yaml`` puts it in place
+of the sweep report callback, which it extends: the report is written first, then attached. It logs what a
 job left in its run directory once the job has ended (``metrics.json`` or ``failure.json``, the
 artifacts, ``.hydra/``), so the run itself knows nothing of tracking, and jobs that run in other
 processes (joblib, submitit, Ray) are logged where they run.
