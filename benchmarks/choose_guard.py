@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from runner.learn.guard import label_margin
+from runner.learn.check import label_margin
 
 CELL = ["dataset", "noise", "rate", "classifier"]
 HARM = 0.01

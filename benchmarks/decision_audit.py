@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from runner.learn.guard import label_margin
+from runner.learn.check import label_margin
 from runner.sweep.collect import collect
 
 CELL = ["dataset", "noise", "noise.rate", "classifier", "seed"]

@@ -14,7 +14,7 @@ from runner import CleanLearning
 from runner.datasets import Dataset
 from runner.datasets.corrupt import Corruption, matrix_noise
 from runner.detection import Detection
-from runner.learn.guard import check_cleaning, held_out_halves, label_margin
+from runner.learn.check import check_cleaning, held_out_halves, label_margin
 from runner.run.experiment import run_experiment
 from runner.strategies import Remove
 

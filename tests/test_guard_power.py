@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from runner.learn.guard import (
+from runner.learn.check import (
     MIN_PROBABILITY,
     bootstrap_label_margin,
     check_cleaning,

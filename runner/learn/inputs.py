@@ -12,8 +12,8 @@ from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 
+from runner.learn.check import CRITERIA, GATES
 from runner.learn.cv import default_classifier, n_samples_of
-from runner.learn.guard import CRITERIA, GATES
 from runner.learn.weights import unweighted_reason, weight_route
 from runner.plugin_names import label
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from runner.learn.guard import CRITERIA, GATES
+from runner.learn.check import CRITERIA, GATES
 from runner.run import artifacts
 from runner.run.plugin_identity import target_sources
 
