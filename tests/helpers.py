@@ -17,9 +17,13 @@ from pathlib import Path
 import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from sklearn.datasets import load_digits
+from sklearn.preprocessing import StandardScaler
 
 from runner.confident.noise import generate_noise_matrix_from_trace, generate_noisy_labels
 from runner.datasets import Dataset
+from runner.datasets.corrupt import matrix_noise
+from runner.detection import Detection
 from runner.run.config import SOURCE_CONF
 
 # The reference's method names, one list for every test that goes through them.
@@ -214,3 +218,34 @@ def check_dataset(ds, *, dtype=np.float32):
     assert np.isfinite(ds.X_train).all() and np.isfinite(ds.X_test).all()
     assert len(ds.classes[ds.y_train]) == len(ds.y_train)
     assert ds.name in repr(ds)
+
+
+def noisy_digits(seed=0, rate=0.3, n=900):
+    """The first ``n`` digits, standardized, with matrix noise: ``(X, noisy labels, true labels)``."""
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X[:n])
+    return X, matrix_noise(y[:n], 10, rate=rate, seed=seed).labels, y[:n]
+
+
+def digits_dataset(y_train, y_test, X):
+    """A Dataset of the digits features ``X``: the first 600 rows train, the rest test."""
+    return Dataset(
+        X_train=X[:600],
+        y_train=y_train,
+        X_test=X[600:],
+        y_test=y_test,
+        classes=np.arange(10),
+        feature_names=[f"f{i}" for i in range(64)],
+        name="digits",
+    )
+
+
+class ZerosAreOnes:
+    """A bad detector: every row labelled 0 but 12 (all correct, in this test) is "really" a 1."""
+
+    def detect(self, labels, pred_probs):
+        flagged = labels == 0
+        flagged[np.flatnonzero(flagged)[:12]] = False
+        suggested = pred_probs.copy()
+        suggested[flagged] = np.eye(pred_probs.shape[1])[1]
+        return Detection(label_issues=flagged, pred_probs=suggested)

@@ -29,8 +29,7 @@ from runner.datasets.files import RESERVED_COLUMNS
 from runner.datasets.given import match_pred_probs, read_pred_probs
 from runner.run import artifacts
 from runner.run.app import check_config, run
-from tests.test_app import cleanrun
-from tests.test_configs import compose_config
+from tests.helpers import cleanrun, compose_config
 
 AWKWARD = (
     "\ufeffzip,f0,f0,label,note\r\n"

@@ -11,18 +11,12 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from runner import CleanLearning
-from runner.datasets import Dataset
-from runner.datasets.corrupt import Corruption, matrix_noise
+from runner.datasets.corrupt import Corruption
 from runner.detection import Detection
 from runner.learn.check import check_cleaning, held_out_halves, label_margin
 from runner.run.experiment import run_experiment
 from runner.strategies import Remove
-
-
-def noisy_digits(seed=0, rate=0.3, n=900):
-    X, y = load_digits(return_X_y=True)
-    X = StandardScaler().fit_transform(X[:n])
-    return X, matrix_noise(y[:n], 10, rate=rate, seed=seed).labels, y[:n]
+from tests.helpers import ZerosAreOnes, digits_dataset, noisy_digits
 
 
 def one_hot(predicted, n_classes=3):
@@ -120,17 +114,6 @@ def test_halves_are_stratified_and_refused_when_a_class_is_too_small_to_cross_va
     assert len(learner.training_set_.rows) == len(y)
 
 
-class ZerosAreOnes:
-    """A bad detector: every row labelled 0 but 12 (all correct, in this test) is "really" a 1."""
-
-    def detect(self, labels, pred_probs):
-        flagged = labels == 0
-        flagged[np.flatnonzero(flagged)[:12]] = False
-        suggested = pred_probs.copy()
-        suggested[flagged] = np.eye(pred_probs.shape[1])[1]
-        return Detection(label_issues=flagged, pred_probs=suggested)
-
-
 def test_harmful_cleaning_is_refused_and_the_final_model_trains_on_every_row():
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X[:900])
@@ -192,20 +175,9 @@ def test_the_choice_never_reads_the_test_split_or_the_true_training_labels():
     def given_labels(y_train, n_classes, *, seed):
         return Corruption(labels[:600].copy(), None)  # the same given labels whatever the truth
 
-    def dataset(y_train, y_test):
-        return Dataset(
-            X_train=X[:600],
-            y_train=y_train,
-            X_test=X[600:],
-            y_test=y_test,
-            classes=np.arange(10),
-            feature_names=[f"f{i}" for i in range(64)],
-            name="digits",
-        )
-
     runs = [
         run_experiment(
-            dataset(y_train, y_test),
+            digits_dataset(y_train, y_test, X),
             CleanLearning(LogisticRegression(max_iter=300), seed=0, validate_cleaning=True),
             noise=given_labels,
             compare_baseline=False,

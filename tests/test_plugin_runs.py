@@ -30,7 +30,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from runner.run.plugin_identity import target_sources
-from tests.test_configs import compose_config
+from tests.helpers import compose_config
 
 DETECTORS = textwrap.dedent('''
     """A researcher's detectors: flag rows whose given label looks unlikely."""

@@ -12,19 +12,12 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from runner import CleanLearning
-from runner.datasets import Dataset, load_table
-from runner.datasets.corrupt import Corruption, matrix_noise, trust_rows
+from runner.datasets import load_table
+from runner.datasets.corrupt import Corruption, trust_rows
 from runner.learn.check import bootstrap_label_margin, held_out_folds, label_margin
 from runner.run.app import run
 from runner.run.experiment import run_experiment
-from tests.helpers import compose_config
-from tests.test_guard import ZerosAreOnes
-
-
-def noisy_digits(n=900, rate=0.3, seed=0):
-    X, y = load_digits(return_X_y=True)
-    X = StandardScaler().fit_transform(X[:n])
-    return X, matrix_noise(y[:n], 10, rate=rate, seed=seed).labels, y[:n]
+from tests.helpers import ZerosAreOnes, compose_config, digits_dataset, noisy_digits
 
 
 class Recording(LogisticRegression):
@@ -153,18 +146,6 @@ def test_the_gate_reads_the_margin_it_names(gate):
         "none": np.nan,
     }[gate]
     np.testing.assert_equal(margin, expected)
-
-
-def digits_dataset(y_train, y_test, X):
-    return Dataset(
-        X_train=X[:600],
-        y_train=y_train,
-        X_test=X[600:],
-        y_test=y_test,
-        classes=np.arange(10),
-        feature_names=[f"f{i}" for i in range(64)],
-        name="digits",
-    )
 
 
 def test_the_choice_reads_no_true_training_label_but_the_simulated_trusted_rows():
