@@ -152,6 +152,10 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         never.
     validation_min_count : int, default 50
         Given labels a class needs to count with ``validation_gate="min_count"``.
+    validation_trusted_min_z : float or None, default None
+        With trusted rows: how many standard errors of the paired difference on their verified
+        labels cleaning must win by; ``None`` uses ``validation_min_z``. Verified labels measure
+        accuracy itself, undiluted by noise, so a smaller margin than on given labels suffices.
     skip_final_fit : bool, default False
         Stop after the strategy: ``fit`` finds the issues and the cleaned training set
         (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
@@ -257,6 +261,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         validation_folds=2,
         validation_gate="dominance",
         validation_min_count=MIN_CLASS_COUNT,
+        validation_trusted_min_z=None,
         skip_final_fit=False,
     ):
         self.clf = clf
@@ -289,6 +294,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         self.validation_folds = validation_folds
         self.validation_gate = validation_gate
         self.validation_min_count = validation_min_count
+        self.validation_trusted_min_z = validation_trusted_min_z
         self.skip_final_fit = skip_final_fit
 
     @classmethod
@@ -296,15 +302,18 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         """The recommended configuration (``method=recommended``), with ``params`` on top.
 
         Confident learning's detection, the flagged rows removed without re-weighting, and only
-        if held-out given labels say the cleaned rows win (``validate_cleaning``; the margin is
-        ``validation_min_z`` = 3 standard errors) while the estimated noise matrix is diagonally
-        dominant (:func:`runner.learn.check.label_margin`); otherwise the final model trains on every row.
+        if the cleaned rows win on held-out labels (``validate_cleaning``): on the given labels of
+        held-out halves by more than 3 standard errors of the paired difference
+        (``validation_min_z``), or, when ``fit`` is given trusted rows, on their verified labels by
+        more than 2 (``validation_trusted_min_z``). Otherwise the final model trains on every row.
         """
         options = dict(
             strategy=Remove(reweight=False),
             validate_cleaning=True,
             validation_min_z=3.0,
             validation_criterion="given",
+            validation_gate="none",
+            validation_trusted_min_z=2.0,
         )
         return cls(clf, **{**options, **params})
 

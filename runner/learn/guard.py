@@ -165,7 +165,8 @@ class CleaningCheckSteps:
             self.timings_["cv_s"] += seconds
             self.timings_["cv_compute_s"] += seconds
         truth = labels[judges]
-        self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs["cleaned"], min_z=self.validation_min_z)
+        min_z = self.validation_min_z if self.validation_trusted_min_z is None else self.validation_trusted_min_z
+        self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs["cleaned"], min_z=min_z)
         use_cleaning = True
         if self.validate_cleaning:
             criterion = self.validation_criterion.removeprefix("forward_")
@@ -173,7 +174,7 @@ class CleaningCheckSteps:
             self.cleaning_checks_ = {"given": self.trusted_check_}
             if criterion != "given":
                 self.cleaning_checks_[criterion] = check_on_trusted(
-                    truth, probs["kept"], probs["cleaned"], criterion=criterion, min_z=self.validation_min_z
+                    truth, probs["kept"], probs["cleaned"], criterion=criterion, min_z=min_z
                 )
             self.cleaning_check_ = self.cleaning_checks_[criterion]
             use_cleaning = self.cleaning_check_.use_cleaning

@@ -4,6 +4,7 @@ the labels (encoded to ``0..K-1``) and the sample weights -- refused with a clea
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
@@ -41,6 +42,9 @@ class InputChecks:
             raise ValueError(f"validation_gate must be one of {', '.join(GATES)}; got {self.validation_gate!r}")
         if not isinstance(self.validation_min_count, int) or self.validation_min_count < 0:
             raise ValueError(f"validation_min_count must be an integer >= 0, got {self.validation_min_count!r}")
+        trusted_min_z = self.validation_trusted_min_z
+        if trusted_min_z is not None and not (isinstance(trusted_min_z, numbers.Real) and trusted_min_z >= 0):
+            raise ValueError(f"validation_trusted_min_z must be None or a number >= 0, got {trusted_min_z!r}")
         if self.ensemble is not None:
             for member in self.ensemble:
                 if not callable(getattr(member, "predict_proba", None)):
