@@ -77,6 +77,23 @@ def test_the_trusted_check_compares_the_noisy_and_the_cleaned_model_on_the_verif
     np.testing.assert_array_equal(learner.label_issues_mask[rows], plain.label_issues_mask)
 
 
+def test_trusted_rows_are_judged_by_their_own_margin():
+    X, noisy, truth = noisy_digits(n=600)
+    labels, trusted = trust_rows(noisy, truth, 150, seed=0)
+    clf = LogisticRegression(max_iter=300)
+    fits = {
+        margins: CleanLearning(
+            clf, seed=0, validate_cleaning=True, validation_min_z=margins[0], validation_trusted_min_z=margins[1]
+        ).fit(X, labels, trusted=trusted)
+        for margins in [(50.0, None), (50.0, 0.0), (0.0, 50.0)]
+    }
+    # the same two candidate models every time; only the margin the verdict demands differs
+    assert len({fit.trusted_check_.gain for fit in fits.values()}) == 1
+    assert fits[(50.0, 0.0)].trusted_check_.gain > 0
+    assert [fit.trusted_check_.min_z for fit in fits.values()] == [50.0, 0.0, 50.0]
+    assert [fit.cleaning_check_.use_cleaning for fit in fits.values()] == [False, True, False]
+
+
 def test_trusted_rows_refuse_a_harmful_cleaning():
     X, y = load_digits(return_X_y=True)
     X, y = StandardScaler().fit_transform(X[:900]), y[:900]
@@ -108,6 +125,8 @@ def test_bad_trusted_masks_are_refused_before_any_fit():
         CleanLearning(validation_folds=1).fit(X, labels)
     with pytest.raises(ValueError, match="validation_criterion must be one of"):
         CleanLearning(validation_criterion="accuracy").fit(X, labels)
+    with pytest.raises(ValueError, match="validation_trusted_min_z must be None or a number >= 0"):
+        CleanLearning(validation_trusted_min_z=-1.0).fit(X, labels)
     # no trusted row: the fit is the plain one
     plain = CleanLearning(LogisticRegression(max_iter=300), seed=0).fit(X, labels)
     none = CleanLearning(LogisticRegression(max_iter=300), seed=0).fit(X, labels, trusted=np.zeros(300, dtype=bool))
