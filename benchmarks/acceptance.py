@@ -7,8 +7,8 @@ reference. A cell is dataset × noise kind × rate × classifier, its accuracy t
   more than 1 point below the noisy baseline, the worst cell and the cost (median per job, over the reference job
   of the same cell and seed);
 * the pooled recovered fraction ``Σ(accuracy − baseline) / Σ(clean − baseline)`` per noise kind and rate
-  (``benchmarks/gain_ceiling.py``) over the cells where the noise cost accuracy, with the per-cell best of the reference, the method named by ``--ceiling`` and
-  no cleaning, chosen with the test labels (a bound, not a rule);
+  (``benchmarks/gain_ceiling.py``) over the cells where the noise cost accuracy, with the per-cell best of the
+  reference, the method named by ``--ceiling`` and no cleaning, chosen with the test labels (a bound, not a rule);
 * each criterion, met or not: no harmed cell; the pooled recovered fraction at least the reference's in every
   noise kind and rate; with ``--trusted NAME``, at least ``--share`` of the ceiling; cost at most ``--max-cost``.
 
@@ -80,8 +80,8 @@ def verdicts(table, pooled, costs, reference: str, trusted, share: float, max_co
     lines = []
     methods = [m for m in table.columns[6:] if m != reference]
     for method in methods:
-        lines.append(f"{method}: cost {costs[method]:.2f}x the reference (median per job) -> "
-                     f"{_holds(costs[method] <= max_cost)}")
+        cheap = _holds(costs[method] <= max_cost)
+        lines.append(f"{method}: cost {costs[method]:.2f}x the reference (median per job) -> {cheap}")
         delta = table[method] - table["baseline"]
         harmed = int((delta < -HARM_THRESHOLD).sum())
         lines.append(f"{method}: no harm: {harmed} of {len(table)} cells below -1 pt -> {_holds(harmed == 0)}")
