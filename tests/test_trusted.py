@@ -8,6 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -20,14 +21,23 @@ from runner.run.experiment import run_experiment
 from tests.helpers import ZerosAreOnes, compose_config, digits_dataset, noisy_digits
 
 
+def _ids(X):
+    return np.rint(np.asarray(X)[:, -1] * 1000).astype(int)
+
+
 class Recording(LogisticRegression):
-    """Logistic regression that records which rows (their id, the last feature) each fit saw."""
+    """Logistic regression that records which rows (their id, the last feature) each fit saw and then predicted."""
 
     fits: list = []
+    predicted: list = []
 
     def fit(self, X, y, sample_weight=None):
-        Recording.fits.append(np.rint(np.asarray(X)[:, -1] * 1000).astype(int))
+        Recording.fits.append(_ids(X))
         return super().fit(X, y, sample_weight=sample_weight)
+
+    def predict_proba(self, X):
+        Recording.predicted.append((Recording.fits[-1], _ids(X)))
+        return super().predict_proba(X)
 
 
 @pytest.mark.parametrize("validate", [True, False])
@@ -35,12 +45,17 @@ def test_trusted_rows_never_train_the_models_they_judge_and_join_the_final_fit(v
     X, labels, truth = noisy_digits(n=600)
     X = np.column_stack([X, np.arange(600) / 1000])
     labels, trusted = trust_rows(labels, truth, 100, seed=0)
-    Recording.fits = []
+    Recording.fits, Recording.predicted = [], []
     learner = CleanLearning(Recording(max_iter=300), seed=0, validate_cleaning=validate).fit(X, labels, trusted=trusted)
     *deciding, final = Recording.fits
-    assert len(deciding) == 5 + 2  # the cross-validation of the untrusted rows, and the two candidates
+    # the cross-validation of the untrusted rows; then the two candidates on each half of the trusted rows
+    assert len(deciding) == 5 + 2 * 2
     judges = set(np.flatnonzero(trusted))
-    assert all(judges.isdisjoint(rows) for rows in deciding)
+    assert all(judges.isdisjoint(rows) for rows in deciding[:5])
+    judged = [(set(fit), set(rows)) for fit, rows in Recording.predicted if set(rows) <= judges]
+    assert len(judged) == 4 and all(fit.isdisjoint(rows) for fit, rows in judged)
+    assert set().union(*(rows for _, rows in judged)) == judges
+    assert all(len(fit & judges) == len(judges) // 2 for fit, _ in judged)
     assert judges <= set(final)
     assert not learner.label_issues_mask[trusted].any()
     assert (learner.label_issues_df["label_quality"].to_numpy()[trusted] == 1).all()
@@ -55,16 +70,19 @@ def test_the_trusted_check_compares_the_noisy_and_the_cleaned_model_on_the_verif
     labels, trusted = trust_rows(noisy, truth, 200, seed=1)
     clf = LogisticRegression(max_iter=500)
     learner = CleanLearning(clf, seed=0, validate_cleaning=True, validation_min_z=2.0).fit(X, labels, trusted=trusted)
-    rows = np.flatnonzero(~trusted)
+    rows, judges = np.flatnonzero(~trusted), np.flatnonzero(trusted)
     plain = CleanLearning(clf, seed=0, skip_final_fit=True).fit(X[rows], labels[rows])
     kept_rows = rows[plain.training_set_.rows]
+    kept, cleaned = np.zeros(len(judges), int), np.zeros(len(judges), int)
     with threadpool_limits(limits=1):
-        kept = clone(clf).fit(X[rows], labels[rows]).predict(X[trusted])
-        cleaned = (
-            clone(clf)
-            .fit(X[kept_rows], labels[kept_rows], sample_weight=plain.training_set_.sample_weight)
-            .predict(X[trusted])
-        )
+        for seen, judged in KFold(2, shuffle=True, random_state=0).split(judges):
+            fit_rows = np.concatenate([rows, judges[seen]])
+            kept[judged] = clone(clf).fit(X[fit_rows], labels[fit_rows]).predict(X[judges[judged]])
+            fit_rows = np.concatenate([kept_rows, judges[seen]])
+            weights = plain.training_set_.sample_weight
+            weights = None if weights is None else np.concatenate([weights, np.ones(len(seen))])
+            model = clone(clf).fit(X[fit_rows], labels[fit_rows], sample_weight=weights)
+            cleaned[judged] = model.predict(X[judges[judged]])
     check = learner.trusted_check_
     assert check.n_rows == 200 and check is learner.cleaning_check_
     assert check.kept_accuracy == np.mean(kept == truth[trusted])
@@ -116,6 +134,8 @@ def test_bad_trusted_masks_are_refused_before_any_fit():
         learner.fit(X, labels, trusted=np.ones(300, dtype=int))
     with pytest.raises(ValueError, match="every row is trusted"):
         learner.fit(X, labels, trusted=np.ones(300, dtype=bool))
+    with pytest.raises(ValueError, match="one trusted row cannot judge"):
+        learner.fit(X, labels, trusted=np.arange(300) == 7)
     some = np.arange(300) < 50
     with pytest.raises(ValueError, match="label_issues cannot be given"):
         learner.fit(X, labels, trusted=some, label_issues=np.zeros(300, dtype=bool))

@@ -3,13 +3,14 @@
 The candidates are cross-fitted here: on each training part of :func:`runner.learn.check.held_out_folds` the
 learner's own detection and strategy run alone, the classifier is fitted on all of the part and on what the
 strategy keeps of it, and both predict the held-out rows; with trusted rows, both candidates predict those
-instead. What the predictions are scored by, and when cleaning wins, is :mod:`runner.learn.check`.
+instead, cross-fitted over halves of them. What the predictions are scored by, and when cleaning wins, is :mod:`runner.learn.check`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import KFold
 
 from runner.learn.check import (
     VALIDATION_INNER_FOLDS,
@@ -128,12 +129,16 @@ class CleaningCheckSteps:
     def _judged_by_trusted(
         self, X, labels, trusted, clf, strategy, strategy_name, sample_weight, weight_key, detect_kwargs
     ) -> TrainingSet:
-        """Detect and clean the untrusted rows alone; ``clf`` fitted on all of them and on the cleaned ones
-        predicts the trusted rows, whose verified labels judge the two (``trusted_check_``; with
-        ``validate_cleaning`` the verdict). The trusted rows then join the chosen training set.
+        """Detect and clean the untrusted rows alone, then cross-fit the two candidates over halves of the trusted
+        rows: ``clf`` fitted on every untrusted row and on the cleaned ones, each with one half of the trusted rows,
+        predicts the other half, whose verified labels judge the two (``trusted_check_``; with ``validate_cleaning``
+        the verdict). The trusted rows then join the chosen training set.
 
-        Detection must not see the trusted rows either: flags from fold models that learned their labels
-        would make the cleaned model agree with them more than it deserves.
+        Detection must not see the trusted rows: flags from fold models that learned their labels would make the
+        cleaned model agree with them more than it deserves. The candidates do see half of them, as the final
+        fit sees all of them: on labels as noisy as a flipped majority class, a few hundred verified rows can
+        move a model more than the cleaning does, and a verdict on candidates without them would judge another
+        choice than the final fit's.
         """
         if X is None:
             raise ValueError("trusted rows need X: the two candidate models are fitted to predict them")
@@ -153,17 +158,29 @@ class CleaningCheckSteps:
         )
         cleaned_rows, cleaned_labels = rows[cleaned.rows], labels.copy()
         cleaned_labels[cleaned_rows] = cleaned.labels
-        probs = {}
-        candidates = (("kept", rows, labels, weights), ("cleaned", cleaned_rows, cleaned_labels, cleaned.sample_weight))
-        for name, fit_rows, fit_labels, fit_weights in candidates:
-            fit_kwargs = dict(detect_kwargs["clf_kwargs"] or {})
-            if fit_weights is not None and weight_key is not None:
-                fit_kwargs[weight_key] = fit_weights
-            probs[name], seconds = _fit_fold(
-                clf, X, fit_labels, fit_rows, judges, self.num_classes, fit_kwargs, None, self.threads_per_fit
-            )
-            self.timings_["cv_s"] += seconds
-            self.timings_["cv_compute_s"] += seconds
+        candidates = {"kept": (rows, labels, weights), "cleaned": (cleaned_rows, cleaned_labels, cleaned.sample_weight)}
+        probs = {name: np.zeros((len(judges), self.num_classes)) for name in candidates}
+        halves = KFold(n_splits=2, shuffle=True, random_state=self.seed).split(judges)
+        for seen, judged in halves:
+            for name, (fit_rows, fit_labels, fit_weights) in candidates.items():
+                fit_kwargs = dict(detect_kwargs["clf_kwargs"] or {})
+                if weight_key is not None and (fit_weights is not None or sample_weight is not None):
+                    own = np.ones(len(fit_rows)) if fit_weights is None else fit_weights
+                    verified = np.ones(len(seen)) if sample_weight is None else sample_weight[judges[seen]]
+                    fit_kwargs[weight_key] = np.concatenate([own, verified])
+                probs[name][judged], seconds = _fit_fold(
+                    clf,
+                    X,
+                    fit_labels,
+                    np.concatenate([fit_rows, judges[seen]]),
+                    judges[judged],
+                    self.num_classes,
+                    fit_kwargs,
+                    None,
+                    self.threads_per_fit,
+                )
+                self.timings_["cv_s"] += seconds
+                self.timings_["cv_compute_s"] += seconds
         truth = labels[judges]
         min_z = self.validation_min_z if self.validation_trusted_min_z is None else self.validation_trusted_min_z
         self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs["cleaned"], min_z=min_z)

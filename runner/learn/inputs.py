@@ -202,6 +202,8 @@ def _checked_trusted(trusted, n_samples, label_issues):
         return None
     if trusted.all():
         raise ValueError("every row is trusted: there is nothing to detect or clean")
+    if trusted.sum() < 2:
+        raise ValueError("one trusted row cannot judge the cleaning: mark at least 2, or none")
     if label_issues is not None:
         raise ValueError("trusted rows need this learner's detection on the other rows; label_issues cannot be given")
     return trusted
