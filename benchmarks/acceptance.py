@@ -48,18 +48,21 @@ def load(named_sweeps: list[tuple[str, list[str]]]) -> pd.DataFrame:
 
 
 def cells(jobs: pd.DataFrame) -> pd.DataFrame:
-    """One row per cell complete for every method: baseline, clean-label model and each method's accuracy."""
+    """One row per cell complete for every method: the first method's noisy baseline and clean-label model, and
+    each method's accuracy shifted by the difference of the baselines, so that it shows its gain over its own.
+
+    The shift is zero unless a method's jobs train their baseline on other labels: with trusted rows the
+    baseline is trained on the noisy labels plus the verified ones, and the method is judged against that.
+    """
     keys = list(CELL_COLUMNS)
-    numeric = jobs.assign(
-        **{c: pd.to_numeric(jobs[c]) for c in ("test_accuracy", "baseline_test_accuracy", "clean_labels_test_accuracy")}
-    )
-    means = numeric.groupby([*keys, "method"], sort=False)[
-        ["test_accuracy", "baseline_test_accuracy", "clean_labels_test_accuracy"]
-    ].mean()
-    accuracy = means["test_accuracy"].unstack("method").dropna()
-    first = means.groupby(level=keys).first().reindex(accuracy.index)
+    columns = ["test_accuracy", "baseline_test_accuracy", "clean_labels_test_accuracy"]
+    numeric = jobs.assign(**{c: pd.to_numeric(jobs[c]) for c in columns})
+    means = numeric.groupby([*keys, "method"], sort=False)[columns].mean()
+    gain = (means["test_accuracy"] - means["baseline_test_accuracy"]).unstack("method").dropna()
+    methods = list(dict.fromkeys(jobs["method"]))
+    first = means.xs(methods[0], level="method").reindex(gain.index)
     table = pd.DataFrame({"baseline": first["baseline_test_accuracy"], "clean": first["clean_labels_test_accuracy"]})
-    table = table.join(accuracy[list(dict.fromkeys(jobs["method"]))]).reset_index()
+    table = table.join(gain[methods].add(table["baseline"], axis=0)).reset_index()
     return table.rename(columns={"noise.rate": "rate"})
 
 

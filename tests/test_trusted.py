@@ -76,13 +76,16 @@ def test_the_trusted_check_compares_the_noisy_and_the_cleaned_model_on_the_verif
     kept, cleaned = np.zeros(len(judges), int), np.zeros(len(judges), int)
     with threadpool_limits(limits=1):
         for seen, judged in KFold(2, shuffle=True, random_state=0).split(judges):
-            fit_rows = np.concatenate([rows, judges[seen]])
-            kept[judged] = clone(clf).fit(X[fit_rows], labels[fit_rows]).predict(X[judges[judged]])
-            fit_rows = np.concatenate([kept_rows, judges[seen]])
-            weights = plain.training_set_.sample_weight
-            weights = None if weights is None else np.concatenate([weights, np.ones(len(seen))])
-            model = clone(clf).fit(X[fit_rows], labels[fit_rows], sample_weight=weights)
-            cleaned[judged] = model.predict(X[judges[judged]])
+            # each half of the trusted rows weighs as much as all of them will in the final fit
+            twice = np.full(len(seen), len(judges) / len(seen))
+            for predictions, fit_rows, weights in [
+                (kept, rows, np.ones(len(rows))),
+                (cleaned, kept_rows, plain.training_set_.sample_weight),
+            ]:
+                both = np.concatenate([fit_rows, judges[seen]])
+                weights = np.concatenate([np.ones(len(fit_rows)) if weights is None else weights, twice])
+                model = clone(clf).fit(X[both], labels[both], sample_weight=weights)
+                predictions[judged] = model.predict(X[judges[judged]])
     check = learner.trusted_check_
     assert check.n_rows == 200 and check is learner.cleaning_check_
     assert check.kept_accuracy == np.mean(kept == truth[trusted])

@@ -136,10 +136,10 @@ class CleaningCheckSteps:
         the verdict). The trusted rows then join the chosen training set.
 
         Detection must not see the trusted rows: flags from fold models that learned their labels would make the
-        cleaned model agree with them more than it deserves. The candidates do see half of them, as the final
-        fit sees all of them: on labels as noisy as a flipped majority class, a few hundred verified rows can
-        move a model more than the cleaning does, and a verdict on candidates without them would judge another
-        choice than the final fit's.
+        cleaned model agree with them more than it deserves. The candidates do see half of them, weighted twice
+        (when the classifier takes weights), as the final fit sees all of them: on labels as noisy as a flipped
+        majority class, a few hundred verified rows can move a model more than the cleaning does, and a verdict
+        on candidates without them would judge another choice than the final fit's.
         """
         if X is None:
             raise ValueError("trusted rows need X: the two candidate models are fitted to predict them")
@@ -165,10 +165,10 @@ class CleaningCheckSteps:
         for seen, judged in halves:
             for name, (fit_rows, fit_labels, fit_weights) in candidates.items():
                 fit_kwargs = dict(detect_kwargs["clf_kwargs"] or {})
-                if weight_key is not None and (fit_weights is not None or sample_weight is not None):
+                if weight_key is not None:
                     own = np.ones(len(fit_rows)) if fit_weights is None else fit_weights
                     verified = np.ones(len(seen)) if sample_weight is None else sample_weight[judges[seen]]
-                    fit_kwargs[weight_key] = np.concatenate([own, verified])
+                    fit_kwargs[weight_key] = np.concatenate([own, verified * len(judges) / len(seen)])
                 probs[name][judged], seconds = _fit_fold(
                     clf,
                     X,
