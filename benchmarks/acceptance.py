@@ -47,22 +47,27 @@ def load(named_sweeps: list[tuple[str, list[str]]]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def cells(jobs: pd.DataFrame) -> pd.DataFrame:
+def cells(jobs: pd.DataFrame, own_baseline: bool = True) -> pd.DataFrame:
     """One row per cell complete for every method: the first method's noisy baseline and clean-label model, and
-    each method's accuracy shifted by the difference of the baselines, so that it shows its gain over its own.
+    each method's accuracy, with ``own_baseline`` shifted by the difference of the baselines so that it shows
+    its gain over its own.
 
     The shift is zero unless a method's jobs train their baseline on other labels: with trusted rows the
-    baseline is trained on the noisy labels plus the verified ones, and the method is judged against that.
+    baseline is trained on the noisy labels plus the verified ones. Against its own baseline such a method is
+    credited for its cleaning alone; against the first's, also for the verified labels themselves.
     """
     keys = list(CELL_COLUMNS)
     columns = ["test_accuracy", "baseline_test_accuracy", "clean_labels_test_accuracy"]
     numeric = jobs.assign(**{c: pd.to_numeric(jobs[c]) for c in columns})
     means = numeric.groupby([*keys, "method"], sort=False)[columns].mean()
-    gain = (means["test_accuracy"] - means["baseline_test_accuracy"]).unstack("method").dropna()
     methods = list(dict.fromkeys(jobs["method"]))
-    first = means.xs(methods[0], level="method").reindex(gain.index)
+    accuracy = means["test_accuracy"].unstack("method").dropna()[methods]
+    first = means.xs(methods[0], level="method").reindex(accuracy.index)
+    if own_baseline:
+        shift = means["baseline_test_accuracy"].unstack("method").reindex(accuracy.index)[methods]
+        accuracy = accuracy - shift.sub(first["baseline_test_accuracy"], axis=0)
     table = pd.DataFrame({"baseline": first["baseline_test_accuracy"], "clean": first["clean_labels_test_accuracy"]})
-    table = table.join(gain[methods].add(table["baseline"], axis=0)).reset_index()
+    table = table.join(accuracy).reset_index()
     return table.rename(columns={"noise.rate": "rate"})
 
 
@@ -78,8 +83,22 @@ def cost_ratios(jobs: pd.DataFrame, reference: str) -> pd.Series:
     )
 
 
-def verdicts(table, pooled, costs, reference: str, trusted, share: float, max_cost: float) -> list[str]:
-    """One line per criterion and method: what was measured and whether it holds."""
+def pooled_recovery(table: pd.DataFrame, reference: str, bound: list[str]) -> pd.DataFrame:
+    """Pooled recovered fraction per method and noise kind and rate, and the ceiling of the ``bound`` methods.
+
+    Only cells where the noise cost accuracy count: elsewhere there is nothing to recover, and a negative
+    "loss" would flip the sign of the sums.
+    """
+    lost = table[table["clean"] > table["baseline"]]
+    pooled = ceiling(lost)
+    pooled.loc[CEILING] = ceiling(lost[[*lost.columns[:6], *bound]]).loc[CEILING]
+    pooled.columns = [f"{noise} {rate}" for noise, rate in pooled.columns]
+    return pooled
+
+
+def verdicts(table, pooled: dict, costs, reference: str, trusted, share: float, max_cost: float) -> list[str]:
+    """One line per criterion and method: what was measured and whether it holds. ``table`` holds each method's
+    gain over its own baseline; ``pooled`` maps an accounting's name to its recovered fractions."""
     lines = []
     methods = [m for m in table.columns[6:] if m != reference]
     for method in methods:
@@ -88,19 +107,20 @@ def verdicts(table, pooled, costs, reference: str, trusted, share: float, max_co
         delta = table[method] - table["baseline"]
         harmed = int((delta < -HARM_THRESHOLD).sum())
         lines.append(f"{method}: no harm: {harmed} of {len(table)} cells below -1 pt -> {_holds(harmed == 0)}")
-        short = [column for column in pooled.columns if pooled.loc[method, column] < pooled.loc[reference, column]]
-        lines.append(
-            f"{method}: recovered at least the reference's in every noise kind and rate: "
-            + ("short in " + ", ".join(short) if short else "yes")
-            + f" -> {_holds(not short)}"
-        )
-        if method == trusted:
-            ratio = pooled.loc[method] / pooled.loc[CEILING]
+        for accounting, recovered in pooled.items():
+            short = [c for c in recovered.columns if recovered.loc[method, c] < recovered.loc[reference, c]]
             lines.append(
-                f"{method}: at least {share:g} of the ceiling: "
-                + ", ".join(f"{column} {value:.2f}" for column, value in ratio.items())
-                + f" -> {_holds(bool((ratio >= share).all()))}"
+                f"{method} ({accounting}): recovered at least the reference's in every noise kind and rate: "
+                + ("short in " + ", ".join(short) if short else "yes")
+                + f" -> {_holds(not short)}"
             )
+            if method == trusted:
+                ratio = recovered.loc[method] / recovered.loc[CEILING]
+                lines.append(
+                    f"{method} ({accounting}): at least {share:g} of the ceiling: "
+                    + ", ".join(f"{column} {value:.2f}" for column, value in ratio.items())
+                    + f" -> {_holds(bool((ratio >= share).all()))}"
+                )
     return lines
 
 
@@ -125,19 +145,16 @@ def main(argv=None) -> None:
     jobs = load(named)
     reference = named[0][0]
     print(no_harm_section(jobs).split("\n\n| dataset")[0], end="\n\n")
-    table = cells(jobs)
-    # A cell where the clean-label model is no better than the noisy one has nothing to recover; its negative
-    # "loss" would flip the sign of the sums.
-    lost = table[table["clean"] > table["baseline"]]
-    pooled = ceiling(lost)
     bound = [reference, args.ceiling] if args.ceiling else [reference]
-    pooled.loc[CEILING] = ceiling(lost[[*lost.columns[:6], *bound]]).loc[CEILING]
-    pooled.columns = [f"{noise} {rate}" for noise, rate in pooled.columns]
-    print(
-        f"Pooled recovered fraction over the {len(lost)} of {len(table)} cells (complete for every method) where "
-        "the noise cost accuracy:\n"
-    )
-    print(pooled.round(3).to_string(), end="\n\n")
+    table = cells(jobs)
+    pooled = {"own baseline": pooled_recovery(table, reference, bound)}
+    verified = pd.to_numeric(jobs.get("n_trusted", pd.Series(dtype=float)), errors="coerce")
+    if (verified > 0).any():
+        pooled["noisy baseline"] = pooled_recovery(cells(jobs, own_baseline=False), reference, bound)
+    for accounting, recovered in pooled.items():
+        print(f"Pooled recovered fraction, each method against its {accounting}, over the cells where noise cost")
+        print(f"accuracy ({len(table)} cells complete for every method):\n")
+        print(recovered.round(3).to_string(), end="\n\n")
     costs = cost_ratios(jobs, reference)
     for line in verdicts(table, pooled, costs, reference, args.trusted, args.share, args.max_cost):
         print(line)
