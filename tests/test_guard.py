@@ -156,7 +156,7 @@ def test_the_recommended_configuration_is_method_recommended():
     assert learner.validate_cleaning == cfg.cv.validate_cleaning
     assert learner.validation_min_z == cfg.cv.validation_min_z
     assert learner.validation_criterion == cfg.cv.validation_criterion
-    assert learner.validation_gate == cfg.cv.validation_gate == "none"
+    assert learner.validation_gate == cfg.cv.validation_gate == "dominance"
     assert learner.validation_trusted_min_z == cfg.cv.validation_trusted_min_z
     assert learner.strategy == instantiate(cfg.strategy) == Remove(reweight=False)
     assert cfg.detection.filter_by == "prune_by_noise_rate"

@@ -304,15 +304,17 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         Confident learning's detection, the flagged rows removed without re-weighting, and only
         if the cleaned rows win on held-out labels (``validate_cleaning``): on the given labels of
         held-out halves by more than 3 standard errors of the paired difference
-        (``validation_min_z``), or, when ``fit`` is given trusted rows, on their verified labels by
-        more than 2 (``validation_trusted_min_z``). Otherwise the final model trains on every row.
+        (``validation_min_z``) while the estimated noise matrix is diagonally dominant
+        (:func:`runner.learn.check.label_margin`), or, when ``fit`` is given trusted rows, on their
+        verified labels by more than 2 (``validation_trusted_min_z``). Otherwise the final model
+        trains on every row.
         """
         options = dict(
             strategy=Remove(reweight=False),
             validate_cleaning=True,
             validation_min_z=3.0,
             validation_criterion="given",
-            validation_gate="none",
+            validation_gate="dominance",
             validation_trusted_min_z=2.0,
         )
         return cls(clf, **{**options, **params})
