@@ -135,6 +135,7 @@ def main(argv=None) -> None:
     parser.add_argument("--trusted", help="the method held to a share of the ceiling")
     parser.add_argument("--share", type=float, default=0.9)
     parser.add_argument("--max-cost", type=float, default=3.0)
+    parser.add_argument("--cells", action="store_true", help="also print every cell (the report's table)")
     args = parser.parse_args(argv)
     named = []
     for argument in args.sweeps:
@@ -144,7 +145,8 @@ def main(argv=None) -> None:
         named.append((name, dirs.split(",")))
     jobs = load(named)
     reference = named[0][0]
-    print(no_harm_section(jobs).split("\n\n| dataset")[0], end="\n\n")
+    section = no_harm_section(jobs)
+    print(section if args.cells else section.split("\n\n| dataset")[0], end="\n\n")
     bound = [reference, args.ceiling] if args.ceiling else [reference]
     table = cells(jobs)
     pooled = {"own baseline": pooled_recovery(table, reference, bound)}
