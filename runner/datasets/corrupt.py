@@ -157,7 +157,7 @@ def trust_rows(labels, true_labels, n_trusted: int, *, seed: int = 0) -> tuple[n
     """
     labels, true_labels = np.asarray(labels), np.asarray(true_labels)
     if not 0 <= n_trusted < len(labels):
-        raise ValueError(f"noise.trusted_rows must be in [0, {len(labels)}) (training rows), got {n_trusted}")
+        raise ValueError(f"trusted_rows must be in [0, {len(labels)}) (training rows), got {n_trusted}")
     rng = np.random.default_rng([seed, TRUSTED_STREAM])
     trusted = np.zeros(len(labels), dtype=bool)
     trusted[rng.choice(len(labels), size=n_trusted, replace=False)] = True

@@ -101,7 +101,7 @@ def run_experiment(
     if trusted_rows:
         if trusted is not None:
             raise ValueError(
-                "noise.trusted_rows simulates trusted rows, but the dataset marks its own "
+                "trusted_rows simulates trusted rows, but the dataset marks its own "
                 "(dataset.trusted_column): use one or the other"
             )
         # The true labels of the simulated trusted rows are the only true training labels read before scoring.
