@@ -9,6 +9,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold
+from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
@@ -96,6 +97,29 @@ def test_the_trusted_check_compares_the_noisy_and_the_cleaned_model_on_the_verif
         np.sort(learner.training_set_.rows), np.sort(np.concatenate([kept_rows, np.flatnonzero(trusted)]))
     )
     np.testing.assert_array_equal(learner.label_issues_mask[rows], plain.label_issues_mask)
+
+
+class RecordingNeighbours(KNeighborsClassifier):
+    """Nearest neighbours (no sample weights) that record the ids of the rows each fit saw."""
+
+    fits: list = []
+
+    def fit(self, X, y):
+        RecordingNeighbours.fits.append(_ids(X))
+        return super().fit(X, y)
+
+
+def test_a_classifier_without_weights_sees_its_half_of_the_trusted_rows_twice():
+    X, labels, truth = noisy_digits(n=400)
+    X = np.column_stack([X, np.arange(400) / 1000])
+    labels, trusted = trust_rows(labels, truth, 60, seed=0)
+    RecordingNeighbours.fits = []
+    CleanLearning.recommended(RecordingNeighbours(), seed=0).fit(X, labels, trusted=trusted)
+    candidates = RecordingNeighbours.fits[5:9]
+    judges = np.flatnonzero(trusted)
+    for rows in candidates:
+        counts = np.bincount(rows, minlength=400)[judges]
+        assert sorted(set(counts)) == [0, 2] and (counts == 2).sum() == len(judges) // 2
 
 
 def test_trusted_rows_are_judged_by_their_own_margin():

@@ -137,9 +137,9 @@ class CleaningCheckSteps:
 
         Detection must not see the trusted rows: flags from fold models that learned their labels would make the
         cleaned model agree with them more than it deserves. The candidates do see half of them, weighted twice
-        (when the classifier takes weights), as the final fit sees all of them: on labels as noisy as a flipped
-        majority class, a few hundred verified rows can move a model more than the cleaning does, and a verdict
-        on candidates without them would judge another choice than the final fit's.
+        (or, for a classifier without weights, repeated), as the final fit sees all of them: on labels as noisy
+        as a flipped majority class, a few hundred verified rows can move a model more than the cleaning does,
+        and a verdict on candidates without them would judge another choice than the final fit's.
         """
         if X is None:
             raise ValueError("trusted rows need X: the two candidate models are fitted to predict them")
@@ -165,15 +165,18 @@ class CleaningCheckSteps:
         for seen, judged in halves:
             for name, (fit_rows, fit_labels, fit_weights) in candidates.items():
                 fit_kwargs = dict(detect_kwargs["clf_kwargs"] or {})
+                verified_rows = judges[seen]
                 if weight_key is not None:
                     own = np.ones(len(fit_rows)) if fit_weights is None else fit_weights
-                    verified = np.ones(len(seen)) if sample_weight is None else sample_weight[judges[seen]]
+                    verified = np.ones(len(seen)) if sample_weight is None else sample_weight[verified_rows]
                     fit_kwargs[weight_key] = np.concatenate([own, verified * len(judges) / len(seen)])
+                else:  # a classifier without weights sees the half twice instead
+                    verified_rows = np.tile(verified_rows, 2)
                 probs[name][judged], seconds = _fit_fold(
                     clf,
                     X,
                     fit_labels,
-                    np.concatenate([fit_rows, judges[seen]]),
+                    np.concatenate([fit_rows, verified_rows]),
                     judges[judged],
                     self.num_classes,
                     fit_kwargs,
