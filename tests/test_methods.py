@@ -9,6 +9,7 @@ from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
+from xgboost import XGBClassifier
 
 import runner.learn.detecting as detecting
 from runner import CleanLearning
@@ -16,6 +17,8 @@ from runner.datasets.corrupt import matrix_noise
 from runner.detection import ConfidentLearning, Detection, NoisePosterior
 from runner.learn.cv import cross_val_pred_probs
 from runner.posterior import label_posterior
+from runner.run.build import build_learner
+from tests.helpers import compose_config
 
 
 def noisy_digits(seed, rate=0.3, n=900):
@@ -252,3 +255,14 @@ def test_the_posterior_never_relabels_a_class_out_of_existence():
     trained_on = np.where(cl.label_issues_mask, cl.label_issues_df["predicted_label"], labels)
     assert np.bincount(trained_on, minlength=3).min() >= 10
     assert cl.score(dataset.X_test, dataset.y_test) > 0.85
+
+
+@pytest.mark.parametrize("classifier", ["knn", "logistic_regression"])
+def test_cv_ensemble_own_detects_with_the_runs_own_classifier_and_xgboost(classifier):
+    cfg = compose_config(["method=ensemble_own", f"classifier={classifier}", "seed=3"])
+    learner = build_learner(cfg)
+    own, boosted = sorted(learner.ensemble, key=lambda member: type(member).__name__ == "XGBClassifier")
+    assert type(own) is type(learner.clf) and own.get_params() == learner.clf.get_params()
+    assert own is not learner.clf
+    assert isinstance(boosted, XGBClassifier) and boosted.random_state == 3
+    assert learner.strategy.reweight is False
