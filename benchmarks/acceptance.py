@@ -83,7 +83,7 @@ def cost_ratios(jobs: pd.DataFrame, reference: str) -> pd.Series:
     )
 
 
-def pooled_recovery(table: pd.DataFrame, reference: str, bound: list[str]) -> pd.DataFrame:
+def recovered_fractions(table: pd.DataFrame, reference: str, bound: list[str]) -> pd.DataFrame:
     """Pooled recovered fraction per method and noise kind and rate, and the ceiling of the ``bound`` methods.
 
     Only cells where the noise cost accuracy count: elsewhere there is nothing to recover, and a negative
@@ -149,10 +149,10 @@ def main(argv=None) -> None:
     print(section if args.cells else section.split("\n\n| dataset")[0], end="\n\n")
     bound = [reference, args.ceiling] if args.ceiling else [reference]
     table = cells(jobs)
-    pooled = {"own baseline": pooled_recovery(table, reference, bound)}
+    pooled = {"own baseline": recovered_fractions(table, reference, bound)}
     verified = pd.to_numeric(jobs.get("n_trusted", pd.Series(dtype=float)), errors="coerce")
     if (verified > 0).any():
-        pooled["noisy baseline"] = pooled_recovery(cells(jobs, own_baseline=False), reference, bound)
+        pooled["noisy baseline"] = recovered_fractions(cells(jobs, own_baseline=False), reference, bound)
     for accounting, recovered in pooled.items():
         print(f"Pooled recovered fraction, each method against its {accounting}, over the cells where noise cost")
         print(f"accuracy ({len(table)} cells complete for every method):\n")

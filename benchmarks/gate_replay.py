@@ -20,7 +20,7 @@ import pandas as pd
 
 from runner.learn.check import label_margin
 from runner.sweep.collect import collect
-from runner.sweep.studies import CELL_COLUMNS, HARM_THRESHOLD
+from runner.sweep.studies import CELL_COLUMNS, HARM_THRESHOLD, pooled_recovery
 
 NUMERIC = ["test_accuracy", "baseline_test_accuracy", "clean_labels_test_accuracy"]
 
@@ -64,9 +64,10 @@ def main(argv=None) -> None:
     print("Harmed cells (mean test gain over seeds, points):")
     print(cells[(cells[rules] < -100 * HARM_THRESHOLD).any(axis=1)].round(2).to_string(), end="\n\n")
     lost = cells[cells["lost"] > 0]
-    pooled = lost.groupby(level=["noise", "noise.rate"])[[*rules, "lost"]].sum()
+    by = [lost.index.get_level_values("noise"), lost.index.get_level_values("noise.rate")]
+    pooled = pd.DataFrame({rule: pooled_recovery(lost[rule], lost["lost"], by) for rule in rules}).T
     print(f"Pooled recovered fraction over the {len(lost)} cells where the noise cost accuracy:")
-    print(pooled[rules].div(pooled["lost"], axis=0).T.round(3).to_string())
+    print(pooled.round(3).to_string())
 
 
 if __name__ == "__main__":

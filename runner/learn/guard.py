@@ -120,12 +120,15 @@ class CleaningCheckSteps:
                 fit_kwargs = dict(clf_kwargs or {})
                 if fit_weights is not None and weight_key is not None:
                     fit_kwargs[weight_key] = fit_weights
-                probs[held], seconds = _fit_fold(
-                    clf, X, fit_labels, rows, held, n_classes, fit_kwargs, None, self.threads_per_fit
-                )
-                self.timings_["cv_s"] += seconds
-                self.timings_["cv_compute_s"] += seconds
+                probs[held] = self._candidate_probs(clf, X, fit_labels, rows, held, fit_kwargs)
         return kept_probs, cleaned_probs
+
+    def _candidate_probs(self, clf, X, labels, rows, held, fit_kwargs) -> np.ndarray:
+        """``clf`` fitted on ``rows`` predicts ``held``, as a fold of the cross-validation; the fit counts as one."""
+        probs, seconds = _fit_fold(clf, X, labels, rows, held, self.num_classes, fit_kwargs, None, self.threads_per_fit)
+        self.timings_["cv_s"] += seconds
+        self.timings_["cv_compute_s"] += seconds
+        return probs
 
     def _judged_by_trusted(
         self, X, labels, trusted, clf, strategy, strategy_name, sample_weight, weight_key, detect_kwargs
@@ -172,19 +175,9 @@ class CleaningCheckSteps:
                     fit_kwargs[weight_key] = np.concatenate([own, verified * len(judges) / len(seen)])
                 else:  # a classifier without weights sees the half twice instead
                     verified_rows = np.tile(verified_rows, 2)
-                probs[name][judged], seconds = _fit_fold(
-                    clf,
-                    X,
-                    fit_labels,
-                    np.concatenate([fit_rows, verified_rows]),
-                    judges[judged],
-                    self.num_classes,
-                    fit_kwargs,
-                    None,
-                    self.threads_per_fit,
+                probs[name][judged] = self._candidate_probs(
+                    clf, X, fit_labels, np.concatenate([fit_rows, verified_rows]), judges[judged], fit_kwargs
                 )
-                self.timings_["cv_s"] += seconds
-                self.timings_["cv_compute_s"] += seconds
         truth = labels[judges]
         min_z = self.validation_min_z if self.validation_trusted_min_z is None else self.validation_trusted_min_z
         self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs["cleaned"], min_z=min_z)
