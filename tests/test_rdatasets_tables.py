@@ -33,16 +33,16 @@ def _source(option):
     return config.get("package", "sklearn"), config.get("item", option)
 
 
-SPLITS = ("robustness_dev", "robustness", "robustness_fresh", "confirmation3")
+SPLITS = ("robustness_dev", "robustness", "robustness_fresh", "confirmation3", "confirmation4")
 
 
 def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchmark_ranges():
     halves = {preset: _swept_datasets(preset) for preset in SPLITS}
-    assert [len(names) for names in halves.values()] == [8, 8, 8, 8]
+    assert [len(names) for names in halves.values()] == [8] * len(SPLITS)
     everything = [name for names in halves.values() for name in names]
-    assert len(set(everything)) == 32
+    assert len(set(everything)) == 8 * len(SPLITS)
     sources = {name: _source(name) for name in everything}
-    assert len(set(sources.values())) == 32, "two options load the same table"
+    assert len(set(sources.values())) == 8 * len(SPLITS), "two options load the same table"
     loaded = {name: _load(name) for name in everything}
     counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in loaded.items()}
     assert min(c.sum() for c in counts.values()) < 600 and max(len(c) for c in counts.values()) >= 20
@@ -130,3 +130,35 @@ def test_third_confirmation_set_is_new_and_of_realistic_size():
     assert set(params.method.split(",")) == {"reference", "recommended"}
     assert set(params.classifier.split(",")) == {"logistic_regression", "hist_gradient_boosting"}
     assert params.seed == "0,1,2" and preset.compare_clean is True
+
+
+def test_fourth_confirmation_set_is_new_and_of_realistic_size():
+    """Fixed before any tuning (benchmarks/results/confirmation4_split.md): no other dataset option, the third
+    set's included, loads one of its tables; at least 4 are used at 10,000 rows, at least 2 have a class under 2%
+    of the rows used and at least 3 have categorical features; and the preset runs the same grid as the third."""
+    names = _swept_datasets("confirmation4")
+    assert len(names) == len(set(names)) == 8
+    others = {_source(path.stem) for path in DATASET_CONF.glob("*.yaml") if path.stem not in names}
+    assert not {_source(name) for name in _swept_datasets("confirmation3")} & {_source(name) for name in names}
+    assert not {_source(name) for name in names} & others
+    counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in ((n, _load(n)) for n in names)}
+    assert sum(c.sum() >= 10_000 for c in counts.values()) >= 4
+    assert sum(c.min() / c.sum() < 0.02 for c in counts.values()) >= 2
+    assert all(2 <= len(c) <= 12 for c in counts.values())
+    categorical = []
+    for name in names:
+        config = OmegaConf.load(DATASET_CONF / f"{name}.yaml")
+        table = read_rdataset(config.package, config.item)
+        kept = table.drop(columns=["rownames", config.label_column, *config.drop_columns])
+        categorical += [name] if any(kept[column].dtype == object for column in kept.columns) else []
+    assert len(categorical) >= 3
+    preset = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation4.yaml")
+    third = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation3.yaml")
+    params, third_params = preset.hydra.sweeper.params, third.hydra.sweeper.params
+    assert {key: value for key, value in params.items() if key != "dataset"} == {
+        key: value for key, value in third_params.items() if key != "dataset"
+    }
+    assert set(params.method.split(",")) == {"reference", "recommended"}
+    assert set(params.classifier.split(",")) == {"logistic_regression", "hist_gradient_boosting"}
+    assert params.seed == "0,1,2" and preset.compare_clean is True and preset.save_pred_probs is False
+    assert preset.defaults == third.defaults
