@@ -158,6 +158,7 @@ def test_the_recommended_configuration_is_method_recommended():
     assert learner.validation_criterion == cfg.cv.validation_criterion
     assert learner.validation_gate == cfg.cv.validation_gate == "dominance"
     assert learner.validation_trusted_min_z == cfg.cv.validation_trusted_min_z
+    assert learner.validation_trusted_rule == cfg.cv.validation_trusted_rule
     assert learner.strategy == instantiate(cfg.strategy) == Remove(reweight=False)
     assert cfg.detection.filter_by == "prune_by_noise_rate"
     assert CleanLearning.recommended(validation_min_z=1.0).validation_min_z == 1.0

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from runner import CleanLearning
 from runner.datasets import load_table
 from runner.datasets.corrupt import Corruption, trust_rows
-from runner.learn.check import bootstrap_label_margin, held_out_folds, label_margin
+from runner.learn.check import CleaningCheck, bootstrap_label_margin, held_out_folds, label_margin
 from runner.run.app import run
 from runner.run.experiment import run_experiment
 from tests.helpers import ZerosAreOnes, compose_config, digits_dataset, noisy_digits
@@ -137,6 +137,59 @@ def test_trusted_rows_are_judged_by_their_own_margin():
     assert fits[(50.0, 0.0)].trusted_check_.gain > 0
     assert [fit.trusted_check_.min_z for fit in fits.values()] == [50.0, 0.0, 50.0]
     assert [fit.cleaning_check_.use_cleaning for fit in fits.values()] == [False, True, False]
+
+
+def test_either_rule_adds_the_given_label_check_of_the_other_rows():
+    X, noisy, truth = noisy_digits(n=600)
+    labels, trusted = trust_rows(noisy, truth, 150, seed=0)
+    given = dict(
+        validate_cleaning=True, validation_min_z=0.0, validation_criterion="given", validation_gate="dominance"
+    )
+    clf = LogisticRegression(max_iter=300)
+    fits = {
+        rule: CleanLearning(clf, seed=0, validation_trusted_min_z=50.0, validation_trusted_rule=rule, **given).fit(
+            X, labels, trusted=trusted
+        )
+        for rule in ("trusted", "either")
+    }
+    alone = CleanLearning(clf, seed=0, **given).fit(X[~trusted], labels[~trusted])
+    assert not fits["trusted"].cleaning_check_.use_cleaning  # the verified rows cannot pass at 50 s.e.
+    assert fits["either"].trusted_check_.gain >= 0  # ...but they do not disagree, so the given labels decide
+    # exactly the check a learner without the trusted rows makes of the other rows, and its verdict
+    assert fits["either"].cleaning_check_ == alone.cleaning_check_ and alone.cleaning_check_.use_cleaning
+    assert fits["either"].trusted_check_.z == fits["trusted"].trusted_check_.z
+    rows = np.flatnonzero(~trusted)[alone.training_set_.rows]
+    assert sorted(fits["either"].training_set_.rows) == sorted([*rows, *np.flatnonzero(trusted)])
+    assert len(fits["trusted"].training_set_.rows) == 600
+
+
+@pytest.mark.parametrize(
+    "cleaned, asked, used", [(0.60, False, True), (0.50, True, True), (0.49, False, False)], ids=str
+)
+def test_either_rule_asks_the_given_labels_only_where_the_verified_rows_do_not_disagree(
+    monkeypatch, cleaned, asked, used
+):
+    X, noisy, truth = noisy_digits(n=400)
+    labels, trusted = trust_rows(noisy, truth, 100, seed=0)
+
+    def verdict(truth, kept_probs, cleaned_probs, *, min_z, criterion="given"):
+        return CleaningCheck(0.50, cleaned, standard_error=0.01, min_z=min_z, n_rows=len(truth))
+
+    asked_rows = []
+
+    def given_label_check(self, X, labels, *args):
+        asked_rows.append(len(labels))
+        self.cleaning_check_ = CleaningCheck(0.8, 0.9, standard_error=0.01, min_z=3.0, n_rows=len(labels))
+        self.cleaning_checks_ = {"given": self.cleaning_check_}
+        return self.cleaning_check_
+
+    monkeypatch.setattr("runner.learn.guard.check_on_trusted", verdict)
+    monkeypatch.setattr(CleanLearning, "_given_label_check", given_label_check)
+    learner = CleanLearning.recommended(LogisticRegression(max_iter=300), seed=0, validation_trusted_rule="either")
+    learner.fit(X, labels, trusted=trusted)
+    assert asked_rows == ([400 - 100] if asked else [])
+    assert learner.cleaning_check_.use_cleaning == used
+    assert (learner.cleaning_check_ is learner.trusted_check_) != asked
 
 
 def test_trusted_rows_refuse_a_harmful_cleaning():
@@ -292,7 +345,7 @@ def test_a_run_on_a_table_with_trusted_rows_reports_their_accuracy(tmp_path):
     expected = load_table(path=tmp_path / "t.csv", label_column="label", trusted_column="verified", seed=0).trusted
     assert metrics["n_trusted"] == expected.sum() > 0
     assert 0 <= metrics["trusted_accuracy_noisy"] <= 1 and 0 <= metrics["trusted_accuracy_cleaned"] <= 1
-    assert "cleaning_used" in metrics
+    assert "cleaning_used" in metrics and metrics["cleaning_checked_on"] == "trusted_rows"
     with pytest.raises(ValueError, match="use one or the other"):
         run(
             compose_config(

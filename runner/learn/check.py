@@ -70,6 +70,10 @@ CRITERIA = ("corrected", *GIVEN_LABEL_CRITERIA)
 #: How the trust gate weighs the estimated noise matrix (see :func:`gate_margin`).
 GATES = ("dominance", "min_count", "bootstrap", "none")
 
+#: Who decides when there are trusted rows: their verified labels alone, or either test (see
+#: :meth:`runner.learn.guard.CleaningCheckSteps._judged_by_trusted`).
+TRUSTED_RULES = ("trusted", "either")
+
 #: Classes with fewer given labels do not count toward :func:`label_margin` when a ``min_count`` gate is
 #: asked for without a number: a column of ``T`` estimated from n rows has binomial standard errors up to
 #: 0.5 / sqrt(n), 0.07 at 50 rows, and a margin is a difference of two such entries.

@@ -156,6 +156,12 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         With trusted rows: how many standard errors of the paired difference on their verified
         labels cleaning must win by; ``None`` uses ``validation_min_z``. Verified labels measure
         accuracy itself, undiluted by noise, so a smaller margin than on given labels suffices.
+    validation_trusted_rule : {"trusted", "either"}, default "trusted"
+        With trusted rows and ``validate_cleaning``: who decides. ``"trusted"``: their verdict alone;
+        ``"either"``: cleaning is also used when the given-label check (as without trusted rows, run
+        on the other rows, gate included) passes and the verified labels do not score the cleaned
+        model lower. A few hundred verified rows detect only gains of several points; the given
+        labels of thousands of rows detect smaller ones where the noise leaves them a yardstick.
     skip_final_fit : bool, default False
         Stop after the strategy: ``fit`` finds the issues and the cleaned training set
         (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
@@ -262,6 +268,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         validation_gate="dominance",
         validation_min_count=MIN_CLASS_COUNT,
         validation_trusted_min_z=None,
+        validation_trusted_rule="trusted",
         skip_final_fit=False,
     ):
         self.clf = clf
@@ -295,6 +302,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         self.validation_gate = validation_gate
         self.validation_min_count = validation_min_count
         self.validation_trusted_min_z = validation_trusted_min_z
+        self.validation_trusted_rule = validation_trusted_rule
         self.skip_final_fit = skip_final_fit
 
     @classmethod

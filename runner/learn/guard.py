@@ -30,6 +30,14 @@ class CleaningCheckSteps:
 
     def _validated(self, training, X, labels, clf, clf_kwargs, sample_weight, weight_key):
         """The strategy's training set if held-out rows say it beats every row (runner.learn.guard), else every row."""
+        check = self._given_label_check(X, labels, clf, clf_kwargs, sample_weight, weight_key)
+        if check is not None and check.use_cleaning:
+            return training
+        return TrainingSet(np.arange(len(labels)), labels, sample_weight)
+
+    def _given_label_check(self, X, labels, clf, clf_kwargs, sample_weight, weight_key):
+        """The held-out comparison of the candidates on given labels (``cleaning_check_``; None when a class is
+        too small to split), reading this learner's detection of ``labels`` (its noise matrix and ``pred_probs``)."""
         if X is None:
             raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
         self.validation_pred_probs_ = None
@@ -42,7 +50,7 @@ class CleaningCheckSteps:
                 VALIDATION_INNER_FOLDS,
             )
             self.cleaning_check_, self.cleaning_checks_ = None, {}
-            return TrainingSet(np.arange(len(labels)), labels, sample_weight)
+            return None
         kept_probs, cleaned_probs = self._cross_fitted_probs(
             X, labels, clf, clf_kwargs, sample_weight, weight_key, folds
         )
@@ -79,9 +87,7 @@ class CleaningCheckSteps:
             check.cleaned_score,
             "cleaning used" if check.use_cleaning else "every row kept",
         )
-        if check.use_cleaning:
-            return training
-        return TrainingSet(np.arange(len(labels)), labels, sample_weight)
+        return check
 
     def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, weight_key, folds):
         """Each held-out fold predicted by ``clf`` trained on the other rows: on all of them, and on what
@@ -136,7 +142,9 @@ class CleaningCheckSteps:
         """Detect and clean the untrusted rows alone, then cross-fit the two candidates over halves of the trusted
         rows: ``clf`` fitted on every untrusted row and on the cleaned ones, each with one half of the trusted rows,
         predicts the other half, whose verified labels judge the two (``trusted_check_``; with ``validate_cleaning``
-        the verdict). The trusted rows then join the chosen training set.
+        the verdict, or with ``validation_trusted_rule="either"`` one of two: where the verified labels do not
+        score the cleaned model lower, the given-label check of the untrusted rows may choose the cleaning too).
+        The trusted rows then join the chosen training set.
 
         Detection must not see the trusted rows: flags from fold models that learned their labels would make the
         cleaned model agree with them more than it deserves. The candidates do see half of them, weighted twice
@@ -200,6 +208,10 @@ class CleaningCheckSteps:
                 self.cleaning_check_.cleaned_score,
                 "cleaning used" if use_cleaning else "every row kept",
             )
+            if self.validation_trusted_rule == "either" and not use_cleaning and self.cleaning_check_.gain >= 0:
+                use_cleaning = self._given_labels_agree(
+                    X, labels, rows, weights, clf, detect_kwargs["clf_kwargs"], weight_key
+                )
         self._spread_detection(detection, rows, judges, labels, probs["kept"])
         if use_cleaning:
             chosen = TrainingSet(cleaned_rows, cleaned.labels, cleaned.sample_weight)
@@ -218,6 +230,19 @@ class CleaningCheckSteps:
             np.concatenate([chosen.rows, judges]), np.concatenate([chosen.labels, truth]), joined_weights
         )
         return check_training_set(joined, labels, self.num_classes, strategy_name, allow_negative_weights=negative)
+
+    def _given_labels_agree(self, X, labels, rows, weights, clf, clf_kwargs, weight_key) -> bool:
+        """Whether the given-label check, run on the untrusted ``rows`` as if there were no trusted rows, uses
+        the cleaning; if it does, its comparison becomes ``cleaning_check_`` (the verified rows' stays
+        ``trusted_check_``)."""
+        trusted_checks = self.cleaning_check_, self.cleaning_checks_
+        check = self._given_label_check(take_rows(X, rows), labels[rows], clf, clf_kwargs, weights, weight_key)
+        if check is None or not check.use_cleaning:
+            self.cleaning_check_, self.cleaning_checks_ = trusted_checks
+            self.validation_pred_probs_ = None
+            return False
+        self._log("validate_cleaning: the given labels of the other rows chose the cleaning")
+        return True
 
     def _spread_detection(self, detection, rows, judges, labels, judged_probs):
         """The detection state of the untrusted ``rows`` spread over every row: the trusted rows are never

@@ -13,7 +13,7 @@ from scipy import sparse
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 
-from runner.learn.check import CRITERIA, GATES
+from runner.learn.check import CRITERIA, GATES, TRUSTED_RULES
 from runner.learn.cv import default_classifier, n_samples_of
 from runner.learn.weights import unweighted_reason, weight_route
 from runner.plugin_names import label
@@ -45,6 +45,9 @@ class InputChecks:
         trusted_min_z = self.validation_trusted_min_z
         if trusted_min_z is not None and not (isinstance(trusted_min_z, numbers.Real) and trusted_min_z >= 0):
             raise ValueError(f"validation_trusted_min_z must be None or a number >= 0, got {trusted_min_z!r}")
+        rule = self.validation_trusted_rule
+        if rule not in TRUSTED_RULES:
+            raise ValueError(f"validation_trusted_rule must be one of {', '.join(TRUSTED_RULES)}; got {rule!r}")
         if self.ensemble is not None:
             for member in self.ensemble:
                 if not callable(getattr(member, "predict_proba", None)):

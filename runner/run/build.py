@@ -70,6 +70,7 @@ def build_learner(cfg: DictConfig, choices: dict | None = None) -> CleanLearning
         validation_gate=cv.validation_gate,
         validation_min_count=cv.validation_min_count,
         validation_trusted_min_z=cv.validation_trusted_min_z,
+        validation_trusted_rule=cv.validation_trusted_rule,
         detector=instantiate_logged("detection", cfg.detection, choices.get("detection")),
         strategy=instantiate_logged("strategy", cfg.strategy, choices.get("strategy")),
         final_params=OmegaConf.to_container(final_fit.params, resolve=True),

@@ -15,7 +15,7 @@ from pathlib import Path
 from hydra.utils import get_object
 from omegaconf import DictConfig, OmegaConf
 
-from runner.learn.check import CRITERIA, GATES
+from runner.learn.check import CRITERIA, GATES, TRUSTED_RULES
 from runner.run import artifacts
 from runner.run.plugin_identity import target_sources
 
@@ -47,6 +47,7 @@ CONFIG_RANGES = {
     "cv.validation_gate": ("one of " + ", ".join(GATES), lambda v: v in GATES),
     "cv.validation_min_count": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "cv.validation_trusted_min_z": ("null or a number >= 0", lambda v: v is None or (_is_number(v) and v >= 0)),
+    "cv.validation_trusted_rule": ("one of " + ", ".join(TRUSTED_RULES), lambda v: v in TRUSTED_RULES),
     "trusted_rows": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "threads_per_fit": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
     "pred_probs_dtype": ("float32 or float64", lambda v: v in ("float32", "float64")),

@@ -173,6 +173,10 @@ def _check_metrics(learner) -> dict:
             trusted_accuracy_cleaned=trusted.cleaned_accuracy,
         )
     check = learner.cleaning_check_
+    if check is not None and trusted is not None:  # validation_trusted_rule="either" may have asked the given labels
+        metrics["cleaning_checked_on"] = (
+            "trusted_rows" if learner.cleaning_checks_["given"] is trusted else "given_labels"
+        )
     if check is not None:
         return metrics | dict(
             cleaning_used=check.use_cleaning,
