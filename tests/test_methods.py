@@ -266,3 +266,13 @@ def test_cv_ensemble_own_detects_with_the_runs_own_classifier_and_xgboost(classi
     assert own is not learner.clf
     assert isinstance(boosted, XGBClassifier) and boosted.random_state == 3
     assert learner.strategy.reweight is False
+
+
+def test_ensemble_own_relabel_relabels_where_the_ensemble_is_confident_and_removes_the_rest():
+    cfg = compose_config(["method=ensemble_own_relabel", "classifier=logistic_regression"])
+    learner = build_learner(cfg)
+    assert len(learner.ensemble) == 2 and learner.detector.filter_by == "prune_by_noise_rate"
+    pred_probs = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.8, 0.2]])
+    detection = Detection(label_issues=np.array([True, True, False, False]), pred_probs=pred_probs)
+    chosen = learner.strategy.select(detection, np.array([1, 0, 1, 0]))
+    assert chosen.rows.tolist() == [0, 2, 3] and chosen.labels.tolist() == [0, 1, 0]
