@@ -162,6 +162,11 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         on the other rows, gate included) passes and the verified labels do not score the cleaned
         model lower. A few hundred verified rows detect only gains of several points; the given
         labels of thousands of rows detect smaller ones where the noise leaves them a yardstick.
+    validation_shares : sequence of float or None, default None
+        With ``validate_cleaning``: partial cleanings to compare, each the most suspicious share of the
+        flags (lowest label quality first), e.g. ``(0.25, 0.5, 1.0)``; of those that pass the check, the
+        one that wins by most standard errors is used (``cleaning_share_``). ``None``: every flag, all or
+        nothing. Each share costs one more fit per held-out fold; not with trusted rows.
     skip_final_fit : bool, default False
         Stop after the strategy: ``fit`` finds the issues and the cleaned training set
         (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
@@ -196,6 +201,9 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     cleaning_check_ : runner.learn.check.CleaningCheck or None
         With ``validate_cleaning``: the held-out comparison (on the trusted rows when ``fit`` was
         given some), and whether cleaning was used.
+    cleaning_share_ : float or None
+        With ``validate_cleaning``: the share of the flags the final fit acted on (1.0 without
+        ``validation_shares``); None when every row was kept.
     trusted_check_ : runner.learn.check.CleaningCheck or None
         With trusted rows (``fit(trusted=...)``): the accuracy on them of ``clf`` trained on every
         other row and on what the strategy keeps of them.
@@ -235,6 +243,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     cleaning_checks_ = None
     validation_pred_probs_ = None
     trusted_check_ = None
+    cleaning_share_ = None
 
     def __init__(
         self,
@@ -269,6 +278,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         validation_min_count=MIN_CLASS_COUNT,
         validation_trusted_min_z=None,
         validation_trusted_rule="trusted",
+        validation_shares=None,
         skip_final_fit=False,
     ):
         self.clf = clf
@@ -303,6 +313,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         self.validation_min_count = validation_min_count
         self.validation_trusted_min_z = validation_trusted_min_z
         self.validation_trusted_rule = validation_trusted_rule
+        self.validation_shares = validation_shares
         self.skip_final_fit = skip_final_fit
 
     @classmethod
@@ -405,8 +416,11 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         if sample_weight is not None:
             sample_weight = _checked_sample_weight(sample_weight, len(encoded), strategy, strategy_name)
         trusted = _checked_trusted(trusted, len(encoded), label_issues)
+        if trusted is not None and self.validation_shares is not None:
+            raise ValueError("validation_shares is not supported with trusted rows; leave it None")
         # A check of an earlier fit must not outlive this one.
         self.cleaning_check_, self.cleaning_checks_, self.trusted_check_ = None, None, None
+        self.cleaning_share_ = None
         self.validation_pred_probs_ = None
 
         if trusted is not None:
@@ -447,16 +461,22 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         # The caller's negative weights pass through to the classifier, as in the reference
         # (strategies that scale weights refused them above).
         if trusted is None:
-            training = check_training_set(
-                strategy.select(detection, encoded, sample_weight),
-                encoded,
-                self.num_classes,
-                strategy_name,
-                allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
-            )
+
+            def select(found):
+                return check_training_set(
+                    strategy.select(found, encoded, sample_weight),
+                    encoded,
+                    self.num_classes,
+                    strategy_name,
+                    allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
+                )
+
+            training = select(detection)
+            # Kept for the cleaning check, which asks a fitted part for a share of its flags (runner.learn.guard).
+            self._detection = detection
             self.label_issues_mask = np.asarray(detection.label_issues, dtype=bool)
             if self.validate_cleaning:
-                training = self._validated(training, X, encoded, clf, clf_kwargs, sample_weight, weight_key)
+                training = self._validated(detection, select, X, encoded, clf, clf_kwargs, sample_weight, weight_key)
         strategy_weights = (
             weight_key not in final_kwargs and training.sample_weight is not None and weight_key is not None
         )

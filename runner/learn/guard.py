@@ -9,10 +9,13 @@ instead, cross-fitted over halves of them. What the predictions are scored by, a
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold
 
+from runner.detection import Detection
 from runner.learn.check import (
     VALIDATION_INNER_FOLDS,
     check_cleaning,
@@ -22,17 +25,21 @@ from runner.learn.check import (
 )
 from runner.learn.cv import _fit_fold, take_rows
 from runner.learn.detecting import _suggested_labels
-from runner.strategies import TrainingSet, check_training_set
+from runner.plugin_names import plugin_name
+from runner.strategies import TrainingSet, check_training_set, get_strategy
 
 
 class CleaningCheckSteps:
     """The cleaning check of :class:`~runner.learn.estimator.CleanLearning` (``validate_cleaning``; a mixin)."""
 
-    def _validated(self, training, X, labels, clf, clf_kwargs, sample_weight, weight_key):
-        """The strategy's training set if held-out rows say it beats every row (runner.learn.guard), else every row."""
+    def _validated(self, detection, select, X, labels, clf, clf_kwargs, sample_weight, weight_key):
+        """What ``select`` (the strategy) keeps of ``detection``'s flags, or of the share of them the held-out rows
+        chose (``validation_shares``), if it beats every row (runner.learn.guard); else every row."""
+        if self.validation_shares is not None and detection.label_quality is None:
+            raise ValueError("validation_shares ranks the flags by label quality; the detection gave none")
         check = self._given_label_check(X, labels, clf, clf_kwargs, sample_weight, weight_key)
         if check is not None and check.use_cleaning:
-            return training
+            return select(top_flags(detection, self.cleaning_share_))
         return TrainingSet(np.arange(len(labels)), labels, sample_weight)
 
     def _given_label_check(self, X, labels, clf, clf_kwargs, sample_weight, weight_key):
@@ -40,7 +47,7 @@ class CleaningCheckSteps:
         too small to split), reading this learner's detection of ``labels`` (its noise matrix and ``pred_probs``)."""
         if X is None:
             raise ValueError("validate_cleaning needs X: it cross-validates the cleaned rows")
-        self.validation_pred_probs_ = None
+        self.validation_pred_probs_, self.cleaning_share_ = None, None
         folds = held_out_folds(labels, self.validation_folds, self.seed)
         if folds is None:
             self._log(
@@ -51,10 +58,10 @@ class CleaningCheckSteps:
             )
             self.cleaning_check_, self.cleaning_checks_ = None, {}
             return None
+        shares = self.validation_shares or (1.0,)
         kept_probs, cleaned_probs = self._cross_fitted_probs(
-            X, labels, clf, clf_kwargs, sample_weight, weight_key, folds
+            X, labels, clf, clf_kwargs, sample_weight, weight_key, folds, shares
         )
-        self.validation_pred_probs_ = {"kept": kept_probs, "cleaned": cleaned_probs}
         criterion = self.validation_criterion
         if self.noise_matrix is None and (criterion == "corrected" or criterion.startswith("forward_")):
             criterion = "given" if criterion == "corrected" else criterion.removeprefix("forward_")
@@ -67,18 +74,27 @@ class CleaningCheckSteps:
             min_count=self.validation_min_count,
             random_state=self.seed,
         )
-        self.cleaning_checks_ = {
-            name: check_cleaning(
-                labels,
-                kept_probs,
-                cleaned_probs,
-                noise_matrix=self.noise_matrix,
-                criterion=name,
-                min_z=self.validation_min_z,
-                gate_margin=margin,
-            )
-            for name in dict.fromkeys([criterion, "given"])
+        checks = {
+            share: {
+                name: check_cleaning(
+                    labels,
+                    kept_probs,
+                    cleaned_probs[share],
+                    noise_matrix=self.noise_matrix,
+                    criterion=name,
+                    min_z=self.validation_min_z,
+                    gate_margin=margin,
+                )
+                for name in dict.fromkeys([criterion, "given"])
+            }
+            for share in shares
         }
+        # Of the shares that pass, the one that wins by most standard errors; the larger on a tie.
+        passing = [share for share in shares if checks[share][criterion].use_cleaning]
+        best = max(passing or shares, key=lambda share: (checks[share][criterion].z, share))
+        self.cleaning_share_ = best if passing else None
+        self.validation_pred_probs_ = {"kept": kept_probs, "cleaned": cleaned_probs[best]}
+        self.cleaning_checks_ = checks[best]
         self.cleaning_check_ = check = self.cleaning_checks_[criterion]
         self._log(
             "validate_cleaning (%s): held-out score %.4f with every row, %.4f cleaned: %s",
@@ -89,16 +105,18 @@ class CleaningCheckSteps:
         )
         return check
 
-    def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, weight_key, folds):
+    def _cross_fitted_probs(self, X, labels, clf, clf_kwargs, sample_weight, weight_key, folds, shares):
         """Each held-out fold predicted by ``clf`` trained on the other rows: on all of them, and on what
-        this learner's detection and strategy keep of them when they see those rows alone.
+        this learner's detection and strategy keep of them when they see those rows alone (for each share of
+        the flags, the most suspicious first: ``{share: probabilities}``).
 
         Detecting on the training part alone matters: flags from the full cross-validation come from fold
         models that learned the predicted fold's given labels, so cleaned models trained on them agree
         with those labels, noise included, and the check would favour cleaning (see :mod:`runner.learn.guard`).
         """
         n_classes = self.num_classes
-        kept_probs, cleaned_probs = np.zeros((len(labels), n_classes)), np.zeros((len(labels), n_classes))
+        kept_probs = np.zeros((len(labels), n_classes))
+        cleaned_probs = {share: np.zeros((len(labels), n_classes)) for share in shares}
         inner = self.get_params(deep=False) | dict(
             validate_cleaning=False,
             skip_final_fit=True,
@@ -110,24 +128,38 @@ class CleaningCheckSteps:
             part = type(self)(**inner).fit(
                 take_rows(X, train), labels[train], sample_weight=weights, clf_kwargs=clf_kwargs
             )
-            cleaned = part.training_set_
             # The check's cost counts as this learner's: its cross-validations and detections, and the fits below.
             for name in ("cv_s", "cv_compute_s", "detect_s"):
                 self.timings_[name] += part.timings_[name]
             # The same fit-and-predict as a fold of the cross-validation; the cleaned rows keep the labels
             # the part's strategy gave them (encoded by the part's own classes_: the classes it has).
-            cleaned_rows, cleaned_labels = train[cleaned.rows], labels.copy()
-            cleaned_labels[cleaned_rows] = part.classes_[cleaned.labels]
-            fits = [
-                (kept_probs, train, labels, weights),
-                (cleaned_probs, cleaned_rows, cleaned_labels, cleaned.sample_weight),
-            ]
+            fits = [(kept_probs, train, labels, weights)]
+            for share in shares:
+                cleaned = part._kept_share(share, labels[train], weights)
+                cleaned_rows, cleaned_labels = train[cleaned.rows], labels.copy()
+                cleaned_labels[cleaned_rows] = part.classes_[cleaned.labels]
+                fits.append((cleaned_probs[share], cleaned_rows, cleaned_labels, cleaned.sample_weight))
             for probs, rows, fit_labels, fit_weights in fits:
                 fit_kwargs = dict(clf_kwargs or {})
                 if fit_weights is not None and weight_key is not None:
                     fit_kwargs[weight_key] = fit_weights
                 probs[held] = self._candidate_probs(clf, X, fit_labels, rows, held, fit_kwargs)
         return kept_probs, cleaned_probs
+
+    def _kept_share(self, share, labels, sample_weight) -> TrainingSet:
+        """What this fitted learner's strategy keeps of ``labels`` when only ``share`` of its flags count."""
+        if share >= 1:
+            return self.training_set_
+        codes = np.searchsorted(self.classes_, labels)
+        strategy = get_strategy(self.strategy)
+        found = top_flags(self._detection, share)
+        return check_training_set(
+            strategy.select(found, codes, sample_weight),
+            codes,
+            self.num_classes,
+            plugin_name(strategy),
+            allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
+        )
 
     def _candidate_probs(self, clf, X, labels, rows, held, fit_kwargs) -> np.ndarray:
         """``clf`` fitted on ``rows`` predicts ``held``, as a fold of the cross-validation; the fit counts as one."""
@@ -212,6 +244,7 @@ class CleaningCheckSteps:
                 use_cleaning = self._given_labels_agree(
                     X, labels, rows, weights, clf, detect_kwargs["clf_kwargs"], weight_key
                 )
+        self.cleaning_share_ = 1.0 if use_cleaning and self.validate_cleaning else None
         self._spread_detection(detection, rows, judges, labels, probs["kept"])
         if use_cleaning:
             chosen = TrainingSet(cleaned_rows, cleaned.labels, cleaned.sample_weight)
@@ -264,3 +297,15 @@ class CleaningCheckSteps:
         frame["predicted_label"] = self.classes_[suggested]
         self.label_issues_df = pd.DataFrame(frame)
         self.pred_probs, self.label_issues_mask = pred_probs, mask
+
+
+def top_flags(detection: Detection, share: float | None) -> Detection:
+    """``detection`` with only the most suspicious ``share`` of its flags (lowest label quality first, rounded up);
+    every flag when ``share`` is None or 1."""
+    if share is None or share >= 1:
+        return detection
+    flagged = np.flatnonzero(detection.label_issues)
+    ranked = flagged[np.argsort(detection.label_quality[flagged], kind="stable")]
+    kept = np.zeros(len(detection.label_issues), dtype=bool)
+    kept[ranked[: int(np.ceil(share * len(flagged)))]] = True
+    return dataclasses.replace(detection, label_issues=kept)

@@ -45,6 +45,11 @@ class InputChecks:
         trusted_min_z = self.validation_trusted_min_z
         if trusted_min_z is not None and not (isinstance(trusted_min_z, numbers.Real) and trusted_min_z >= 0):
             raise ValueError(f"validation_trusted_min_z must be None or a number >= 0, got {trusted_min_z!r}")
+        shares = self.validation_shares
+        if shares is not None and not (
+            len(shares) > 0 and all(isinstance(share, numbers.Real) and 0 < share <= 1 for share in shares)
+        ):
+            raise ValueError(f"validation_shares must be None or numbers in (0, 1], got {shares!r}")
         rule = self.validation_trusted_rule
         if rule not in TRUSTED_RULES:
             raise ValueError(f"validation_trusted_rule must be one of {', '.join(TRUSTED_RULES)}; got {rule!r}")

@@ -48,6 +48,10 @@ CONFIG_RANGES = {
     "cv.validation_min_count": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "cv.validation_trusted_min_z": ("null or a number >= 0", lambda v: v is None or (_is_number(v) and v >= 0)),
     "cv.validation_trusted_rule": ("one of " + ", ".join(TRUSTED_RULES), lambda v: v in TRUSTED_RULES),
+    "cv.validation_shares": (
+        "null or a list of numbers in (0, 1]",
+        lambda v: v is None or (len(v) > 0 and all(_is_number(share) and 0 < share <= 1 for share in v)),
+    ),
     "trusted_rows": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "threads_per_fit": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
     "pred_probs_dtype": ("float32 or float64", lambda v: v in ("float32", "float64")),
