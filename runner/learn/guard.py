@@ -2,9 +2,9 @@
 
 The candidates are cross-fitted here: on each training part of :func:`runner.learn.check.held_out_folds` the
 learner's own detection and strategy run alone, the classifier is fitted on all of the part and on what the
-strategy keeps of it, and both predict the held-out rows; with trusted rows, both candidates predict those
-instead, cross-fitted over halves of them. What the predictions are scored by, and when cleaning wins, is
-:mod:`runner.learn.check`.
+strategy keeps of it (or of each share of its flags, the most suspicious first), and both predict the held-out
+rows; with trusted rows, both candidates predict those instead, cross-fitted over halves of them. What the
+predictions are scored by, and when cleaning wins, is :mod:`runner.learn.check`.
 """
 
 from __future__ import annotations
