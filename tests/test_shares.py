@@ -24,7 +24,7 @@ def test_top_flags_keeps_the_least_trusted_share_rounded_up():
 
 
 def _learner(shares, **params):
-    options = dict(validate_cleaning=True, validation_min_z=0.0, validation_criterion="given", validation_gate="dominance")
+    options = dict(validate_cleaning=True, validation_min_z=0.0, validation_criterion="given")
     return CleanLearning(LogisticRegression(max_iter=300), seed=0, validation_shares=shares, **options | params)
 
 

@@ -18,7 +18,9 @@ from runner.datasets import load_table
 from runner.datasets.corrupt import Corruption, trust_rows
 from runner.learn.check import CleaningCheck, bootstrap_label_margin, held_out_folds, label_margin
 from runner.run.app import run
+from runner.run.build import build_learner
 from runner.run.experiment import run_experiment
+from runner.strategies import Remove
 from tests.helpers import ZerosAreOnes, compose_config, digits_dataset, noisy_digits
 
 
@@ -190,6 +192,38 @@ def test_either_rule_asks_the_given_labels_only_where_the_verified_rows_do_not_d
     assert asked_rows == ([400 - 100] if asked else [])
     assert learner.cleaning_check_.use_cleaning == used
     assert (learner.cleaning_check_ is learner.trusted_check_) != asked
+
+
+def test_trusted_rows_choose_among_cleanings_the_one_that_wins_by_most_standard_errors():
+    X, noisy, truth = noisy_digits(n=600)
+    labels, trusted = trust_rows(noisy, truth, 150, seed=0)
+    clf = LogisticRegression(max_iter=300)
+    params = dict(seed=0, validation_trusted_min_z=0.0)
+    alone = {
+        name: CleanLearning.recommended(clf, strategy=strategy, **params).fit(X, labels, trusted=trusted)
+        for name, strategy in [("strategy", Remove(reweight=False)), ("relabelled", "relabel")]
+    }
+    both = CleanLearning.recommended(clf, validation_strategies={"relabelled": "relabel"}, **params)
+    both.fit(X, labels, trusted=trusted)
+    z = {name: learner.trusted_check_.z for name, learner in alone.items()}
+    assert all(learner.cleaning_check_.use_cleaning for learner in alone.values()) and len(set(z.values())) == 2
+    winner = max(z, key=z.get)
+    assert both.cleaning_choice_ == winner and both.trusted_check_.z == z[winner]
+    np.testing.assert_array_equal(both.training_set_.rows, alone[winner].training_set_.rows)
+    np.testing.assert_array_equal(both.training_set_.labels, alone[winner].training_set_.labels)
+    refused = CleanLearning.recommended(
+        clf, seed=0, validation_trusted_min_z=1e6, validation_strategies={"relabelled": "relabel"}
+    ).fit(X, labels, trusted=trusted)
+    assert refused.cleaning_choice_ is None and len(refused.training_set_.rows) == 600
+
+
+def test_other_cleanings_are_refused_before_any_fit_when_they_are_not_strategies():
+    X, labels, truth = noisy_digits(n=300)
+    labels, trusted = trust_rows(labels, truth, 50, seed=0)
+    with pytest.raises(ValueError, match="unknown strategy 'nonsense'"):
+        CleanLearning.recommended(validation_strategies={"x": "nonsense"}).fit(X, labels, trusted=trusted)
+    with pytest.raises(ValueError, match="validation_strategies must be None or a dict"):
+        CleanLearning.recommended(validation_strategies=[Remove()]).fit(X, labels, trusted=trusted)
 
 
 def test_trusted_rows_refuse_a_harmful_cleaning():
@@ -364,3 +398,11 @@ def test_a_run_on_a_table_with_trusted_rows_reports_their_accuracy(tmp_path):
             compose_config(["dataset=csv", f"dataset.path={tmp_path / 't.csv'}", "cv.validation_gate=strict"]),
             tmp_path / "bad",
         )
+
+
+def test_cv_validation_strategies_reach_the_learner():
+    cfg = compose_config(
+        ["method=recommended", "+cv.validation_strategies.reweighted={_target_:runner.strategies.Remove,reweight:true}"]
+    )
+    assert build_learner(cfg).validation_strategies == {"reweighted": Remove(reweight=True)}
+    assert build_learner(compose_config(["method=recommended"])).validation_strategies is None

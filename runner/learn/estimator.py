@@ -167,6 +167,11 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         flags (lowest label quality first), e.g. ``(0.25, 0.5, 1.0)``; of those that pass the check, the
         one that wins by most standard errors is used (``cleaning_share_``). ``None``: every flag, all or
         nothing. Each share costs one more fit per held-out fold; not with trusted rows.
+    validation_strategies : dict or None, default None
+        With trusted rows and ``validate_cleaning``: other cleanings of the same detection the verified
+        rows judge besides ``strategy``'s, by name (strategy objects or built-in names), e.g.
+        ``{"reweighted": Remove(reweight=True)}``; of those that pass, the one that wins by most standard
+        errors is used (``cleaning_choice_``). Each costs two more fits. Without trusted rows, unused.
     skip_final_fit : bool, default False
         Stop after the strategy: ``fit`` finds the issues and the cleaned training set
         (``training_set_``) but trains no final model, so ``predict`` is unavailable — for
@@ -201,6 +206,9 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     cleaning_check_ : runner.learn.check.CleaningCheck or None
         With ``validate_cleaning``: the held-out comparison (on the trusted rows when ``fit`` was
         given some), and whether cleaning was used.
+    cleaning_choice_ : str or None
+        With trusted rows: the cleaning used, ``"strategy"`` or a key of ``validation_strategies``; None
+        when every row was kept.
     cleaning_share_ : float or None
         With ``validate_cleaning``: the share of the flags the final fit acted on (1.0 without
         ``validation_shares``); None when every row was kept.
@@ -244,6 +252,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     validation_pred_probs_ = None
     trusted_check_ = None
     cleaning_share_ = None
+    cleaning_choice_ = None
 
     def __init__(
         self,
@@ -279,6 +288,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         validation_trusted_min_z=None,
         validation_trusted_rule="trusted",
         validation_shares=None,
+        validation_strategies=None,
         skip_final_fit=False,
     ):
         self.clf = clf
@@ -314,6 +324,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         self.validation_trusted_min_z = validation_trusted_min_z
         self.validation_trusted_rule = validation_trusted_rule
         self.validation_shares = validation_shares
+        self.validation_strategies = validation_strategies
         self.skip_final_fit = skip_final_fit
 
     @classmethod
@@ -420,7 +431,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
             raise ValueError("validation_shares is not supported with trusted rows; leave it None")
         # A check of an earlier fit must not outlive this one.
         self.cleaning_check_, self.cleaning_checks_, self.trusted_check_ = None, None, None
-        self.cleaning_share_ = None
+        self.cleaning_share_, self.cleaning_choice_ = None, None
         self.validation_pred_probs_ = None
 
         if trusted is not None:

@@ -25,7 +25,7 @@ from runner.learn.check import (
 )
 from runner.learn.cv import _fit_fold, take_rows
 from runner.learn.detecting import _suggested_labels
-from runner.plugin_names import plugin_name
+from runner.plugin_names import label, plugin_name
 from runner.strategies import TrainingSet, check_training_set, get_strategy
 
 
@@ -193,16 +193,26 @@ class CleaningCheckSteps:
         detection = self._detect(take_rows(X, rows), labels[rows], clf, pred_probs=given_probs, **detect_kwargs)
         weights = None if sample_weight is None else sample_weight[rows]
         negative = sample_weight is not None and bool(np.any(sample_weight < 0))
-        cleaned = check_training_set(
-            strategy.select(detection, labels[rows], weights),
-            labels[rows],
-            self.num_classes,
-            strategy_name,
-            allow_negative_weights=negative,
-        )
-        cleaned_rows, cleaned_labels = rows[cleaned.rows], labels.copy()
-        cleaned_labels[cleaned_rows] = cleaned.labels
-        candidates = {"kept": (rows, labels, weights), "cleaned": (cleaned_rows, cleaned_labels, cleaned.sample_weight)}
+        # The strategy's cleaning first ("strategy"), then any other the verified rows may choose instead.
+        strategies = {"strategy": (strategy, strategy_name)} | {
+            name: (get_strategy(other), label("validation strategy", name))
+            for name, other in (self.validation_strategies or {}).items()
+        }
+        cleanings = {
+            name: check_training_set(
+                other.select(detection, labels[rows], weights),
+                labels[rows],
+                self.num_classes,
+                other_name,
+                allow_negative_weights=negative,
+            )
+            for name, (other, other_name) in strategies.items()
+        }
+        candidates = {"kept": (rows, labels, weights)}
+        for name, cleaned in cleanings.items():
+            cleaned_rows, cleaned_labels = rows[cleaned.rows], labels.copy()
+            cleaned_labels[cleaned_rows] = cleaned.labels
+            candidates[name] = (cleaned_rows, cleaned_labels, cleaned.sample_weight)
         probs = {name: np.zeros((len(judges), self.num_classes)) for name in candidates}
         halves = KFold(n_splits=2, shuffle=True, random_state=self.seed).split(judges)
         for seen, judged in halves:
@@ -220,16 +230,23 @@ class CleaningCheckSteps:
                 )
         truth = labels[judges]
         min_z = self.validation_min_z if self.validation_trusted_min_z is None else self.validation_trusted_min_z
-        self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs["cleaned"], min_z=min_z)
-        use_cleaning = True
+        chosen_name, use_cleaning = "strategy", True
+        self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs[chosen_name], min_z=min_z)
         if self.validate_cleaning:
             criterion = self.validation_criterion.removeprefix("forward_")
             criterion = "given" if criterion == "corrected" else criterion
-            self.cleaning_checks_ = {"given": self.trusted_check_}
-            if criterion != "given":
-                self.cleaning_checks_[criterion] = check_on_trusted(
-                    truth, probs["kept"], probs["cleaned"], criterion=criterion, min_z=min_z
-                )
+            checks = {
+                name: {
+                    measure: check_on_trusted(truth, probs["kept"], probs[name], criterion=measure, min_z=min_z)
+                    for measure in dict.fromkeys(["given", criterion])
+                }
+                for name in cleanings
+            }
+            # Of the cleanings that pass, the one that wins by most standard errors; the strategy's on a tie.
+            passing = [name for name in cleanings if checks[name][criterion].use_cleaning]
+            chosen_name = max(passing or ["strategy"], key=lambda name: checks[name][criterion].z)
+            self.trusted_check_ = checks[chosen_name]["given"]
+            self.cleaning_checks_ = checks[chosen_name]
             self.cleaning_check_ = self.cleaning_checks_[criterion]
             use_cleaning = self.cleaning_check_.use_cleaning
             self._log(
@@ -245,9 +262,11 @@ class CleaningCheckSteps:
                     X, labels, rows, weights, clf, detect_kwargs["clf_kwargs"], weight_key
                 )
         self.cleaning_share_ = 1.0 if use_cleaning and self.validate_cleaning else None
+        self.cleaning_choice_ = chosen_name if use_cleaning else None
         self._spread_detection(detection, rows, judges, labels, probs["kept"])
         if use_cleaning:
-            chosen = TrainingSet(cleaned_rows, cleaned.labels, cleaned.sample_weight)
+            cleaned = cleanings[chosen_name]
+            chosen = TrainingSet(rows[cleaned.rows], cleaned.labels, cleaned.sample_weight)
         else:
             chosen = TrainingSet(rows, labels[rows], weights)
         trusted_weights = None if sample_weight is None else sample_weight[judges]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from runner.learn.check import CRITERIA, GATES, TRUSTED_RULES
 from runner.learn.cv import default_classifier, n_samples_of
 from runner.learn.weights import unweighted_reason, weight_route
 from runner.plugin_names import label
+from runner.strategies import get_strategy
 
 
 class InputChecks:
@@ -50,6 +52,12 @@ class InputChecks:
             len(shares) > 0 and all(isinstance(share, numbers.Real) and 0 < share <= 1 for share in shares)
         ):
             raise ValueError(f"validation_shares must be None or numbers in (0, 1], got {shares!r}")
+        others = self.validation_strategies
+        if others is not None:
+            if not isinstance(others, Mapping):
+                raise ValueError(f"validation_strategies must be None or a dict of name: strategy, got {others!r}")
+            for other in others.values():
+                get_strategy(other)  # an unknown name or an object without select is refused here, before any fit
         rule = self.validation_trusted_rule
         if rule not in TRUSTED_RULES:
             raise ValueError(f"validation_trusted_rule must be one of {', '.join(TRUSTED_RULES)}; got {rule!r}")

@@ -72,6 +72,11 @@ def build_learner(cfg: DictConfig, choices: dict | None = None) -> CleanLearning
         validation_trusted_min_z=cv.validation_trusted_min_z,
         validation_trusted_rule=cv.validation_trusted_rule,
         validation_shares=None if cv.validation_shares is None else tuple(cv.validation_shares),
+        validation_strategies={
+            name: instantiate_logged(f"validation strategy {name}", node)
+            for name, node in cv.validation_strategies.items()
+        }
+        or None,
         detector=instantiate_logged("detection", cfg.detection, choices.get("detection")),
         strategy=instantiate_logged("strategy", cfg.strategy, choices.get("strategy")),
         final_params=OmegaConf.to_container(final_fit.params, resolve=True),

@@ -177,6 +177,8 @@ def _check_metrics(learner) -> dict:
         metrics["cleaning_checked_on"] = (
             "trusted_rows" if learner.cleaning_checks_["given"] is trusted else "given_labels"
         )
+    if trusted is not None and learner.validation_strategies and learner.validate_cleaning:
+        metrics["cleaning_choice"] = learner.cleaning_choice_ or "none"
     if learner.validation_shares is not None and learner.validate_cleaning:
         metrics["cleaning_share"] = learner.cleaning_share_ or 0.0  # of the flags acted on; 0: no cleaning
     if check is not None:
