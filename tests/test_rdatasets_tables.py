@@ -132,14 +132,16 @@ def test_third_confirmation_set_is_new_and_of_realistic_size():
     assert params.seed == "0,1,2" and preset.compare_clean is True
 
 
-def test_fourth_confirmation_set_is_new_and_of_realistic_size():
-    """Fixed before any tuning (benchmarks/results/confirmation4_split.md): no other dataset option, the third
-    set's included, loads one of its tables; at least 4 are used at 10,000 rows, at least 2 have a class under 2%
-    of the rows used and at least 3 have categorical features; and the preset runs the same grid as the third."""
-    names = _swept_datasets("confirmation4")
+@pytest.mark.parametrize("preset_name", ["confirmation4", "confirmation5"])
+def test_later_confirmation_sets_are_new_and_of_realistic_size(preset_name):
+    """Fixed before any tuning (benchmarks/results/<preset>_split.md): no other dataset option, the earlier sets'
+    included, loads one of its tables; at least 4 are used at 10,000 rows, at least 2 have a class under 2% of the
+    rows used and at least 3 have categorical features; and the preset runs the third set's grid."""
+    names = _swept_datasets(preset_name)
     assert len(names) == len(set(names)) == 8
     others = {_source(path.stem) for path in DATASET_CONF.glob("*.yaml") if path.stem not in names}
-    assert not {_source(name) for name in _swept_datasets("confirmation3")} & {_source(name) for name in names}
+    earlier = [f"confirmation{n}" for n in range(3, int(preset_name.removeprefix("confirmation")))]
+    assert not {_source(name) for preset in earlier for name in _swept_datasets(preset)} & {_source(n) for n in names}
     assert not {_source(name) for name in names} & others
     counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in ((n, _load(n)) for n in names)}
     assert sum(c.sum() >= 10_000 for c in counts.values()) >= 4
@@ -152,47 +154,10 @@ def test_fourth_confirmation_set_is_new_and_of_realistic_size():
         kept = table.drop(columns=["rownames", config.label_column, *config.drop_columns])
         categorical += [name] if any(kept[column].dtype == object for column in kept.columns) else []
     assert len(categorical) >= 3
-    preset = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation4.yaml")
+    preset = OmegaConf.load(DATASET_CONF.parent / "experiment" / f"{preset_name}.yaml")
     third = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation3.yaml")
     params, third_params = preset.hydra.sweeper.params, third.hydra.sweeper.params
     assert {key: value for key, value in params.items() if key != "dataset"} == {
         key: value for key, value in third_params.items() if key != "dataset"
     }
-    assert set(params.method.split(",")) == {"reference", "recommended"}
-    assert set(params.classifier.split(",")) == {"logistic_regression", "hist_gradient_boosting"}
-    assert params.seed == "0,1,2" and preset.compare_clean is True and preset.save_pred_probs is False
-    assert preset.defaults == third.defaults
-
-
-def test_fifth_confirmation_set_is_new_and_of_realistic_size():
-    """Fixed before any tuning (benchmarks/results/confirmation5_split.md): no other dataset option, the third and
-    fourth sets' included, loads one of its tables; at least 4 are used at 10,000 rows, at least 2 have a class
-    under 2% of the rows used and at least 3 have categorical features; and the preset runs the same grid as the
-    fourth."""
-    names = _swept_datasets("confirmation5")
-    assert len(names) == len(set(names)) == 8
-    others = {_source(path.stem) for path in DATASET_CONF.glob("*.yaml") if path.stem not in names}
-    earlier = {_source(name) for preset in ("confirmation3", "confirmation4") for name in _swept_datasets(preset)}
-    assert not earlier & {_source(name) for name in names}
-    assert not {_source(name) for name in names} & others
-    counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in ((n, _load(n)) for n in names)}
-    assert sum(c.sum() >= 10_000 for c in counts.values()) >= 4
-    assert sum(c.min() / c.sum() < 0.02 for c in counts.values()) >= 2
-    assert all(2 <= len(c) <= 12 for c in counts.values())
-    categorical = []
-    for name in names:
-        config = OmegaConf.load(DATASET_CONF / f"{name}.yaml")
-        table = read_rdataset(config.package, config.item)
-        kept = table.drop(columns=["rownames", config.label_column, *config.drop_columns])
-        categorical += [name] if any(kept[column].dtype == object for column in kept.columns) else []
-    assert len(categorical) >= 3
-    preset = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation5.yaml")
-    fourth = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation4.yaml")
-    params, fourth_params = preset.hydra.sweeper.params, fourth.hydra.sweeper.params
-    assert {key: value for key, value in params.items() if key != "dataset"} == {
-        key: value for key, value in fourth_params.items() if key != "dataset"
-    }
-    assert set(params.method.split(",")) == {"reference", "recommended"}
-    assert set(params.classifier.split(",")) == {"logistic_regression", "hist_gradient_boosting"}
-    assert params.seed == "0,1,2" and preset.compare_clean is True and preset.save_pred_probs is False
-    assert preset.defaults == fourth.defaults
+    assert preset.compare_clean is True and preset.save_pred_probs is False and preset.defaults == third.defaults
