@@ -10,6 +10,7 @@ from runner import CleanLearning
 from runner.datasets.corrupt import trust_rows
 from runner.detection import Detection
 from runner.learn.guard import top_flags
+from runner.run.app import run
 from runner.run.build import build_learner
 from tests.helpers import compose_config, noisy_digits
 
@@ -59,7 +60,7 @@ def test_no_share_passing_keeps_every_row():
 
 def test_bad_shares_are_refused_before_any_fit():
     X, labels, truth = noisy_digits(n=300)
-    for shares in [(), (0.0, 0.5), (1.5,), ("half",)]:
+    for shares in [(), (0.0, 0.5), (1.5,), ("half",), 0.5]:
         with pytest.raises(ValueError, match="validation_shares must be None or numbers in"):
             _learner(shares).fit(X, labels)
     labels, trusted = trust_rows(labels, truth, 50, seed=0)
@@ -67,7 +68,9 @@ def test_bad_shares_are_refused_before_any_fit():
         _learner((0.5,)).fit(X, labels, trusted=trusted)
 
 
-def test_cv_validation_shares_reaches_the_learner():
+def test_cv_validation_shares_reaches_the_learner(tmp_path):
     cfg = compose_config(["method=recommended", "cv.validation_shares=[0.25,0.5,1.0]"])
     assert build_learner(cfg).validation_shares == (0.25, 0.5, 1.0)
     assert build_learner(compose_config(["method=recommended"])).validation_shares is None
+    with pytest.raises(ValueError, match="cv.validation_shares"):
+        run(compose_config(["cv.validation_shares=0.5"]), tmp_path)

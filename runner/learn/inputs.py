@@ -49,7 +49,9 @@ class InputChecks:
             raise ValueError(f"validation_trusted_min_z must be None or a number >= 0, got {trusted_min_z!r}")
         shares = self.validation_shares
         if shares is not None and not (
-            len(shares) > 0 and all(isinstance(share, numbers.Real) and 0 < share <= 1 for share in shares)
+            isinstance(shares, list | tuple)
+            and len(shares) > 0
+            and all(isinstance(share, numbers.Real) and 0 < share <= 1 for share in shares)
         ):
             raise ValueError(f"validation_shares must be None or numbers in (0, 1], got {shares!r}")
         others = self.validation_strategies

@@ -13,7 +13,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from hydra.utils import get_object
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from runner.learn.check import CRITERIA, GATES, TRUSTED_RULES
 from runner.run import artifacts
@@ -50,7 +50,10 @@ CONFIG_RANGES = {
     "cv.validation_trusted_rule": ("one of " + ", ".join(TRUSTED_RULES), lambda v: v in TRUSTED_RULES),
     "cv.validation_shares": (
         "null or a list of numbers in (0, 1]",
-        lambda v: v is None or (len(v) > 0 and all(_is_number(share) and 0 < share <= 1 for share in v)),
+        lambda v: (
+            v is None
+            or (isinstance(v, ListConfig | list) and len(v) > 0 and all(_is_number(x) and 0 < x <= 1 for x in v))
+        ),
     ),
     "trusted_rows": ("an integer >= 0", lambda v: _is_int(v) and v >= 0),
     "threads_per_fit": ("null or an integer >= 1", lambda v: v is None or (_is_int(v) and v >= 1)),
