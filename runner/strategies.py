@@ -303,6 +303,15 @@ def get_strategy(strategy) -> Strategy:
     return strategy
 
 
+def select_checked(
+    strategy, detection, labels: np.ndarray, sample_weight, n_classes: int, name: str, *, allow_negative_weights=False
+) -> TrainingSet:
+    """``strategy.select(detection, labels, sample_weight)``, refused by :func:`check_training_set` if it breaks the
+    contract (``name`` names the strategy in the message)."""
+    result = strategy.select(detection, labels, sample_weight)
+    return check_training_set(result, labels, n_classes, name, allow_negative_weights=allow_negative_weights)
+
+
 def check_training_set(
     result, given_labels: np.ndarray, n_classes: int, name: str, *, allow_negative_weights: bool = False
 ) -> TrainingSet:

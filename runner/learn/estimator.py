@@ -49,7 +49,7 @@ from runner.learn.parallel import lone_fit_limits
 from runner.learn.progress import reports_progress
 from runner.learn.weights import unweighted_reason
 from runner.plugin_names import label, plugin_name
-from runner.strategies import Remove, check_training_set, get_strategy
+from runner.strategies import Remove, get_strategy, select_checked
 
 log = logging.getLogger(__name__)
 
@@ -474,9 +474,11 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         if trusted is None:
 
             def select(found):
-                return check_training_set(
-                    strategy.select(found, encoded, sample_weight),
+                return select_checked(
+                    strategy,
+                    found,
                     encoded,
+                    sample_weight,
                     self.num_classes,
                     strategy_name,
                     allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),

@@ -26,7 +26,7 @@ from runner.learn.check import (
 from runner.learn.cv import _fit_fold, take_rows
 from runner.learn.detecting import _suggested_labels
 from runner.plugin_names import label, plugin_name
-from runner.strategies import TrainingSet, check_training_set, get_strategy
+from runner.strategies import TrainingSet, check_training_set, get_strategy, select_checked
 
 
 class CleaningCheckSteps:
@@ -152,10 +152,11 @@ class CleaningCheckSteps:
             return self.training_set_
         codes = np.searchsorted(self.classes_, labels)
         strategy = get_strategy(self.strategy)
-        found = top_flags(self._detection, share)
-        return check_training_set(
-            strategy.select(found, codes, sample_weight),
+        return select_checked(
+            strategy,
+            top_flags(self._detection, share),
             codes,
+            sample_weight,
             self.num_classes,
             plugin_name(strategy),
             allow_negative_weights=sample_weight is not None and bool(np.any(sample_weight < 0)),
@@ -199,12 +200,8 @@ class CleaningCheckSteps:
             for name, other in (self.validation_strategies or {}).items()
         }
         cleanings = {
-            name: check_training_set(
-                other.select(detection, labels[rows], weights),
-                labels[rows],
-                self.num_classes,
-                other_name,
-                allow_negative_weights=negative,
+            name: select_checked(
+                other, detection, labels[rows], weights, self.num_classes, other_name, allow_negative_weights=negative
             )
             for name, (other, other_name) in strategies.items()
         }
