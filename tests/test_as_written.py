@@ -25,6 +25,7 @@ from runner.common import atomic
 from runner.datasets import cleaned as cleaned_module
 from runner.datasets import load_table
 from runner.datasets.cleaned import Cleaning, write_cleaned_table
+from runner.datasets.dataset import InvalidDataset
 from runner.datasets.files import RESERVED_COLUMNS
 from runner.datasets.given import match_pred_probs, read_pred_probs
 from runner.run import artifacts
@@ -428,6 +429,21 @@ def test_a_fresh_clean_learning_has_find_label_issues_kwargs_like_the_reference(
 
 # --- the property: any awkward CSV passes through cell for cell, labels as written --------------------------------
 
+
+def _infinite(cell: str) -> bool:
+    try:
+        return bool(np.isinf(float(cell)))
+    except ValueError:
+        return False
+
+
+def test_an_infinite_feature_is_refused_by_name_also_beside_a_column_to_impute(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("label,f0,f1\na,1,\nb,2,INF\na,3,4\nb,4,5\n")
+    with pytest.raises(InvalidDataset, match="Feature column 'f1' holds infinite"):
+        load_table(path=path, label_column="label", test_size=0)
+
+
 AWKWARD_CELLS = st.sampled_from(
     [
         "00037",
@@ -458,7 +474,9 @@ AWKWARD_CELLS = st.sampled_from(
         "#",
         "'q'",
     ]
-) | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6)
+) | st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6).filter(
+    lambda cell: not _infinite(cell)  # a number too large for any float is refused, not passed through
+)
 LABELS = st.sampled_from(["NA", "null", "007", "7", "n/a", "None", "TRUE", "1", "1.0", "", "a b", "x,y"])
 
 

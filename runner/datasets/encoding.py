@@ -20,6 +20,8 @@ from pandas.api.types import is_numeric_dtype
 from sklearn.impute import SimpleImputer
 from sklearn.preprocessing import OneHotEncoder
 
+from runner.datasets.dataset import InvalidDataset
+
 #: Level given to missing values of a categorical feature, so "missing" gets its own one-hot column.
 _MISSING_LEVEL = "<missing>"
 
@@ -35,6 +37,13 @@ def _encode_features(
         train_numeric = train[numeric].to_numpy(dtype=dtype, na_value=np.nan)
         test_numeric = test[numeric].to_numpy(dtype=dtype, na_value=np.nan)
         if np.isnan(train_numeric).any() or np.isnan(test_numeric).any():
+            for block, split in ((train_numeric, "training"), (test_numeric, "test")):
+                infinite = np.flatnonzero(np.isinf(block).any(axis=0))
+                if infinite.size:  # the imputer would refuse them first, naming no column
+                    raise InvalidDataset(
+                        f"Feature column {numeric[infinite[0]]!r} holds infinite value(s) in the {split} rows; "
+                        "replace or drop them in the loader."
+                    )
             # keep_empty_features: a column missing everywhere in training stays (as 0) so names and widths agree
             imputer = SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
             train_numeric = imputer.fit_transform(train_numeric)
