@@ -33,7 +33,15 @@ def _source(option):
     return config.get("package", "sklearn"), config.get("item", option)
 
 
-SPLITS = ("robustness_dev", "robustness", "robustness_fresh", "confirmation3", "confirmation4", "confirmation5")
+SPLITS = (
+    "robustness_dev",
+    "robustness",
+    "robustness_fresh",
+    "confirmation3",
+    "confirmation4",
+    "confirmation5",
+    "confirmation6",
+)
 
 
 def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchmark_ranges():
@@ -132,7 +140,7 @@ def test_third_confirmation_set_is_new_and_of_realistic_size():
     assert params.seed == "0,1,2" and preset.compare_clean is True
 
 
-@pytest.mark.parametrize("preset_name", ["confirmation4", "confirmation5"])
+@pytest.mark.parametrize("preset_name", ["confirmation4", "confirmation5", "confirmation6"])
 def test_later_confirmation_sets_are_new_and_of_realistic_size(preset_name):
     """Fixed before any tuning (benchmarks/results/<preset>_split.md): no other dataset option, the earlier sets'
     included, loads one of its tables; at least 4 are used at 10,000 rows, at least 2 have a class under 2% of the
