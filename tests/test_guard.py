@@ -160,6 +160,8 @@ def test_the_recommended_configuration_is_method_recommended():
     assert learner.validation_trusted_min_z == cfg.cv.validation_trusted_min_z
     assert learner.validation_trusted_rule == cfg.cv.validation_trusted_rule
     assert learner.strategy == instantiate(cfg.strategy) == Remove(reweight=False)
+    others = {name: instantiate(node) for name, node in cfg.cv.validation_strategies.items()}
+    assert learner.validation_strategies == others == {"reweighted": Remove(reweight=True)}
     assert cfg.detection.filter_by == "prune_by_noise_rate"
     assert CleanLearning.recommended(validation_min_z=1.0).validation_min_z == 1.0
 

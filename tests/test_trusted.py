@@ -20,7 +20,7 @@ from runner.learn.check import CleaningCheck, bootstrap_label_margin, held_out_f
 from runner.run.app import run
 from runner.run.build import build_learner
 from runner.run.experiment import run_experiment
-from runner.strategies import Remove
+from runner.strategies import Relabel, Remove
 from tests.helpers import ZerosAreOnes, compose_config, digits_dataset, noisy_digits
 
 
@@ -200,7 +200,9 @@ def test_trusted_rows_choose_among_cleanings_the_one_that_wins_by_most_standard_
     clf = LogisticRegression(max_iter=300)
     params = dict(seed=0, validation_trusted_min_z=0.0)
     alone = {
-        name: CleanLearning.recommended(clf, strategy=strategy, **params).fit(X, labels, trusted=trusted)
+        name: CleanLearning.recommended(clf, strategy=strategy, validation_strategies=None, **params).fit(
+            X, labels, trusted=trusted
+        )
         for name, strategy in [("strategy", Remove(reweight=False)), ("relabelled", "relabel")]
     }
     both = CleanLearning.recommended(clf, validation_strategies={"relabelled": "relabel"}, **params)
@@ -401,8 +403,14 @@ def test_a_run_on_a_table_with_trusted_rows_reports_their_accuracy(tmp_path):
 
 
 def test_cv_validation_strategies_reach_the_learner():
-    cfg = compose_config(
-        ["method=recommended", "+cv.validation_strategies.reweighted={_target_:runner.strategies.Remove,reweight:true}"]
+    reweighted = {"reweighted": Remove(reweight=True)}
+    assert build_learner(compose_config(["method=recommended"])).validation_strategies == reweighted
+    added = compose_config(
+        ["method=recommended", "+cv.validation_strategies.relabelled={_target_:runner.strategies.Relabel}"]
     )
-    assert build_learner(cfg).validation_strategies == {"reweighted": Remove(reweight=True)}
-    assert build_learner(compose_config(["method=recommended"])).validation_strategies is None
+    both = build_learner(added).validation_strategies
+    assert both["reweighted"] == reweighted["reweighted"] and isinstance(both.pop("relabelled"), Relabel)
+    assert both == reweighted
+    alone = compose_config(["method=recommended", "~cv.validation_strategies.reweighted"])
+    assert build_learner(alone).validation_strategies is None
+    assert build_learner(compose_config([])).validation_strategies is None

@@ -336,8 +336,10 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         held-out halves by more than 3 standard errors of the paired difference
         (``validation_min_z``) while the estimated noise matrix is diagonally dominant
         (:func:`runner.learn.check.label_margin`), or, when ``fit`` is given trusted rows, on their
-        verified labels by more than 2 (``validation_trusted_min_z``). Otherwise the final model
-        trains on every row.
+        verified labels by more than 2 (``validation_trusted_min_z``), where the verified rows also
+        judge the reference's re-weighted removal of the same flags and the cleaning that wins by
+        most standard errors is used (``validation_strategies``; pass ``None`` for removal alone).
+        Otherwise the final model trains on every row.
         """
         options = dict(
             strategy=Remove(reweight=False),
@@ -346,6 +348,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
             validation_criterion="given",
             validation_gate="dominance",
             validation_trusted_min_z=2.0,
+            validation_strategies={"reweighted": Remove(reweight=True)},
         )
         return cls(clf, **{**options, **params})
 
