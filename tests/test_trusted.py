@@ -124,6 +124,19 @@ def test_a_classifier_without_weights_sees_its_half_of_the_trusted_rows_twice():
         assert sorted(set(counts)) == [0, 2] and (counts == 2).sum() == len(judges) // 2
 
 
+def test_a_classifier_without_weights_fits_the_reweighted_removal_not_again():
+    X, labels, truth = noisy_digits(n=400)
+    X = np.column_stack([X, np.arange(400) / 1000])
+    labels, trusted = trust_rows(labels, truth, 60, seed=0)
+    RecordingNeighbours.fits = []
+    learner = CleanLearning.recommended(RecordingNeighbours(), seed=0, validation_trusted_min_z=0.0)
+    learner.fit(X, labels, trusted=trusted)
+    assert learner.validation_strategies == {"reweighted": Remove(reweight=True)}
+    # 5 folds of detection, every untrusted row and the removal on each half of the trusted rows, the final fit.
+    assert len(RecordingNeighbours.fits) == 5 + 2 * 2 + 1
+    assert learner.cleaning_choice_ in ("strategy", None)
+
+
 def test_trusted_rows_are_judged_by_their_own_margin():
     X, noisy, truth = noisy_digits(n=600)
     labels, trusted = trust_rows(noisy, truth, 150, seed=0)

@@ -171,7 +171,8 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         With trusted rows and ``validate_cleaning``: other cleanings of the same detection the verified
         rows judge besides ``strategy``'s, by name (strategy objects or built-in names), e.g.
         ``{"reweighted": Remove(reweight=True)}``; of those that pass, the one that wins by most standard
-        errors is used (``cleaning_choice_``). Each costs two more fits. Without trusted rows, unused.
+        errors is used (``cleaning_choice_``). Each costs two more fits, none when, the classifier taking
+        no sample weights, it trains on the same rows and labels as one before it. Without trusted rows, unused.
     skip_final_fit : bool, default False
         Stop after the strategy: ``fit`` finds the issues and the cleaned training set
         (``training_set_``) but trains no final model, so ``predict`` is unavailable — for

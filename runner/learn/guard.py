@@ -205,6 +205,8 @@ class CleaningCheckSteps:
             )
             for name, (other, other_name) in strategies.items()
         }
+        if weight_key is None:
+            cleanings = self._distinct_unweighted(cleanings)
         candidates = {"kept": (rows, labels, weights)}
         for name, cleaned in cleanings.items():
             cleaned_rows, cleaned_labels = rows[cleaned.rows], labels.copy()
@@ -279,6 +281,28 @@ class CleaningCheckSteps:
             np.concatenate([chosen.rows, judges]), np.concatenate([chosen.labels, truth]), joined_weights
         )
         return check_training_set(joined, labels, self.num_classes, strategy_name, allow_negative_weights=negative)
+
+    def _distinct_unweighted(self, cleanings: dict) -> dict:
+        """``cleanings`` without those that, their weights unable to reach the classifier, train on the same rows
+        and labels as one before them (for such a classifier the re-weighted removal is the removal): the same
+        model would be fitted twice and tie."""
+        distinct = {}
+        for name, cleaned in cleanings.items():
+            same = next(
+                (
+                    earlier
+                    for earlier, kept in distinct.items()
+                    if np.array_equal(kept.rows, cleaned.rows) and np.array_equal(kept.labels, cleaned.labels)
+                ),
+                None,
+            )
+            if same is None:
+                distinct[name] = cleaned
+            else:
+                self._log(
+                    "validate_cleaning: %r trains the classifier as %r does (no sample weights); not fitted", name, same
+                )
+        return distinct
 
     def _given_labels_agree(self, X, labels, rows, weights, clf, clf_kwargs, weight_key) -> bool:
         """Whether the given-label check, run on the untrusted ``rows`` as if there were no trusted rows, uses
