@@ -89,6 +89,9 @@ def test_the_trusted_check_compares_the_noisy_and_the_cleaned_model_on_the_verif
                 weights = np.concatenate([np.ones(len(fit_rows)) if weights is None else weights, twice])
                 model = clone(clf).fit(X[both], labels[both], sample_weight=weights)
                 predictions[judged] = model.predict(X[judges[judged]])
+    assert set(learner.trusted_pred_probs_) == {"kept", "strategy"}
+    np.testing.assert_array_equal(learner.trusted_pred_probs_["kept"].argmax(axis=1), kept)
+    np.testing.assert_array_equal(learner.trusted_pred_probs_["strategy"].argmax(axis=1), cleaned)
     check = learner.trusted_check_
     assert check.n_rows == 200 and check is learner.cleaning_check_
     assert check.kept_accuracy == np.mean(kept == truth[trusted])

@@ -216,6 +216,10 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     trusted_check_ : runner.learn.check.CleaningCheck or None
         With trusted rows (``fit(trusted=...)``): the accuracy on them of ``clf`` trained on every
         other row and on what the strategy keeps of them.
+    trusted_pred_probs_ : dict or None
+        With trusted rows: the probabilities the candidates gave the trusted rows (in row order), cross-fitted
+        over halves of them, by candidate: ``"kept"`` (every other row), ``"strategy"`` and each of
+        ``validation_strategies``; for reports and studies of the decision.
     cleaning_checks_ : dict
         With ``validate_cleaning``: the comparison under each criterion computed (``"given"``
         always), for reports.
@@ -252,6 +256,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
     cleaning_checks_ = None
     validation_pred_probs_ = None
     trusted_check_ = None
+    trusted_pred_probs_ = None
     cleaning_share_ = None
     cleaning_choice_ = None
 
@@ -436,7 +441,7 @@ class CleanLearning(InputChecks, DetectionSteps, CleaningCheckSteps, ClassifierM
         # A check of an earlier fit must not outlive this one.
         self.cleaning_check_, self.cleaning_checks_, self.trusted_check_ = None, None, None
         self.cleaning_share_, self.cleaning_choice_ = None, None
-        self.validation_pred_probs_ = None
+        self.validation_pred_probs_, self.trusted_pred_probs_ = None, None
 
         if trusted is not None:
             training = self._judged_by_trusted(

@@ -228,6 +228,7 @@ class CleaningCheckSteps:
                     clf, X, fit_labels, np.concatenate([fit_rows, verified_rows]), judges[judged], fit_kwargs
                 )
         truth = labels[judges]
+        self.trusted_pred_probs_ = probs
         min_z = self.validation_min_z if self.validation_trusted_min_z is None else self.validation_trusted_min_z
         chosen_name, use_cleaning = "strategy", True
         self.trusted_check_ = check_on_trusted(truth, probs["kept"], probs[chosen_name], min_z=min_z)
