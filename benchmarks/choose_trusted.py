@@ -1,0 +1,174 @@
+"""Replay verified-row decision rules over the jobs stored by ``benchmarks/trusted_study.py``.
+
+A rule scores each candidate's cross-fitted probabilities of the verified rows (accuracy, log-likelihood or minus
+the Brier score of the verified label: :func:`runner.learn.check.check_on_trusted`), keeps the candidates that beat
+``kept`` by more than ``min_z`` standard errors of the paired difference and uses the one that wins by most;
+otherwise every row. Its test accuracy in a job is then that of the stored final model of its choice. The rule
+``method=recommended`` runs (accuracy, ``min_z`` 2, removal and re-weighted removal) must reproduce every job's
+recorded choice, which is checked.
+
+Per rule this prints, as ``benchmarks/acceptance.py`` counts them (cells = dataset x noise x rate x classifier,
+seeds averaged first):
+
+* cells more than 1 point below the job's own baseline (every row, the verified ones with their verified label)
+  and below the noisy baseline (every row with its noisy label), and the worst cell;
+* the pooled recovered fraction per noise kind and rate against the noisy baseline, over the cells where the
+  noise cost accuracy, beside the reference's and the *ceiling*'s: per cell the best of the reference, no
+  cleaning and, when ``--recommended`` names the sweeps of ``method=recommended`` without verified rows, that;
+* how many jobs cleaned, and with which candidate.
+
+How a rule is chosen on these jobs, fixed before any was replayed: of the rules with no harmed cell (neither
+baseline), the one with the largest smallest ratio to the ceiling over the four noise kinds and rates; on a tie,
+the larger ``min_z``.
+
+    python benchmarks/choose_trusted.py /work/bench/trusted_study6 --recommended /work/bench/conf6_recommended
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from runner.learn.check import check_on_trusted
+from runner.sweep.collect import collect
+from runner.sweep.studies import CELL_COLUMNS, HARM_THRESHOLD
+
+CELL = list(CELL_COLUMNS)
+KEYS = [*CELL, "seed"]
+SCORES = ("given", "log_likelihood", "brier")
+MIN_Z = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+CANDIDATE_SETS = {"removal": ("strategy",), "removal or re-weighted": ("strategy", "reweighted")}
+#: What method=recommended runs with verified rows today.
+CURRENT = ("given", 2.0, "removal or re-weighted")
+
+
+def load(study: Path) -> list[dict]:
+    jobs = []
+    for path in sorted(study.glob("*.npz")):
+        dataset, noise, rate, classifier, seed = path.stem.split("__")
+        with np.load(path) as stored:
+            job = {key: stored[key] for key in stored.files}
+        job.update(dataset=dataset, noise=noise, rate=float(rate), classifier=classifier, seed=int(seed))
+        job["noise.rate"] = job.pop("rate")
+        y_test = job["y_test"]
+        job["accuracy"] = {
+            name.removeprefix("test_"): float(np.mean(job[name].argmax(axis=1) == y_test))
+            for name in job
+            if name.startswith("test_")
+        }
+        jobs.append(job)
+    return jobs
+
+
+def decide(job: dict, score: str, min_z: float, candidates) -> str:
+    """The candidate a rule uses in ``job`` ("kept" when none passes)."""
+    checks = {
+        name: check_on_trusted(job["truth"], job["trusted_kept"], job[f"trusted_{name}"], criterion=score, min_z=min_z)
+        for name in candidates
+    }
+    passing = [name for name in candidates if checks[name].use_cleaning]
+    return max(passing, key=lambda name: checks[name].z) if passing else "kept"
+
+
+def replay(jobs: list[dict], recommended: dict) -> pd.DataFrame:
+    rows = []
+    for job in jobs:
+        row = {key: job[key] for key in KEYS}
+        accuracy = job["accuracy"]
+        row.update(
+            noisy=accuracy["noisy"],
+            clean=accuracy["clean"],
+            own=accuracy["kept"],
+            reference=accuracy["reference"],
+            recommended=recommended.get(tuple(job[key] for key in KEYS), np.nan),
+        )
+        for score, min_z, candidate_set in itertools.product(SCORES, MIN_Z, CANDIDATE_SETS):
+            choice = decide(job, score, min_z, CANDIDATE_SETS[candidate_set])
+            row[(score, min_z, candidate_set)] = choice
+            row[("accuracy", score, min_z, candidate_set)] = accuracy[choice]
+            if (score, min_z, candidate_set) == CURRENT and choice != str(job["chosen"]):
+                raise SystemExit(f"{job['dataset']} {job['seed']}: the replay chose {choice}, the run {job['chosen']}")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def recommended_accuracy(sweeps) -> dict:
+    """Test accuracy of ``method=recommended`` (no verified rows) per job key, from sweep directories."""
+    found = {}
+    for sweep in sweeps or []:
+        jobs = collect(sweep)
+        jobs = jobs[(jobs["status"] == "done") & (jobs["method"] == "recommended")]
+        for _, job in jobs.iterrows():
+            key = tuple(job[k] if k != "noise.rate" else float(job[k]) for k in KEYS[:-1]) + (int(job["seed"]),)
+            found[key] = float(job["test_accuracy"])
+    return found
+
+
+def summarise(table: pd.DataFrame) -> pd.DataFrame:
+    cells = table.groupby(CELL).mean(numeric_only=True)
+    lost = cells[cells["clean"] > cells["noisy"]]
+    bound = ["reference", "noisy"] + (["recommended"] if cells["recommended"].notna().all() else [])
+    groups = [lost.index.get_level_values("noise"), lost.index.get_level_values("noise.rate")]
+    cost = (lost["clean"] - lost["noisy"]).groupby(groups).sum()
+
+    def recovered(accuracy: pd.Series) -> pd.Series:
+        return (accuracy - lost["noisy"]).groupby(groups).sum() / cost
+
+    ceiling = recovered(lost[bound].max(axis=1))
+    reference = recovered(lost["reference"])
+    results = []
+    for score, min_z, candidate_set in itertools.product(SCORES, MIN_Z, CANDIDATE_SETS):
+        accuracy = cells[("accuracy", score, min_z, candidate_set)]
+        own_delta, noisy_delta = accuracy - cells["own"], accuracy - cells["noisy"]
+        fraction = recovered(accuracy[lost.index])
+        choices = table[(score, min_z, candidate_set)]
+        results.append(
+            {
+                "score": score,
+                "min_z": min_z,
+                "candidates": candidate_set,
+                "harmed (own)": int((own_delta < -HARM_THRESHOLD).sum()),
+                "harmed (noisy)": int((noisy_delta < -HARM_THRESHOLD).sum()),
+                "worst own (pt)": 100 * own_delta.min(),
+                "cleaned jobs": int((choices != "kept").sum()),
+                "re-weighted": int((choices == "reweighted").sum()),
+                **{f"{noise} {rate}": fraction[(noise, rate)] for noise, rate in fraction.index},
+                "min ratio to ceiling": float((fraction / ceiling).min()),
+            }
+        )
+    results = pd.DataFrame(results)
+    bounds = pd.DataFrame(
+        [
+            {"score": "reference", **{f"{n} {r}": v for (n, r), v in reference.items()}},
+            {"score": "ceiling", **{f"{n} {r}": v for (n, r), v in ceiling.items()}},
+        ]
+    )
+    return pd.concat([results, bounds], ignore_index=True)
+
+
+def chosen_rule(results: pd.DataFrame) -> pd.Series:
+    safe = results[(results["harmed (own)"] == 0) & (results["harmed (noisy)"] == 0)]
+    return safe.sort_values(["min ratio to ceiling", "min_z"], ascending=False).iloc[0]
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", type=Path)
+    parser.add_argument("--recommended", nargs="*", help="sweeps of method=recommended without verified rows")
+    args = parser.parse_args(argv)
+    jobs = load(args.study)
+    table = replay(jobs, recommended_accuracy(args.recommended))
+    results = summarise(table)
+    cells = table.groupby(CELL).ngroups
+    print(f"{len(table)} jobs, {cells} cells; the current rule's choices reproduced in every job")
+    print(results.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+    rule = chosen_rule(results.dropna(subset=["min_z"]))
+    print(f"\nChosen (no harmed cell, largest smallest ratio to the ceiling, then larger min_z):\n{rule.to_string()}")
+
+
+if __name__ == "__main__":
+    main()
