@@ -15,7 +15,8 @@ seeds averaged first):
 * the pooled recovered fraction per noise kind and rate against the noisy baseline, over the cells where the
   noise cost accuracy, beside the reference's and the *ceiling*'s: per cell the best of the reference, no
   cleaning and, when ``--recommended`` names the sweeps of ``method=recommended`` without verified rows, that;
-* how many jobs cleaned, and with which candidate.
+* how many jobs cleaned, and with which candidate; and, as a bound on every rule here, the recovered fraction of
+  the best candidate per cell, chosen by the test accuracy itself.
 
 How a rule is chosen on these jobs, fixed before any was replayed: of the rules with no harmed cell (neither
 baseline), the one with the largest smallest ratio to the ceiling over the four noise kinds and rates; on a tie,
@@ -83,6 +84,8 @@ def replay(jobs: list[dict], recommended: dict) -> pd.DataFrame:
             noisy=accuracy["noisy"],
             clean=accuracy["clean"],
             own=accuracy["kept"],
+            removal=accuracy["strategy"],
+            reweighted=accuracy["reweighted"],
             reference=accuracy["reference"],
             recommended=recommended.get(tuple(job[key] for key in KEYS), np.nan),
         )
@@ -120,6 +123,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
     ceiling = recovered(lost[bound].max(axis=1))
     reference = recovered(lost["reference"])
+    oracle = recovered(lost[["own", "removal", "reweighted"]].max(axis=1))
     results = []
     for score, min_z, candidate_set in itertools.product(SCORES, MIN_Z, CANDIDATE_SETS):
         accuracy = cells[("accuracy", score, min_z, candidate_set)]
@@ -145,6 +149,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
         [
             {"score": "reference", **{f"{n} {r}": v for (n, r), v in reference.items()}},
             {"score": "ceiling", **{f"{n} {r}": v for (n, r), v in ceiling.items()}},
+            {"score": "best candidate per cell", **{f"{n} {r}": v for (n, r), v in oracle.items()}},
         ]
     )
     return pd.concat([results, bounds], ignore_index=True)
