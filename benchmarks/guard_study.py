@@ -110,31 +110,40 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ca
     return f"{name}: {arrays['seconds']:.1f} s"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--datasets", default=DEV)
+def add_grid_arguments(parser: argparse.ArgumentParser, datasets: str | None = DEV) -> None:
+    """The options of a grid of jobs: its datasets (required when ``datasets`` is None), noise kinds, rates,
+    classifiers and seeds, comma-separated, and how many jobs run at once with which cross-validation cache."""
+    parser.add_argument("--datasets", default=datasets, required=datasets is None)
     parser.add_argument("--noises", default="matrix,instance")
     parser.add_argument("--rates", default="0.2,0.4")
     parser.add_argument("--classifiers", default="logistic_regression,hist_gradient_boosting,xgboost")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--cache-dir", default="outputs/.cache")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
+
+
+def run_grid(run_job, out: Path, args: argparse.Namespace, *options) -> None:
+    """``run_job(out, dataset, noise, rate, classifier, seed, *options, cache_dir)`` over the grid of ``args``,
+    seed by seed, ``args.n_jobs`` at a time, printing each job's line as it ends."""
     out.mkdir(parents=True, exist_ok=True)
-    grid = list(
-        itertools.product(
-            args.seeds.split(","),
-            args.datasets.split(","),
-            args.noises.split(","),
-            args.rates.split(","),
-            args.classifiers.split(","),
-        )
+    grid = itertools.product(
+        args.seeds.split(","),
+        args.datasets.split(","),
+        args.noises.split(","),
+        args.rates.split(","),
+        args.classifiers.split(","),
     )
-    jobs = (delayed(run_job)(out, d, n, r, c, int(s), args.cache_dir) for s, d, n, r, c in grid)
+    jobs = (delayed(run_job)(out, d, n, r, c, int(s), *options, args.cache_dir) for s, d, n, r, c in grid)
     for line in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(jobs):
         print(line, flush=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True)
+    add_grid_arguments(parser)
+    args = parser.parse_args(argv)
+    run_grid(run_job, Path(args.out), args)
     return 0
 
 

@@ -22,13 +22,12 @@ skipped, so an interrupted study resumes.
 from __future__ import annotations
 
 import argparse
-import itertools
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 from hydra import compose, initialize_config_dir
-from joblib import Parallel, delayed
 from threadpoolctl import threadpool_limits
 
 from runner.common.atomic import atomic_path
@@ -39,11 +38,10 @@ from runner.run.build import build_learner, instantiate_logged, load_data
 from runner.run.experiment import apply_noise
 from runner.strategies import MIN_DIAGONAL
 
+sys.path.insert(0, str(Path(__file__).parent))
+from guard_study import add_grid_arguments, job_name, run_grid  # noqa: E402
+
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-
-
-def job_name(dataset, noise, rate, classifier, seed) -> str:
-    return f"{dataset}__{noise}__{rate}__{classifier}__{seed}"
 
 
 def compose_job(dataset, noise, rate, classifier, seed, trusted_rows, cache_dir, method="recommended"):
@@ -128,29 +126,11 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, tr
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--datasets", required=True)
-    parser.add_argument("--noises", default="matrix,instance")
-    parser.add_argument("--rates", default="0.2,0.4")
-    parser.add_argument("--classifiers", default="logistic_regression,hist_gradient_boosting")
-    parser.add_argument("--seeds", default="0,1,2")
+    add_grid_arguments(parser, datasets=None)
+    parser.set_defaults(classifiers="logistic_regression,hist_gradient_boosting", n_jobs=1)
     parser.add_argument("--trusted-rows", type=int, default=300)
-    parser.add_argument("--n-jobs", type=int, default=1)
-    parser.add_argument("--cache-dir", default="outputs/.cache")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    grid = itertools.product(
-        args.seeds.split(","),
-        args.datasets.split(","),
-        args.noises.split(","),
-        args.rates.split(","),
-        args.classifiers.split(","),
-    )
-    jobs = (
-        delayed(run_job)(out, d, n, float(r), c, int(s), args.trusted_rows, args.cache_dir) for s, d, n, r, c in grid
-    )
-    for line in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(jobs):
-        print(line, flush=True)
+    run_grid(run_job, Path(args.out), args, args.trusted_rows)
     return 0
 
 
