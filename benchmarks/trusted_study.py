@@ -16,7 +16,9 @@ predict the test rows as its own final model does, which each job checks (``cons
 ``benchmarks/choose_trusted.py`` then replays any rule over the stored jobs in seconds. A job whose file exists is
 skipped, so an interrupted study resumes.
 
-    python benchmarks/trusted_study.py --out /work/bench/trusted_study --datasets house_democrat,... --seeds 0,1,2
+    python benchmarks/trusted_study.py --out /work/bench/trusted_study6 --datasets house_democrat,... --seeds 0,1,2
+    python benchmarks/trusted_study.py --out /work/bench/trusted_study_dev --datasets storms,... --seeds 0 \\
+        --override dataset.max_rows=10000
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from guard_study import add_grid_arguments, job_name, run_grid  # noqa: E402
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
-def compose_job(dataset, noise, rate, classifier, seed, trusted_rows, cache_dir, method="recommended"):
+def compose_job(dataset, noise, rate, classifier, seed, trusted_rows, cache_dir, method="recommended", overrides=()):
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         return compose(
             "config",
@@ -57,16 +59,20 @@ def compose_job(dataset, noise, rate, classifier, seed, trusted_rows, cache_dir,
                 f"seed={seed}",
                 f"trusted_rows={trusted_rows}",
                 f"cache_dir={cache_dir}",
+                *overrides,
             ],
         )
 
 
-def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, trusted_rows, cache_dir) -> str:
+def run_job(
+    out: Path, dataset_name, noise_name, rate, classifier_name, seed, trusted_rows, overrides, cache_dir
+) -> str:
     name = job_name(dataset_name, noise_name, rate, classifier_name, seed)
     target = out / f"{name}.npz"
     if target.exists():
         return f"{name}: done earlier"
-    cfg = compose_job(dataset_name, noise_name, rate, classifier_name, seed, trusted_rows, cache_dir)
+    job = (dataset_name, noise_name, rate, classifier_name, seed)
+    cfg = compose_job(*job, trusted_rows, cache_dir, overrides=overrides)
     started = time.perf_counter()
     with threadpool_limits(limits=1):
         dataset, _ = load_data(cfg)
@@ -96,9 +102,7 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, tr
         }
         chosen = learner.cleaning_choice_ or "kept"
         own = learner.predict_proba(dataset.X_test)
-        reference = build_learner(
-            compose_job(dataset_name, noise_name, rate, classifier_name, seed, 0, cache_dir, "reference")
-        )
+        reference = build_learner(compose_job(*job, 0, cache_dir, "reference", overrides))
         reference.fit(dataset.X_train, noisy)
         everything = np.arange(len(noisy))
         arrays = dict(
@@ -129,8 +133,9 @@ def main(argv=None) -> int:
     add_grid_arguments(parser, datasets=None)
     parser.set_defaults(classifiers="logistic_regression,hist_gradient_boosting", n_jobs=1)
     parser.add_argument("--trusted-rows", type=int, default=300)
+    parser.add_argument("--override", action="append", default=[], help="a Hydra override of every job, repeatable")
     args = parser.parse_args(argv)
-    run_grid(run_job, Path(args.out), args, args.trusted_rows)
+    run_grid(run_job, Path(args.out), args, args.trusted_rows, tuple(args.override))
     return 0
 
 
