@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +68,11 @@ def load(study: Path) -> list[dict]:
     return jobs
 
 
-def decide(job: dict, score: str, min_z: float, candidates) -> str:
-    """The candidate a rule uses in ``job`` ("kept" when none passes)."""
-    checks = {
-        name: check_on_trusted(job["truth"], job["trusted_kept"], job[f"trusted_{name}"], criterion=score, min_z=min_z)
-        for name in candidates
-    }
-    passing = [name for name in candidates if checks[name].use_cleaning]
-    return max(passing, key=lambda name: checks[name].z) if passing else "kept"
+def decide(checks: dict, score: str, min_z: float, candidates) -> str:
+    """The candidate a rule uses ("kept" when none passes), from each candidate's comparison with ``kept`` under
+    ``score`` (``checks[score, candidate]``), judged at ``min_z``."""
+    passing = [name for name in candidates if replace(checks[score, name], min_z=min_z).use_cleaning]
+    return max(passing, key=lambda name: checks[score, name].z) if passing else "kept"
 
 
 def replay(jobs: list[dict], recommended: dict) -> pd.DataFrame:
@@ -91,8 +89,14 @@ def replay(jobs: list[dict], recommended: dict) -> pd.DataFrame:
             reference=accuracy["reference"],
             recommended=recommended.get(tuple(job[key] for key in KEYS), np.nan),
         )
+        # The comparison does not depend on the margin: computed once per score and candidate.
+        checks = {
+            (score, name): check_on_trusted(job["truth"], job["trusted_kept"], job[f"trusted_{name}"], criterion=score)
+            for score in SCORES
+            for name in ("strategy", "reweighted")
+        }
         for score, min_z, candidate_set in itertools.product(SCORES, MIN_Z, CANDIDATE_SETS):
-            choice = decide(job, score, min_z, CANDIDATE_SETS[candidate_set])
+            choice = decide(checks, score, min_z, CANDIDATE_SETS[candidate_set])
             row[(score, min_z, candidate_set)] = choice
             row[("accuracy", score, min_z, candidate_set)] = accuracy[choice]
             if (score, min_z, candidate_set) == CURRENT and choice != str(job["chosen"]):
@@ -157,8 +161,13 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([results, bounds], ignore_index=True)
 
 
+def harmless(results: pd.DataFrame) -> pd.Series:
+    """Which rules harm no cell, against either baseline."""
+    return (results["harmed (own)"] == 0) & (results["harmed (noisy)"] == 0)
+
+
 def chosen_rule(results: pd.DataFrame) -> pd.Series:
-    safe = results[(results["harmed (own)"] == 0) & (results["harmed (noisy)"] == 0)]
+    safe = results[harmless(results)]
     return safe.sort_values(["min ratio to ceiling", "min_z"], ascending=False).iloc[0]
 
 
@@ -173,8 +182,7 @@ def main(argv=None) -> None:
     if args.safety is not None:
         print(f"\nSafety study {args.safety}:")
         safety = _report(args.safety, {}).dropna(subset=["min_z"])
-        harmless = (safety["harmed (own)"] == 0) & (safety["harmed (noisy)"] == 0)
-        rules = rules[harmless.to_numpy()]
+        rules = rules[harmless(safety).to_numpy()]
     rule = chosen_rule(rules)
     print(f"\nChosen (no harmed cell, largest smallest ratio to the ceiling, then larger min_z):\n{rule.to_string()}")
 
