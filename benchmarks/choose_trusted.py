@@ -18,13 +18,21 @@ seeds averaged first):
 * how many jobs cleaned, and with which candidate; and, as a bound on every rule here, the recovered fraction of
   the best candidate per cell, chosen by the test accuracy itself.
 
-How a rule is chosen, fixed before any was replayed: on the sixth confirmation set's jobs (spent by its report),
-of the rules with no harmed cell (neither baseline), the one with the largest smallest ratio to the ceiling over the
-four noise kinds and rates; on a tie, the larger ``min_z``. That rule must then harm no cell of the development
-tables' jobs (``--safety``, seed 0) either; if it does, the next rule in that order is taken.
+How a rule is chosen. The order, fixed before any rule was replayed: on the sixth confirmation set's jobs (spent by
+its report), of the rules with no harmed cell (neither baseline), the largest smallest ratio to the ceiling over the
+four noise kinds and rates first; on a tie, the larger ``min_z``. The first rule in that order that is safe on the
+development tables' jobs (``--safety``) is chosen. What "safe" means:
+
+* round 1 (``--round 1``, fixed before any rule was replayed): seed 0 only; the rule harms no cell, against either
+  baseline. Today's rule failed this itself (breast_cancer and sacramento, test sets of 143 and 233 rows, one job per
+  cell), so only the 3-s.e. rules passed (``results/trusted_rule_study.txt``).
+* round 2 (the default; fixed at 17:10 UTC on 2026-12-04, before any job of seeds 1 and 2 was read, knowing round 1's
+  seed-0 results): seeds 0-2, cells averaged over seeds as everywhere else; the rule harms no cell against the noisy
+  baseline, and no cell against its own baseline that today's rule does not harm as well: no harm beyond the rule
+  already adopted. The rule chosen goes to the next confirmation set against today's (``adoption_rule.py``).
 
     python benchmarks/choose_trusted.py /work/bench/trusted_study6 --recommended /work/bench/conf6_recommended \\
-        --safety /work/bench/trusted_study_dev
+        --safety /work/bench/trusted_study_dev [--round 1]
 """
 
 from __future__ import annotations
@@ -50,10 +58,12 @@ CANDIDATE_SETS = {"removal": ("strategy",), "removal or re-weighted": ("strategy
 CURRENT = ("given", 2.0, "removal or re-weighted")
 
 
-def load(study: Path) -> list[dict]:
+def load(study: Path, seeds=None) -> list[dict]:
     jobs = []
     for path in sorted(study.glob("*.npz")):
         dataset, noise, rate, classifier, seed = path.stem.split("__")
+        if seeds is not None and int(seed) not in seeds:
+            continue
         with np.load(path) as stored:
             job = {key: stored[key] for key in stored.files}
         job.update(dataset=dataset, noise=noise, rate=float(rate), classifier=classifier, seed=int(seed))
@@ -134,6 +144,7 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     for score, min_z, candidate_set in itertools.product(SCORES, MIN_Z, CANDIDATE_SETS):
         accuracy = cells[("accuracy", score, min_z, candidate_set)]
         own_delta, noisy_delta = accuracy - cells["own"], accuracy - cells["noisy"]
+        own_harmed = frozenset(own_delta.index[own_delta < -HARM_THRESHOLD])
         fraction = recovered(accuracy[lost.index])
         choices = table[(score, min_z, candidate_set)]
         results.append(
@@ -141,13 +152,14 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
                 "score": score,
                 "min_z": min_z,
                 "candidates": candidate_set,
-                "harmed (own)": int((own_delta < -HARM_THRESHOLD).sum()),
+                "harmed (own)": len(own_harmed),
                 "harmed (noisy)": int((noisy_delta < -HARM_THRESHOLD).sum()),
                 "worst own (pt)": 100 * own_delta.min(),
                 "cleaned jobs": int((choices != "kept").sum()),
                 "re-weighted": int((choices == "reweighted").sum()),
                 **{f"{noise} {rate}": fraction[(noise, rate)] for noise, rate in fraction.index},
                 "min ratio to ceiling": float((fraction / ceiling).min()),
+                "own-harmed cells": own_harmed,
             }
         )
     results = pd.DataFrame(results)
@@ -166,6 +178,18 @@ def harmless(results: pd.DataFrame) -> pd.Series:
     return (results["harmed (own)"] == 0) & (results["harmed (noisy)"] == 0)
 
 
+def no_new_harm(results: pd.DataFrame) -> pd.Series:
+    """Which rules harm no cell against the noisy baseline, and no cell against their own baseline that today's rule
+    does not harm too."""
+    today = todays_harm(results)
+    return (results["harmed (noisy)"] == 0) & results["own-harmed cells"].map(lambda cells: cells <= today)
+
+
+def todays_harm(results: pd.DataFrame) -> frozenset:
+    """The cells today's rule harms against its own baseline."""
+    return results.set_index(["score", "min_z", "candidates"]).loc[CURRENT, "own-harmed cells"]
+
+
 def chosen_rule(results: pd.DataFrame) -> pd.Series:
     safe = results[harmless(results)]
     return safe.sort_values(["min ratio to ceiling", "min_z"], ascending=False).iloc[0]
@@ -176,23 +200,27 @@ def main(argv=None) -> None:
     parser.add_argument("study", type=Path)
     parser.add_argument("--recommended", nargs="*", help="sweeps of method=recommended without verified rows")
     parser.add_argument("--safety", type=Path, help="a study of other tables the chosen rule must not harm")
+    parser.add_argument("--round", type=int, choices=(1, 2), default=2, help="what safe means (see the docstring)")
     args = parser.parse_args(argv)
     results = _report(args.study, recommended_accuracy(args.recommended))
     rules = results.dropna(subset=["min_z"])
     if args.safety is not None:
         print(f"\nSafety study {args.safety}:")
-        safety = _report(args.safety, {}).dropna(subset=["min_z"])
-        rules = rules[harmless(safety).to_numpy()]
+        safety = _report(args.safety, {}, seeds={0} if args.round == 1 else None).dropna(subset=["min_z"])
+        safe = harmless(safety) if args.round == 1 else no_new_harm(safety)
+        rules = rules[safe.to_numpy()]
+        print("\nCells today's rule harms against its own baseline:", *sorted(todays_harm(safety)), sep="\n  ")
     rule = chosen_rule(rules)
-    print(f"\nChosen (no harmed cell, largest smallest ratio to the ceiling, then larger min_z):\n{rule.to_string()}")
+    print(f"\nChosen (safe, largest smallest ratio to the ceiling, then larger min_z):\n{rule.to_string()}")
 
 
-def _report(study: Path, recommended: dict) -> pd.DataFrame:
-    table = replay(load(study), recommended)
+def _report(study: Path, recommended: dict, seeds=None) -> pd.DataFrame:
+    table = replay(load(study, seeds), recommended)
     results = summarise(table)
     cells = table.groupby(CELL).ngroups
     print(f"{study}: {len(table)} jobs, {cells} cells; the current rule's choices reproduced in every job")
-    print(results.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
+    shown = results.drop(columns="own-harmed cells")
+    print(shown.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     return results
 
 
