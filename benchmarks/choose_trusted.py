@@ -26,10 +26,11 @@ development tables' jobs (``--safety``) is chosen. What "safe" means:
 * round 1 (``--round 1``, fixed before any rule was replayed): seed 0 only; the rule harms no cell, against either
   baseline. Today's rule failed this itself (breast_cancer and sacramento, test sets of 143 and 233 rows, one job per
   cell), so only the 3-s.e. rules passed (``results/trusted_rule_study.txt``).
-* round 2 (the default; fixed at 17:00 UTC on 2026-12-04 (commit 5684bea), before any job of seeds 1 and 2 was read, knowing round 1's
-  seed-0 results): seeds 0-2, cells averaged over seeds as everywhere else; the rule harms no cell against the noisy
-  baseline, and no cell against its own baseline that today's rule does not harm as well: no harm beyond the rule
-  already adopted. The rule chosen goes to the next confirmation set against today's (``adoption_rule.py``).
+* round 2 (the default; fixed at 17:00 UTC on 2026-12-04, commit 5684bea, before any job of seeds 1 and 2 was
+  read, knowing round 1's seed-0 results): seeds 0-2, cells averaged over seeds as everywhere else; the rule harms
+  no cell against the noisy baseline, and no cell against its own baseline that today's rule does not harm as well:
+  no harm beyond the rule already adopted. The rule chosen goes to the next confirmation set against today's
+  (``adoption_rule.py``).
 
     python benchmarks/choose_trusted.py /work/bench/trusted_study6 --recommended /work/bench/conf6_recommended \\
         --safety /work/bench/trusted_study_dev [--round 1]
