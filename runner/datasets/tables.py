@@ -1,6 +1,6 @@
 """The table loader: a CSV or Parquet file into a :class:`~runner.datasets.dataset.Dataset`, and the split
-and identity helpers the other loaders (:mod:`runner.datasets.bundled`, :mod:`runner.datasets.rdatasets_tables`)
-share.
+and identity helpers the other loaders (:mod:`runner.datasets.bundled`, :mod:`runner.datasets.rdatasets_tables`,
+:mod:`runner.datasets.package_tables`) share.
 
 A *loader* is a keyword-only function that receives its own config keys plus ``seed`` and returns a
 :class:`~runner.datasets.dataset.Dataset`; a new loader is one function plus one YAML file in
@@ -13,6 +13,7 @@ one shared helper fitted on the training rows only (:mod:`runner.datasets.encodi
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -36,6 +37,9 @@ from runner.datasets.files import (
 __all__ = ["load_table", "standardized"]
 
 log = logging.getLogger(__name__)
+
+#: The rows a subsample of a packaged table keeps do not depend on the run's seed: one table per option.
+SUBSAMPLE_SEED = 0
 
 
 def load_table(
@@ -286,6 +290,73 @@ def _dataset_from_frames(
     )
     log.info("Loaded %r", dataset)
     return dataset
+
+
+def _dataset_from_packaged_table(
+    frame: pd.DataFrame,
+    *,
+    what: str,
+    label_column: str,
+    drop_columns: Sequence[str],
+    max_rows: int | None,
+    min_class_rows: int,
+    name: str,
+    test_size: float,
+    seed: int,
+    max_categories: int | None,
+    dtype: str,
+) -> Dataset:
+    """A real table that ships inside a package (``what`` names it in messages) into a :class:`Dataset`.
+
+    The shared steps of the packaged-table loaders (:mod:`runner.datasets.rdatasets_tables`,
+    :mod:`runner.datasets.package_tables`): drop ``drop_columns`` (and R's ``rownames``) and the unlabelled
+    rows, keep ``max_rows`` rows stratified by class (the same rows for every seed), drop the classes with
+    fewer than ``min_class_rows`` rows, then split and encode. A row's identity is its position in ``frame``
+    (0-based), whatever rows were left out.
+    """
+    frame = frame.reset_index(drop=True)
+    unknown = [column for column in [label_column, *drop_columns] if column not in frame.columns]
+    if unknown:
+        raise ValueError(f"{what} has no column(s) {unknown}; columns: {list(frame.columns)}")
+    frame = frame.drop(columns=[c for c in ["rownames", *drop_columns] if c in frame.columns])
+    frame = frame[frame[label_column].notna()]
+    if max_rows is not None and len(frame) > max_rows:
+        frame = _stratified_rows(frame, label_column, max_rows)
+    frame = _drop_rare_classes(frame, label_column, min_class_rows, what)
+    positions = frame.index.to_numpy()
+    dataset = _dataset_from_frames(
+        frame.reset_index(drop=True),
+        None,
+        label_column=label_column,
+        feature_columns=None,
+        name=name,
+        test_size=test_size,
+        seed=seed,
+        max_categories=max_categories,
+        dtype=dtype,
+    )
+    # _dataset_from_frames numbers the rows of the table it was given: back to the packaged table's rows.
+    return dataclasses.replace(
+        dataset, train_rows=positions[dataset.train_rows], test_rows=positions[dataset.test_rows]
+    )
+
+
+def _stratified_rows(frame: pd.DataFrame, label_column: str, max_rows: int) -> pd.DataFrame:
+    labels = frame[label_column].astype(str).to_numpy()
+    counts = pd.Series(labels).value_counts()
+    # train_test_split cannot stratify on classes with a single row: those rows stay out.
+    keep = np.isin(labels, counts.index[counts >= 2])
+    frame, labels = frame[keep], labels[keep]
+    kept, _ = train_test_split(frame, train_size=max_rows, stratify=labels, random_state=SUBSAMPLE_SEED)
+    return kept.sort_index()
+
+
+def _drop_rare_classes(frame: pd.DataFrame, label_column: str, min_rows: int, what: str) -> pd.DataFrame:
+    counts = frame[label_column].value_counts()
+    rare = counts.index[counts < min_rows]
+    if len(rare):
+        log.info("%s: dropping %d class(es) with fewer than %d rows: %s", what, len(rare), min_rows, list(rare))
+    return frame[~frame[label_column].isin(rare)]
 
 
 def _row_ids(table: pd.DataFrame, id_column: str, label_column: str) -> np.ndarray:

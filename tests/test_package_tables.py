@@ -1,0 +1,71 @@
+"""Tables shipped as data files inside Python packages (runner.datasets.package_tables): the loader and its options."""
+
+import numpy as np
+import pytest
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from runner.datasets.package_tables import load_package_table, read_package_table
+from tests.helpers import DATASET_CONF, check_dataset
+
+PACKAGE_OPTIONS = sorted(
+    path.stem for path in DATASET_CONF.glob("*.yaml") if "package_tables" in OmegaConf.load(path)._target_
+)
+
+
+def _load(option, **overrides):
+    """Instantiate conf/dataset/<option>.yaml with seed 0 and the given overrides."""
+    config = OmegaConf.merge({"seed": 0}, {"dataset": OmegaConf.load(DATASET_CONF / f"{option}.yaml")})
+    for key, value in overrides.items():
+        config.dataset[key] = value
+    return instantiate(config.dataset)
+
+
+@pytest.mark.parametrize("option", PACKAGE_OPTIONS)
+def test_option_drops_the_columns_that_restate_the_label(option):
+    config = OmegaConf.load(DATASET_CONF / f"{option}.yaml")
+    pytest.importorskip(config.package)
+    dataset = _load(option)
+    check_dataset(dataset)
+    assert config.label_column not in dataset.feature_names
+    table = read_package_table(config.package, config.path, config.get("read_options"))
+    for column in config.drop_columns:
+        one_hot = {f"{column}_{level}" for level in [*table[column].astype(str).unique(), "nan", "infrequent_sklearn"]}
+        assert not any(name == column or name in one_hot for name in dataset.feature_names)
+    counts = np.bincount(np.r_[dataset.y_train, dataset.y_test])
+    assert counts.min() >= config.min_class_rows
+    if config.max_rows is not None:
+        assert counts.sum() <= config.max_rows
+
+
+def test_a_table_loads_its_classes_and_rows_keep_their_position_in_the_packaged_file():
+    pytest.importorskip("great_tables")
+    dataset = _load("nuclide_decay")
+    # 20 decay modes in the file; the 7 with 20+ rows stay, the 278 nuclides without a mode (stable ones) go
+    assert sorted(dataset.classes) == ["A", "B-", "EC", "EC+B+", "N", "P", "SF"]
+    assert not {"nuclide", "element", "is_stable"} & set(dataset.feature_names)
+    assert "z" in dataset.feature_names
+    table = read_package_table("great_tables", "data/16-nuclides.csv")
+    labels = table["decay_1"].astype(str).to_numpy()
+    np.testing.assert_array_equal(labels[dataset.train_rows], dataset.classes[dataset.y_train].astype(str))
+    np.testing.assert_array_equal(labels[dataset.test_rows], dataset.classes[dataset.y_test].astype(str))
+    assert len(dataset.y_train) + len(dataset.y_test) == 3038
+
+
+def test_large_table_is_cut_to_the_same_stratified_rows_for_every_seed():
+    pytest.importorskip("river")
+    first, second = _load("shuttle_anomaly"), _load("shuttle_anomaly", seed=1)
+    assert len(first.y_train) + len(first.y_test) == 10_000
+    rows = lambda d: np.sort(np.r_[d.train_rows, d.test_rows])  # noqa: E731
+    np.testing.assert_array_equal(rows(first), rows(second))
+    assert not np.array_equal(first.test_rows, second.test_rows)
+
+
+def test_missing_package_file_and_column_are_named():
+    with pytest.raises(ImportError, match=r"no_such_package.*datasets"):
+        load_package_table(package="no_such_package", path="data/x.csv", label_column="y")
+    pytest.importorskip("great_tables")
+    with pytest.raises(FileNotFoundError, match="no_such_file"):
+        load_package_table(package="great_tables", path="data/no_such_file.csv", label_column="y")
+    with pytest.raises(ValueError, match=r"no column\(s\) \['nope'\]"):
+        load_package_table(package="great_tables", path="data/16-nuclides.csv", label_column="nope")
