@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from sklearn.datasets import load_digits
 from sklearn.preprocessing import StandardScaler
 
@@ -39,6 +41,19 @@ RANK_METHODS = ["self_confidence", "normalized_margin", "confidence_weighted_ent
 
 #: The dataset options' folder (conf/dataset).
 DATASET_CONF = SOURCE_CONF / "dataset"
+
+
+def dataset_options(loader: str) -> list[str]:
+    """The options in conf/dataset/ whose ``_target_`` is in module ``loader`` (e.g. ``"rdatasets_tables"``)."""
+    return sorted(path.stem for path in DATASET_CONF.glob("*.yaml") if loader in OmegaConf.load(path)._target_)
+
+
+def load_dataset_option(option: str, **overrides):
+    """Instantiate conf/dataset/<option>.yaml with seed 0 and the given overrides."""
+    config = OmegaConf.merge({"seed": 0}, {"dataset": OmegaConf.load(DATASET_CONF / f"{option}.yaml")})
+    for key, value in overrides.items():
+        config.dataset[key] = value
+    return instantiate(config.dataset)
 
 
 def make_pred_probs(

