@@ -264,3 +264,18 @@ class ZerosAreOnes:
         suggested = pred_probs.copy()
         suggested[flagged] = np.eye(pred_probs.shape[1])[1]
         return Detection(label_issues=flagged, pred_probs=suggested)
+
+
+def check_packaged_option(config, table, dataset) -> None:
+    """A packaged table's option loaded as configured: no label or dropped column among the features (nor one-hot
+    columns of them), every class with at least ``min_class_rows`` rows, and at most ``max_rows`` rows."""
+    check_dataset(dataset)
+    assert config.label_column not in dataset.feature_names
+    for column in config.drop_columns:
+        # a kept column may share a dropped one's prefix (hotel_customer: arrival_date_num, arrival_date dropped)
+        one_hot = {f"{column}_{level}" for level in [*table[column].astype(str).unique(), "nan", "infrequent_sklearn"]}
+        assert not any(name == column or name in one_hot for name in dataset.feature_names)
+    counts = np.bincount(np.r_[dataset.y_train, dataset.y_test])
+    assert counts.min() >= config.min_class_rows
+    if config.max_rows is not None:
+        assert counts.sum() <= config.max_rows

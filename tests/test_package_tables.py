@@ -5,7 +5,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from runner.datasets.package_tables import load_package_table, read_package_table
-from tests.helpers import DATASET_CONF, check_dataset, dataset_options, load_dataset_option
+from tests.helpers import DATASET_CONF, check_packaged_option, dataset_options, load_dataset_option
 
 PACKAGE_OPTIONS = dataset_options("package_tables")
 
@@ -14,17 +14,8 @@ PACKAGE_OPTIONS = dataset_options("package_tables")
 def test_option_drops_the_columns_that_restate_the_label(option):
     config = OmegaConf.load(DATASET_CONF / f"{option}.yaml")
     pytest.importorskip(config.package)
-    dataset = load_dataset_option(option)
-    check_dataset(dataset)
-    assert config.label_column not in dataset.feature_names
     table = read_package_table(config.package, config.path, config.get("read_options"))
-    for column in config.drop_columns:
-        one_hot = {f"{column}_{level}" for level in [*table[column].astype(str).unique(), "nan", "infrequent_sklearn"]}
-        assert not any(name == column or name in one_hot for name in dataset.feature_names)
-    counts = np.bincount(np.r_[dataset.y_train, dataset.y_test])
-    assert counts.min() >= config.min_class_rows
-    if config.max_rows is not None:
-        assert counts.sum() <= config.max_rows
+    check_packaged_option(config, table, load_dataset_option(option))
 
 
 def test_a_table_loads_its_classes_and_rows_keep_their_position_in_the_packaged_file():

