@@ -30,7 +30,8 @@ development tables' jobs (``--safety``) is chosen. What "safe" means:
   read, knowing round 1's seed-0 results): seeds 0-2, cells averaged over seeds as everywhere else; the rule harms
   no cell against the noisy baseline, and no cell against its own baseline that today's rule does not harm as well:
   no harm beyond the rule already adopted. The rule chosen goes to the next confirmation set against today's
-  (``adoption_rule.py``).
+  (``adoption_rule.py``). Its pick, the removal alone at 0.5 standard errors (``results/trusted_rule_round2.txt``),
+  was not adopted on the eighth set (``results/confirmation8_report.md``).
 
     python benchmarks/choose_trusted.py /work/bench/trusted_study6 --recommended /work/bench/conf6_recommended \\
         --safety /work/bench/trusted_study_dev [--round 1]
