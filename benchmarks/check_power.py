@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import confusion_matrix
 
 from runner.learn.check import check_cleaning
 
@@ -36,9 +37,7 @@ HARM = 1.0  # points
 
 def injected_noise_matrix(given, true, n_classes) -> np.ndarray:
     """``P(given = row | true = column)`` of the noise actually injected."""
-    counts = np.zeros((n_classes, n_classes))
-    np.add.at(counts, (given, true), 1)
-    return counts / np.maximum(counts.sum(axis=0, keepdims=True), 1)
+    return confusion_matrix(given, true, labels=np.arange(n_classes), normalize="pred")
 
 
 def job_checks(stored: dict) -> dict:
