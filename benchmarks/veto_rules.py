@@ -17,10 +17,10 @@ folds train without the first round's flags (``round2``), or the injected noise 
 a bound on what a better estimate could do). The reference itself (always ``reweighted``) and the removal without a
 check (always ``removal``) are printed as rules too.
 
-**How the candidate is chosen, fixed before any job of the study was read** (2026-12-07, 23:39 UTC, commit 2c2e8e8 or its amendment): cells are
-(dataset, noise, rate, classifier), each the mean over its seeds. A rule is *safe* when no cell is more than 1 point
-below the noisy baseline. Among the safe rules that read no analysis-only input, the candidate is the one with the
-largest sum, over the four noise kinds and rates, of the pooled recovered fraction
+**How the candidate is chosen, fixed before any job of the study was read** (2026-12-07, 23:39 UTC, commit 2c2e8e8
+or its amendment): cells are (dataset, noise, rate, classifier), each the mean over its seeds. A rule is *safe* when
+no cell is more than 1 point below the noisy baseline. Among the safe rules that read no analysis-only input, the
+candidate is the one with the largest sum, over the four noise kinds and rates, of the pooled recovered fraction
 ``Σ(accuracy − baseline) / Σ(clean − baseline)``; it is worth a confirmation run only if that fraction is at least
 the reference's in each of the four (the issue's gain target). If no rule is safe, or the candidate falls short of
 the reference anywhere, the study says so and nothing is adopted.
