@@ -159,7 +159,7 @@ def main(argv=None) -> None:
     print(f"{args.study}: {len(jobs)} jobs, seeds per cell {sorted(complete.unique())}")
     table = pd.DataFrame({name: summarise(jobs, choice) for name, choice in rules(jobs).items()}).T
     settings = [column for column in table.columns if column.startswith(("matrix", "instance"))]
-    with pd.option_context("display.width", 200, "display.max_rows", 200):
+    with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):
         print(table)
     chosen = candidate(table, settings)
     if chosen is None:

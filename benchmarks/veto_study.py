@@ -47,31 +47,35 @@ sys.path.insert(0, str(Path(__file__).parent))
 from guard_study import CONF_DIR, add_grid_arguments, job_name, run_grid  # noqa: E402
 
 
-def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, max_rows, cache_dir) -> str:
-    name = job_name(dataset_name, noise_name, rate, classifier_name, seed)
-    target = out / f"{name}.npz"
-    if target.exists():
-        return f"{name}: done earlier"
+def job_inputs(dataset_name, noise_name, rate, classifier_name, seed, max_rows):
+    """One job's dataset (standardized as the runner would), unfitted classifier, given training labels, and the
+    learner options of ``method=recommended``'s detection, composed from ``conf/`` as the runner would."""
     overrides = [f"dataset={dataset_name}", f"noise={noise_name}", f"noise.rate={rate}"]
     overrides += ["method=recommended", f"classifier={classifier_name}", f"seed={seed}"]
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
         cfg = compose("config", overrides=overrides)
     if "max_rows" in cfg.dataset:  # the scikit-learn tables have none: always at full size
         cfg.dataset.max_rows = max_rows
+    dataset = instantiate_logged("dataset", cfg.dataset)
+    if cfg.standardize:
+        dataset = standardized(dataset)
+    classifier = instantiate_logged("classifier", cfg.classifier)
+    given = np.asarray(apply_noise(instantiate_logged("noise", cfg.noise), dataset, seed).labels)
+    options = dict(seed=seed, cv_n_folds=cfg.cv.folds, detector=instantiate_logged("detection", cfg.detection))
+    return dataset, classifier, given, options
+
+
+def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, max_rows, cache_dir) -> str:
+    name = job_name(dataset_name, noise_name, rate, classifier_name, seed)
+    target = out / f"{name}.npz"
+    if target.exists():
+        return f"{name}: done earlier"
     started = time.perf_counter()
     with threadpool_limits(limits=1):
-        dataset = instantiate_logged("dataset", cfg.dataset)
-        if cfg.standardize:
-            dataset = standardized(dataset)
-        classifier = instantiate_logged("classifier", cfg.classifier)
-        given = np.asarray(apply_noise(instantiate_logged("noise", cfg.noise), dataset, seed).labels)
-        common = dict(
-            seed=seed,
-            cv_n_folds=cfg.cv.folds,
-            detector=instantiate_logged("detection", cfg.detection),
-            cv_cache_dir=cache_dir,
-            skip_final_fit=True,
+        dataset, classifier, given, options = job_inputs(
+            dataset_name, noise_name, rate, classifier_name, seed, max_rows
         )
+        common = dict(options, cv_cache_dir=cache_dir, skip_final_fit=True)
         checks = {
             reweight: CleanLearning(
                 classifier, strategy=Remove(reweight=reweight), validate_cleaning=True, **common
