@@ -1,6 +1,10 @@
 """Tables shipped as data files inside Python packages (runner.datasets.package_tables): the loader and its options."""
 
+import contextlib
+import sqlite3
+
 import numpy as np
+import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
@@ -49,3 +53,31 @@ def test_missing_package_file_and_column_are_named():
         load_package_table(package="great_tables", path="data/no_such_file.csv", label_column="y")
     with pytest.raises(ValueError, match=r"no column\(s\) \['nope'\]"):
         load_package_table(package="great_tables", path="data/16-nuclides.csv", label_column="nope")
+
+
+def test_stata_pickle_and_sqlite_files_are_read_by_their_suffix(tmp_path, monkeypatch):
+    import runner.datasets.package_tables as package_tables
+
+    frame = pd.DataFrame({"kind": ["a", "b", "a"], "size": [1.0, 2.0, 3.0]})
+    frame.to_stata(tmp_path / "table.dta", write_index=False)
+    frame.to_pickle(tmp_path / "table.pickle")
+    with contextlib.closing(sqlite3.connect(tmp_path / "table.db")) as connection:
+        frame.to_sql("things", connection, index=False)
+    pd.Series([1, 2]).to_pickle(tmp_path / "series.pkl")
+    monkeypatch.setattr(package_tables, "_packaged_file", lambda package, *parts, dataset: tmp_path.joinpath(*parts))
+    for path, options in [("table.dta", None), ("table.pickle", None), ("table.db", {"table": "things"})]:
+        pd.testing.assert_frame_equal(read_package_table("pkg", path, options), frame, check_dtype=False)
+    with pytest.raises(ValueError, match="must name its 'table'"):
+        read_package_table("pkg", "table.db")
+    with pytest.raises(ValueError, match=r"no table 'nope'; tables: \['things'\]"):
+        read_package_table("pkg", "table.db", {"table": "nope"})
+    with pytest.raises(ValueError, match="holds a Series"):
+        read_package_table("pkg", "series.pkl")
+
+
+def test_nested_read_options_reach_the_reader_as_plain_containers():
+    # OmegaConf hands the YAML's na_values: {Vac: ["0"]} over as its own containers, which read_csv ignores
+    pytest.importorskip("pvlib")
+    config = OmegaConf.load(DATASET_CONF / "pv_inverter_voltage.yaml")
+    table = read_package_table(config.package, config.path, config.read_options)
+    assert table["Vac"].isna().sum() == 288 and "0" not in set(table["Vac"].dropna().astype(str))

@@ -16,7 +16,9 @@ rows the loader left out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import sqlite3
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -48,13 +50,15 @@ def load_package_table(
         The importable name of the package, e.g. ``"statsmodels"``.
     path : str
         The data file inside the package directory, ``/``-separated, e.g. ``"datasets/fair/fair.csv"``: a CSV file,
-        compressed or not (``.gz``, ``.bz2``, ``.zip``, ``.xz``).
+        compressed or not (``.gz``, ``.bz2``, ``.zip``, ``.xz``), a Stata file (``.dta``), a pickled data frame
+        (``.pickle``, ``.pkl``) or an SQLite database (``.db``, ``.sqlite``; ``read_options`` names the table).
     label_column : str
         The column holding the labels.
     drop_columns : sequence of str
         Columns that are not features: identifiers, and columns derived from the label.
     read_options : mapping, optional
-        Keyword arguments of :func:`pandas.read_csv` for this file (e.g. ``{"keep_default_na": false}``).
+        Keyword arguments of the reader for this file (e.g. ``{"keep_default_na": false}`` for
+        :func:`pandas.read_csv`); for an SQLite database, ``table`` names the table to read.
     max_rows : int, optional
         Keep this many rows (stratified by class; the same rows for every seed).
     min_class_rows : int
@@ -89,8 +93,43 @@ def load_package_table(
 
 
 def read_package_table(package: str, path: str, read_options: Mapping | None = None) -> pd.DataFrame:
-    """The table as the package ships it, read with :func:`pandas.read_csv` (compression from the file name)."""
+    """The table as the package ships it, read by the file's suffix.
+
+    A CSV file (compression from the file name) with :func:`pandas.read_csv`; a Stata file (``.dta``) with
+    :func:`pandas.read_stata`; a pickled data frame (``.pickle``, ``.pkl``) with :func:`pandas.read_pickle`; an
+    SQLite database (``.db``, ``.sqlite``) as the whole of the table that ``read_options["table"]`` names, opened
+    read-only. The other ``read_options`` go to the reader.
+    """
     # _packaged_file finds the package without importing it (statsmodels, say, is slow to import) and names
     # the datasets extra when it is missing.
     file = _packaged_file(package, *path.split("/"), dataset=f"{package}/{path}")
-    return pd.read_csv(file, **dict(read_options or {}))
+    options = _plain(read_options or {})
+    suffix = file.suffix.lower()
+    if suffix == ".dta":
+        return pd.read_stata(file, **options)
+    if suffix in {".pickle", ".pkl"}:
+        # Unpickling runs code named in the file: this reads only files of packages the datasets extra installs.
+        frame = pd.read_pickle(file, **options)
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(f"{package}/{path} holds a {type(frame).__name__}, not a data frame")
+        return frame
+    if suffix in {".db", ".sqlite"}:
+        if "table" not in options:
+            raise ValueError(f"{package}/{path} is an SQLite database: read_options must name its 'table'")
+        table = options.pop("table")
+        with contextlib.closing(sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True)) as connection:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if table not in tables:
+                raise ValueError(f"{package}/{path} has no table {table!r}; tables: {sorted(tables)}")
+            return pd.read_sql_query(f'SELECT * FROM "{table}"', connection, **options)
+    return pd.read_csv(file, **options)
+
+
+def _plain(value):
+    """``value`` with its mappings as dicts and its sequences as lists, all the way down: the readers take a
+    nested option (``na_values: {Vac: ["0"]}``) only in those types, not as the configuration's own containers."""
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return [_plain(item) for item in value]
+    return value
