@@ -15,7 +15,9 @@ detections' noise matrices) and picks one of three final models: every row (``no
 with ``T`` confident learning's estimate from the full cross-validation (``cl``), from a second detection round whose
 folds train without the first round's flags (``round2``), or the injected noise itself (``injected``: analysis only,
 a bound on what a better estimate could do). The reference itself (always ``reweighted``) and the removal without a
-check (always ``removal``) are printed as rules too.
+check (always ``removal``) are printed as rules too. With ``--ensemble``, jobs run with both classifiers on the same
+given labels also get ``T`` from the mean of the two classifiers' out-of-fold probabilities (``ensemble``); those
+rules were added after the study was read, so they are exploratory and never the candidate.
 
 **How the candidate is chosen, fixed before any job of the study was read** (2026-12-07, 23:39 UTC, commit 2c2e8e8
 or its amendment): cells are (dataset, noise, rate, classifier), each the mean over its seeds. A rule is *safe* when
@@ -37,6 +39,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
+from runner.confident.count import estimate_py_and_noise_matrices_from_probabilities
 from runner.learn.check import check_cleaning, label_margin
 
 HARM = 1.0  # points below the noisy baseline that make a cell harmed
@@ -45,7 +48,9 @@ PROVE_Z = (1.0, 2.0, 3.0)
 TODAY_Z = 3.0
 ESTIMATES = ("cl", "round2", "injected")
 ANALYSIS_ONLY = "injected"
+AFTER_THE_READ = "ensemble"
 CANDIDATES = ("none", "removal", "reweighted")
+PARTNER = {"logistic_regression": "hist_gradient_boosting", "hist_gradient_boosting": "logistic_regression"}
 
 
 def injected_noise_matrix(given, true, n_classes) -> np.ndarray:
@@ -53,8 +58,10 @@ def injected_noise_matrix(given, true, n_classes) -> np.ndarray:
     return confusion_matrix(given, true, labels=np.arange(n_classes), normalize="pred")
 
 
-def job_statistics(stored: dict) -> dict:
-    """Every z and label margin a rule may read in one job, and each candidate's test accuracy."""
+def job_statistics(stored: dict, partner_probs=None) -> dict:
+    """Every z and label margin a rule may read in one job, and each candidate's test accuracy; with
+    ``partner_probs`` (the other classifier's out-of-fold probabilities of the same given labels), also those of the
+    ``ensemble`` estimate of ``T``."""
     given, kept = stored["given"], stored["kept_probs"]
     n_classes = kept.shape[1]
     estimates = {
@@ -62,6 +69,11 @@ def job_statistics(stored: dict) -> dict:
         "round2": stored["noise_matrix_round2"],
         "injected": injected_noise_matrix(given, stored["true"], n_classes),
     }
+    if partner_probs is not None:
+        mean_probs = (stored["pred_probs"].astype(np.float64) + partner_probs) / 2
+        estimates[AFTER_THE_READ] = estimate_py_and_noise_matrices_from_probabilities(
+            given, mean_probs, converge_latent_estimates=False
+        )[1]
     row = {}
     for candidate in ("removal", "reweighted"):
         probs = stored["cleaned_probs" if candidate == "removal" else "reweighted_probs"]
@@ -77,13 +89,22 @@ def job_statistics(stored: dict) -> dict:
     return row
 
 
-def load(study: Path) -> pd.DataFrame:
-    """One row per stored job: its grid keys and :func:`job_statistics`."""
+def load(study: Path, ensemble: bool = False) -> pd.DataFrame:
+    """One row per stored job: its grid keys and :func:`job_statistics`; with ``ensemble``, only the jobs whose
+    partner (the same job with the other classifier) is stored too, each with the ``ensemble`` estimate."""
     rows = []
     for path in sorted(study.glob("*.npz")):
         dataset, noise, rate, classifier, seed = path.stem.split("__")
+        partner_probs = None
+        if ensemble:
+            other = PARTNER[classifier]
+            partner = path.with_name(path.name.replace(f"__{classifier}__", f"__{other}__"))
+            if not partner.exists():
+                continue
+            with np.load(partner) as stored:
+                partner_probs = stored["pred_probs"].astype(np.float64)
         with np.load(path) as stored:
-            statistics = job_statistics({key: stored[key] for key in stored.files})
+            statistics = job_statistics({key: stored[key] for key in stored.files}, partner_probs)
         keys = dict(dataset=dataset, noise=noise, rate=float(rate), classifier=classifier, seed=int(seed))
         rows.append(keys | statistics)
     return pd.DataFrame(rows)
@@ -91,6 +112,7 @@ def load(study: Path) -> pd.DataFrame:
 
 def rules(jobs: pd.DataFrame) -> dict[str, pd.Series]:
     """Each rule's choice per job (a candidate's name), by rule name."""
+    estimates = [name for name in (*ESTIMATES, AFTER_THE_READ) if f"margin {name}" in jobs]
     always = {name: pd.Series(name, index=jobs.index) for name in ("removal", "reweighted")}
     chosen = {"reference": always["reweighted"], "removal, no check": always["removal"]}
 
@@ -100,12 +122,12 @@ def rules(jobs: pd.DataFrame) -> dict[str, pd.Series]:
     chosen["today"] = pick((jobs["z given removal"] > TODAY_Z) & (jobs["margin cl"] > 0), "removal")
     for t in VETO_Z:
         chosen[f"veto, given, {t:g}"] = pick(jobs["z given reweighted"] >= -t, "reweighted")
-        for name in ESTIMATES:
+        for name in estimates:
             chosen[f"veto, corrected {name}, {t:g}"] = pick(jobs[f"z {name} reweighted"] >= -t, "reweighted")
     for t in PROVE_Z:
-        for name in ESTIMATES:
+        for name in estimates:
             chosen[f"prove, corrected {name}, {t:g}"] = pick(jobs[f"z {name} removal"] > t, "removal")
-    for name in ESTIMATES[1:]:
+    for name in estimates[1:]:
         chosen[f"today, gate {name}"] = pick(
             (jobs["z given removal"] > TODAY_Z) & (jobs[f"margin {name}"] > 0), "removal"
         )
@@ -140,7 +162,7 @@ def accuracy_of(jobs: pd.DataFrame, choice: pd.Series) -> np.ndarray:
 
 def candidate(table: pd.DataFrame, settings: list[str]) -> str | None:
     """The rule the procedure in this module's docstring picks, or None."""
-    eligible = table[(table["harmed"] == 0) & ~table.index.str.contains(ANALYSIS_ONLY)]
+    eligible = table[(table["harmed"] == 0) & ~table.index.str.contains(f"{ANALYSIS_ONLY}|{AFTER_THE_READ}")]
     eligible = eligible.drop(index=["reference", "removal, no check"], errors="ignore")
     if eligible.empty:
         return None
@@ -151,8 +173,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study", type=Path, help="a directory of benchmarks/veto_study.py jobs")
     parser.add_argument("--classifier", help="only the jobs of this classifier")
+    parser.add_argument("--ensemble", action="store_true", help="add T from both classifiers (exploratory)")
     args = parser.parse_args(argv)
-    jobs = load(args.study)
+    jobs = load(args.study, ensemble=args.ensemble)
     if args.classifier:
         jobs = jobs[jobs["classifier"] == args.classifier].reset_index(drop=True)
     complete = jobs.groupby(["dataset", "noise", "rate", "classifier"])["seed"].transform("size")
