@@ -82,6 +82,7 @@ def job_statistics(stored: dict, partner_probs=None) -> dict:
             row[f"z {name} {candidate}"] = check_cleaning(given, kept, probs, noise_matrix=matrix).z
     for name, matrix in estimates.items():
         row[f"margin {name}"] = label_margin(matrix)
+        row[f"diagonal error {name}"] = float(np.abs(np.diagonal(matrix) - np.diagonal(estimates["injected"])).mean())
     y_test = stored["y_test"]
     tests = {"none": "test_baseline", "removal": "test_cleaned", "reweighted": "test_reweighted", "clean": "test_clean"}
     for name, key in tests.items():
@@ -160,6 +161,31 @@ def accuracy_of(jobs: pd.DataFrame, choice: pd.Series) -> np.ndarray:
     )
 
 
+def estimate_accuracy(jobs: pd.DataFrame) -> pd.DataFrame:
+    """How close each estimate of ``T`` is to the injected noise, per classifier: the mean absolute error of its
+    diagonal, and how often its dominance gate agrees with the injected matrix's (passes where that one is dominant,
+    vetoes where it is not), with the count of each kind of disagreement."""
+    injected_dominant = jobs["margin injected"] > 0
+    rows = {}
+    for name in (*ESTIMATES, AFTER_THE_READ):
+        if name == ANALYSIS_ONLY or f"margin {name}" not in jobs:
+            continue
+        passes = jobs[f"margin {name}"] > 0
+        frame = pd.DataFrame(
+            {
+                "diagonal error": jobs[f"diagonal error {name}"],
+                "gate agrees": passes == injected_dominant,
+                "passes, not dominant": passes & ~injected_dominant,
+                "vetoes, dominant": ~passes & injected_dominant,
+            }
+        )
+        for classifier, group in frame.groupby(jobs["classifier"]):
+            rows[(classifier, name)] = {"jobs": len(group), **group.agg(["mean"]).iloc[0].to_dict()} | {
+                column: int(group[column].sum()) for column in ("passes, not dominant", "vetoes, dominant")
+            }
+    return pd.DataFrame(rows).T.round(3)
+
+
 def candidate(table: pd.DataFrame, settings: list[str]) -> str | None:
     """The rule the procedure in this module's docstring picks, or None."""
     eligible = table[(table["harmed"] == 0) & ~table.index.str.contains(f"{ANALYSIS_ONLY}|{AFTER_THE_READ}")]
@@ -184,6 +210,8 @@ def main(argv=None) -> None:
     settings = [column for column in table.columns if column.startswith(("matrix", "instance"))]
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):
         print(table)
+        print("\nThe estimates of T against the injected noise matrix:")
+        print(estimate_accuracy(jobs))
     chosen = candidate(table, settings)
     if chosen is None:
         print("\nNo rule without analysis-only input is safe: no candidate.")
