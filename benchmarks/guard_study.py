@@ -33,6 +33,7 @@ from runner.common.atomic import atomic_path
 from runner.datasets import standardized
 from runner.learn.cv import fresh_copy
 from runner.learn.estimator import CleanLearning
+from runner.learn.weights import weight_kwargs
 from runner.run.build import instantiate_logged
 from runner.run.experiment import apply_noise
 
@@ -42,6 +43,13 @@ DEV = (
     "diamonds,loans,mpls_stops,churn,attrition,gapminder,flights,lending_club,"
     "digits,breast_cancer,credit_default,storms,sacramento,credit,hpc,caravan"
 )
+
+
+def final_test_probabilities(classifier, dataset, rows, labels, sample_weight=None) -> np.ndarray:
+    """The test probabilities of a fresh copy of ``classifier`` fitted on the training ``rows`` with ``labels``."""
+    model = fresh_copy(classifier)
+    model.fit(dataset.X_train[rows], labels, **weight_kwargs(model, sample_weight))
+    return model.predict_proba(dataset.X_test).astype(np.float32)
 
 
 def job_name(dataset, noise, rate, classifier, seed) -> str:
@@ -87,8 +95,7 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ca
         kept = np.flatnonzero(~flagged)
 
         def test_probabilities(rows, labels):
-            model = fresh_copy(classifier).fit(dataset.X_train[rows], labels)
-            return model.predict_proba(dataset.X_test).astype(np.float32)
+            return final_test_probabilities(classifier, dataset, rows, labels)
 
         everything = np.arange(len(given))
         arrays = dict(

@@ -36,15 +36,13 @@ from threadpoolctl import threadpool_limits
 
 from runner.common.atomic import atomic_path
 from runner.datasets import standardized
-from runner.learn.cv import fresh_copy
 from runner.learn.estimator import CleanLearning
-from runner.learn.weights import weight_kwargs
 from runner.run.build import instantiate_logged
 from runner.run.experiment import apply_noise
 from runner.strategies import Remove
 
 sys.path.insert(0, str(Path(__file__).parent))
-from guard_study import CONF_DIR, add_grid_arguments, job_name, run_grid  # noqa: E402
+from guard_study import CONF_DIR, add_grid_arguments, final_test_probabilities, job_name, run_grid  # noqa: E402
 
 
 def job_inputs(dataset_name, noise_name, rate, classifier_name, seed, max_rows):
@@ -90,9 +88,7 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ma
         assert np.array_equal(np.flatnonzero(~flagged), training.rows)
 
         def test_probabilities(rows, labels, sample_weight=None):
-            model = fresh_copy(classifier)
-            model.fit(dataset.X_train[rows], labels, **weight_kwargs(model, sample_weight))
-            return model.predict_proba(dataset.X_test).astype(np.float32)
+            return final_test_probabilities(classifier, dataset, rows, labels, sample_weight)
 
         everything = np.arange(len(given))
         arrays = dict(
