@@ -82,6 +82,7 @@ def job_statistics(stored: dict, partner_probs=None) -> dict:
             row[f"z {name} {candidate}"] = check_cleaning(given, kept, probs, noise_matrix=matrix).z
     for name, matrix in estimates.items():
         row[f"margin {name}"] = label_margin(matrix)
+        row[f"diagonal bias {name}"] = float((np.diagonal(matrix) - np.diagonal(estimates["injected"])).mean())
         row[f"diagonal error {name}"] = float(np.abs(np.diagonal(matrix) - np.diagonal(estimates["injected"])).mean())
     y_test = stored["y_test"]
     tests = {"none": "test_baseline", "removal": "test_cleaned", "reweighted": "test_reweighted", "clean": "test_clean"}
@@ -161,10 +162,11 @@ def accuracy_of(jobs: pd.DataFrame, choice: pd.Series) -> np.ndarray:
     )
 
 
-def estimate_accuracy(jobs: pd.DataFrame) -> pd.DataFrame:
-    """How close each estimate of ``T`` is to the injected noise, per classifier: the mean absolute error of its
-    diagonal, and how often its dominance gate agrees with the injected matrix's (passes where that one is dominant,
-    vetoes where it is not), with the count of each kind of disagreement."""
+def estimate_accuracy(jobs: pd.DataFrame, by=("classifier",)) -> pd.DataFrame:
+    """How close each estimate of ``T`` is to the injected noise, per group of jobs (``by``): the mean error of its
+    diagonal (signed: negative where it overstates the noise; and absolute), and how often its dominance gate agrees
+    with the injected matrix's (passes where that one is dominant, vetoes where it is not), with the count of each
+    kind of disagreement."""
     injected_dominant = jobs["margin injected"] > 0
     rows = {}
     for name in (*ESTIMATES, AFTER_THE_READ):
@@ -173,14 +175,15 @@ def estimate_accuracy(jobs: pd.DataFrame) -> pd.DataFrame:
         passes = jobs[f"margin {name}"] > 0
         frame = pd.DataFrame(
             {
+                "diagonal bias": jobs[f"diagonal bias {name}"],
                 "diagonal error": jobs[f"diagonal error {name}"],
                 "gate agrees": passes == injected_dominant,
                 "passes, not dominant": passes & ~injected_dominant,
                 "vetoes, dominant": ~passes & injected_dominant,
             }
         )
-        for classifier, group in frame.groupby(jobs["classifier"]):
-            rows[(classifier, name)] = {"jobs": len(group), **group.agg(["mean"]).iloc[0].to_dict()} | {
+        for key, group in frame.groupby([jobs[column] for column in by]):
+            rows[(*key, name)] = {"jobs": len(group), **group.agg(["mean"]).iloc[0].to_dict()} | {
                 column: int(group[column].sum()) for column in ("passes, not dominant", "vetoes, dominant")
             }
     return pd.DataFrame(rows).T.round(3)
@@ -212,6 +215,7 @@ def main(argv=None) -> None:
         print(table)
         print("\nThe estimates of T against the injected noise matrix:")
         print(estimate_accuracy(jobs))
+        print(estimate_accuracy(jobs, by=("classifier", "noise", "rate")))
     chosen = candidate(table, settings)
     if chosen is None:
         print("\nNo rule without analysis-only input is safe: no candidate.")
