@@ -33,14 +33,17 @@ the reference anywhere, the study says so and nothing is adopted.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix
 
 from runner.confident.count import estimate_py_and_noise_matrices_from_probabilities
 from runner.learn.check import check_cleaning, label_margin
+
+sys.path.insert(0, str(Path(__file__).parent))
+from check_power import injected_noise_matrix  # noqa: E402
 
 HARM = 1.0  # points below the noisy baseline that make a cell harmed
 VETO_Z = (0.0, 1.0, 2.0, 3.0)
@@ -51,11 +54,6 @@ ANALYSIS_ONLY = "injected"
 AFTER_THE_READ = "ensemble"
 CANDIDATES = ("none", "removal", "reweighted")
 PARTNER = {"logistic_regression": "hist_gradient_boosting", "hist_gradient_boosting": "logistic_regression"}
-
-
-def injected_noise_matrix(given, true, n_classes) -> np.ndarray:
-    """``P(given = row | true = column)`` of the noise actually injected."""
-    return confusion_matrix(given, true, labels=np.arange(n_classes), normalize="pred")
 
 
 def job_statistics(stored: dict, partner_probs=None) -> dict:
@@ -208,7 +206,7 @@ def main(argv=None) -> None:
     if args.classifier:
         jobs = jobs[jobs["classifier"] == args.classifier].reset_index(drop=True)
     complete = jobs.groupby(["dataset", "noise", "rate", "classifier"])["seed"].transform("size")
-    print(f"{args.study}: {len(jobs)} jobs, seeds per cell {sorted(complete.unique())}")
+    print(f"{args.study}: {len(jobs)} jobs, seeds per cell {sorted(int(n) for n in complete.unique())}")
     table = pd.DataFrame({name: summarise(jobs, choice) for name, choice in rules(jobs).items()}).T
     settings = [column for column in table.columns if column.startswith(("matrix", "instance"))]
     with pd.option_context("display.width", 250, "display.max_rows", 200, "display.max_columns", 20):
