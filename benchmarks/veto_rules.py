@@ -113,8 +113,10 @@ def load(study: Path, ensemble: bool = False) -> pd.DataFrame:
 def rules(jobs: pd.DataFrame) -> dict[str, pd.Series]:
     """Each rule's choice per job (a candidate's name), by rule name."""
     estimates = [name for name in (*ESTIMATES, AFTER_THE_READ) if f"margin {name}" in jobs]
-    always = {name: pd.Series(name, index=jobs.index) for name in ("removal", "reweighted")}
-    chosen = {"reference": always["reweighted"], "removal, no check": always["removal"]}
+    chosen = {
+        "reference": pd.Series("reweighted", index=jobs.index),
+        "removal, no check": pd.Series("removal", index=jobs.index),
+    }
 
     def pick(condition, candidate):
         return pd.Series(np.where(condition, candidate, "none"), index=jobs.index)
@@ -180,10 +182,10 @@ def estimate_accuracy(jobs: pd.DataFrame, by=("classifier",)) -> pd.DataFrame:
                 "vetoes, dominant": ~passes & injected_dominant,
             }
         )
+        counts = ["passes, not dominant", "vetoes, dominant"]
         for key, group in frame.groupby([jobs[column] for column in by]):
-            rows[(*key, name)] = {"jobs": len(group), **group.agg(["mean"]).iloc[0].to_dict()} | {
-                column: int(group[column].sum()) for column in ("passes, not dominant", "vetoes, dominant")
-            }
+            means = group.drop(columns=counts).mean().to_dict()
+            rows[(*key, name)] = {"jobs": len(group)} | means | group[counts].sum().to_dict()
     return pd.DataFrame(rows).T.round(3)
 
 

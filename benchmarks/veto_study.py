@@ -74,13 +74,12 @@ def run_job(out: Path, dataset_name, noise_name, rate, classifier_name, seed, ma
             dataset_name, noise_name, rate, classifier_name, seed, max_rows
         )
         common = dict(options, cv_cache_dir=cache_dir, skip_final_fit=True)
-        checks = {
-            reweight: CleanLearning(
-                classifier, strategy=Remove(reweight=reweight), validate_cleaning=True, **common
-            ).fit(dataset.X_train, given)
+        removal, reweighted = (
+            CleanLearning(classifier, strategy=Remove(reweight=reweight), validate_cleaning=True, **common).fit(
+                dataset.X_train, given
+            )
             for reweight in (False, True)
-        }
-        removal, reweighted = checks[False], checks[True]
+        )
         # Unchecked, the reference's own training set (the same detection: the cross-validation is cached).
         training = CleanLearning(classifier, **common).fit(dataset.X_train, given).training_set_
         second = CleanLearning(classifier, detection_rounds=2, round_mode="drop", **common).fit(dataset.X_train, given)
